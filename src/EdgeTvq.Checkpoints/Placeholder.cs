@@ -1,0 +1,1 @@
+namespace EdgeTvq.Checkpoints; internal static class Placeholder {}

@@ -1,0 +1,1 @@
+namespace EdgeTvq; internal static class Placeholder {}
