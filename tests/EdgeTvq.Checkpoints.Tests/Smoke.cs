@@ -1,0 +1,1 @@
+public class CheckpointSmoke { [Xunit.Fact] public void Ok() => Xunit.Assert.True(true); }
