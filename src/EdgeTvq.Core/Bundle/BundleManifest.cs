@@ -1,0 +1,109 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace EdgeTvq.Bundle;
+
+/// <summary>
+/// manifest.json, field by field as docs/bundle-format.md specifies. Serialized with source-generated
+/// System.Text.Json (AOT-clean).
+/// </summary>
+public sealed class BundleManifest
+{
+    public string Format { get; set; } = Format_.Name;
+    public int FormatVersion { get; set; } = EdgeTvq.Format.FormatConstants.Version;
+    /// <summary>32 lowercase hex digits; the same 16 bytes are in every binary file's header.</summary>
+    public string BundleId { get; set; } = "";
+    /// <summary>"fq", "tvq" or "rtvq".</summary>
+    public string Scheme { get; set; } = "";
+    /// <summary>"default" or "reference".</summary>
+    public string Quantizer { get; set; } = "default";
+    /// <summary>Code width of FQ/TVQ task files; null for RTVQ.</summary>
+    public int? Bits { get; set; }
+    /// <summary>RTVQ base width b_b; null otherwise.</summary>
+    public int? BaseBits { get; set; }
+    /// <summary>RTVQ offset width b_o; null otherwise.</summary>
+    public int? OffsetBits { get; set; }
+    public bool ErrorCorrection { get; set; }
+    /// <summary>Tensor policy that chose the storage of each tensor: "default", "authors" or "all".</summary>
+    public string Policy { get; set; } = "default";
+    public PretrainedEntry Pretrained { get; set; } = new();
+    /// <summary>Every pretrained tensor, sorted by ordinal name: the canonical record order.</summary>
+    public List<TensorEntry> Tensors { get; set; } = [];
+    /// <summary>The RTVQ base file; null for FQ/TVQ.</summary>
+    public FileEntry? Base { get; set; }
+    public List<TaskEntry> Tasks { get; set; } = [];
+    /// <summary>
+    /// Always the last member: 16 lowercase hex digits of the xxHash64 (seed 0) of the manifest file's bytes with
+    /// these 16 digits replaced by ASCII '0'. Written and checked by <see cref="ManifestIO"/>.
+    /// </summary>
+    public string Checksum { get; set; } = ManifestIO.ChecksumPlaceholder;
+
+    private static class Format_ { public const string Name = EdgeTvq.Format.FormatConstants.ManifestFormatName; }
+}
+
+public sealed class PretrainedEntry
+{
+    /// <summary>SHA-256 (hex) of the pretrained weights as <see cref="PretrainedIdentity"/> defines it.</summary>
+    public string Sha256 { get; set; } = "";
+    /// <summary>File name the pretrained weights were read from (informational; add-task looks here first).</summary>
+    public string Source { get; set; } = "";
+    /// <summary>Absolute path on the packing machine; add-task uses it when --pretrained is not given (identity is still checked).</summary>
+    public string SourcePath { get; set; } = "";
+    public int TensorCount { get; set; }
+    public long ParameterCount { get; set; }
+    public long QuantizedParameterCount { get; set; }
+}
+
+public sealed class TensorEntry
+{
+    public string Name { get; set; } = "";
+    public long[] Shape { get; set; } = [];
+    /// <summary>dtype in the pretrained checkpoint: "F32", "F16", "BF16", … (values are processed as float32).</summary>
+    public string Dtype { get; set; } = "F32";
+    /// <summary>"quantized", "full" (float32 task vector) or "skipped" (not floating; not part of task vectors).</summary>
+    public string Storage { get; set; } = "";
+
+    [JsonIgnore] public long ElementCount => Shape.Aggregate(1L, (a, d) => checked(a * d));
+}
+
+public class FileEntry
+{
+    /// <summary>File name inside the bundle directory (no directory part).</summary>
+    public string File { get; set; } = "";
+    public long Bytes { get; set; }
+    public string Sha256 { get; set; } = "";
+}
+
+public sealed class TaskEntry : FileEntry
+{
+    public string Name { get; set; } = "";
+    /// <summary>File name of the fine-tuned checkpoint (informational).</summary>
+    public string Source { get; set; } = "";
+    /// <summary>Task-specific tensors stored unquantized as values (e.g. a classification head).</summary>
+    public List<OwnTensorEntry> OwnTensors { get; set; } = [];
+    public TaskStats? Stats { get; set; }
+}
+
+public sealed class OwnTensorEntry
+{
+    public string Name { get; set; } = "";
+    public long[] Shape { get; set; } = [];
+}
+
+/// <summary>Measured by the packer while it still had the exact task vector.</summary>
+public sealed class TaskStats
+{
+    /// <summary>‖τ − τ̂‖₂ over the quantized tensors divided by their parameter count (paper Fig. 4).</summary>
+    public double QuantizationError { get; set; }
+    /// <summary>Fraction of exact zeros in τ over the quantized tensors, before quantization (paper Fig. A).</summary>
+    public double SparsityBefore { get; set; }
+    /// <summary>Fraction of exact zeros in τ̂ over the quantized tensors.</summary>
+    public double SparsityAfter { get; set; }
+}
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = true,
+    DefaultIgnoreCondition = JsonIgnoreCondition.Never, AllowTrailingCommas = false, ReadCommentHandling = JsonCommentHandling.Disallow)]
+[JsonSerializable(typeof(BundleManifest))]
+[JsonSerializable(typeof(TaskMetadata))]
+[JsonSerializable(typeof(QuantizeConfig))]
+internal sealed partial class BundleJsonContext : JsonSerializerContext;

@@ -1,0 +1,216 @@
+using EdgeTvq.Format;
+
+namespace EdgeTvq.Bundle;
+
+/// <summary>A fine-tuned checkpoint to pack under a task name, with optional user metadata (labels, preprocessing).</summary>
+public sealed record PackTask(string Name, ITensorSource Source, System.Text.Json.JsonElement? Metadata = null, string MetadataFile = "");
+
+/// <summary>Progress of a long step: phase text, items done, items total.</summary>
+public delegate void PackProgress(string phase, long done, long total);
+
+/// <summary>
+/// Writes bundles: <see cref="Pack"/> creates a new bundle directory from a pretrained checkpoint and T
+/// fine-tuned ones; <see cref="AddTask"/> adds one task file to an existing bundle and touches no other file
+/// but the manifest. Works tensor by tensor in the canonical order, so memory holds one tensor of each
+/// checkpoint at a time, and writes every file under a temporary name first, so a failure loses nothing.
+/// </summary>
+public static class BundlePacker
+{
+    public static BundleManifest Pack(ITensorSource pretrained, IReadOnlyList<PackTask> tasks, PackOptions options, string outDir, PackProgress? progress = null)
+    {
+        options.Validate();
+        if (tasks.Count == 0) throw new ArgumentException("at least one --task is needed");
+        var seen = new HashSet<string>();
+        foreach (var t in tasks)
+        {
+            BundleNames.CheckTaskName(t.Name);
+            if (!seen.Add(t.Name)) throw new ArgumentException($"task '{t.Name}' is given twice");
+        }
+        if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any())
+            throw new IOException($"{outDir} exists and is not empty; choose a new --out folder (use add-task to extend a bundle)");
+
+        var table = BuildTable(pretrained, options.Policy);
+        var plans = tasks.Select(t => TaskPlan.Create(t, table, pretrained)).ToList();
+        byte[] identity = ComputeIdentity(pretrained, table, progress);
+
+        var manifest = new BundleManifest
+        {
+            BundleId = Guid.NewGuid().ToString("N"),
+            Scheme = PackOptions.SchemeName(options.Scheme),
+            Quantizer = PackOptions.ModeName(options.Mode),
+            Bits = options.Scheme == Scheme.Rtvq ? null : options.Bits,
+            BaseBits = options.Scheme == Scheme.Rtvq ? options.BaseBits : null,
+            OffsetBits = options.Scheme == Scheme.Rtvq ? options.OffsetBits : null,
+            ErrorCorrection = options.Scheme == Scheme.Rtvq && options.ErrorCorrection,
+            Policy = options.Policy.Name,
+            Pretrained = PretrainedEntryOf(pretrained, table, identity),
+            Tensors = table,
+        };
+        var bundleId = Guid.ParseExact(manifest.BundleId, "N");
+
+        string fullOut = Path.GetFullPath(outDir);
+        string staging = fullOut.TrimEnd(Path.DirectorySeparatorChar) + ".partial-" + manifest.BundleId[..8];
+        Directory.CreateDirectory(staging);
+        try
+        {
+            var stored = table.Where(e => e.Storage != "skipped").ToList();
+            int quantizedCount = stored.Count(e => e.Storage == "quantized");
+            BundleFileWriter? baseWriter = options.Scheme == Scheme.Rtvq
+                ? new BundleFileWriter(Path.Combine(staging, FormatConstants.BaseFileName), HeaderFor(FileKind.Base, options, bundleId, identity, (uint)quantizedCount))
+                : null;
+            var writers = new List<BundleFileWriter>();
+            try
+            {
+                foreach (var p in plans)
+                    writers.Add(new BundleFileWriter(Path.Combine(staging, BundleNames.TaskFileName(p.Task.Name)),
+                        HeaderFor(FileKind.Task, options, bundleId, identity, (uint)(1 + stored.Count + p.Own.Count))));
+                for (int t = 0; t < plans.Count; t++) writers[t].WriteMetadata(ManifestIO.SerializeMetadata(plans[t].Metadata));
+
+                var encoder = new TensorEncoder(options, pretrained, plans);
+                long done = 0, total = stored.Count;
+                foreach (var entry in stored)
+                {
+                    progress?.Invoke("quantizing tensors", done, total);
+                    encoder.Encode(entry, baseWriter, writers);
+                    done++;
+                }
+                progress?.Invoke("quantizing tensors", total, total);
+                for (int t = 0; t < plans.Count; t++) plans[t].WriteOwnTensors(writers[t]);
+
+                if (baseWriter is not null)
+                {
+                    var b = baseWriter.Complete();
+                    manifest.Base = new FileEntry { File = FormatConstants.BaseFileName, Bytes = b.Length, Sha256 = b.Sha256 };
+                }
+                for (int t = 0; t < plans.Count; t++)
+                {
+                    var w = writers[t].Complete();
+                    manifest.Tasks.Add(plans[t].Entry(w, encoder.Stats[t]));
+                }
+            }
+            finally
+            {
+                baseWriter?.Dispose();
+                foreach (var w in writers) w.Dispose();
+            }
+            ManifestIO.Save(manifest, staging);
+            if (Directory.Exists(fullOut)) Directory.Delete(fullOut); // empty, checked above
+            Directory.Move(staging, fullOut);
+            return manifest;
+        }
+        catch
+        {
+            if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Adds one task to an existing bundle: writes exactly one new task file and rewrites manifest.json.
+    /// The pretrained checkpoint must be the one the bundle was made against (checked by identity hash). For RTVQ
+    /// the existing base is reused and the offset is taken against dequant(base) + θ_pre (the only base the bundle
+    /// holds, with or without the bundle's error-correction setting).
+    /// </summary>
+    public static TaskEntry AddTask(string bundleDir, ITensorSource pretrained, PackTask task, PackProgress? progress = null)
+    {
+        var manifest = ManifestIO.Load(bundleDir);
+        var options = ManifestIO.OptionsOf(manifest);
+        BundleNames.CheckTaskName(task.Name);
+        if (manifest.Tasks.Any(t => t.Name == task.Name))
+            throw new ArgumentException($"task '{task.Name}' is already in {bundleDir}; pick another name");
+        string taskPath = Path.Combine(bundleDir, BundleNames.TaskFileName(task.Name));
+        if (File.Exists(taskPath))
+            throw new IOException($"{taskPath} exists but is not in the manifest; move it away first");
+
+        var table = manifest.Tensors;
+        CheckPretrainedMatches(pretrained, table);
+        byte[] identity = ComputeIdentity(pretrained, table, progress);
+        if (Convert.ToHexStringLower(identity) != manifest.Pretrained.Sha256)
+            throw new ArgumentException($"{Path.GetFileName(pretrained.Path)} is not the pretrained checkpoint this bundle was made against (its identity hash differs; the bundle expects {manifest.Pretrained.Source}). Pass the same --pretrained that was used for pack.");
+
+        var plan = TaskPlan.Create(task, table, pretrained);
+        var bundleId = Guid.ParseExact(manifest.BundleId, "N");
+        var stored = table.Where(e => e.Storage != "skipped").ToList();
+        TaskEntry entry;
+        using (var writer = new BundleFileWriter(taskPath, HeaderFor(FileKind.Task, options, bundleId, identity, (uint)(1 + stored.Count + plan.Own.Count))))
+        {
+            writer.WriteMetadata(ManifestIO.SerializeMetadata(plan.Metadata));
+            var encoder = new TensorEncoder(options, pretrained, [plan]);
+            BaseVectorReader? baseReader = manifest.Base is null ? null : BaseVectorReader.Open(bundleDir, manifest, options);
+            try
+            {
+                long done = 0;
+                foreach (var e in stored)
+                {
+                    progress?.Invoke("quantizing tensors", done++, stored.Count);
+                    float[]? baseHat = e.Storage == "quantized" && baseReader is not null ? baseReader.Next(e) : null;
+                    encoder.EncodeAgainstBase(e, baseHat, writer);
+                }
+                progress?.Invoke("quantizing tensors", stored.Count, stored.Count);
+                baseReader?.Finish();
+            }
+            finally { baseReader?.Dispose(); }
+            plan.WriteOwnTensors(writer);
+            entry = plan.Entry(writer.Complete(), encoder.Stats[0]);
+        }
+        manifest.Tasks.Add(entry);
+        ManifestIO.Save(manifest, bundleDir);
+        return entry;
+    }
+
+    /// <summary>The tensor table: every pretrained tensor, ordinal-sorted by name, with its storage.</summary>
+    public static List<TensorEntry> BuildTable(ITensorSource pretrained, TensorPolicy policy)
+    {
+        var table = new List<TensorEntry>();
+        foreach (var t in pretrained.Tensors.OrderBy(t => t.Name, StringComparer.Ordinal))
+        {
+            if (table.Count > 0 && table[^1].Name == t.Name)
+                throw new InvalidDataException($"{Path.GetFileName(pretrained.Path)}: tensor '{t.Name}' appears twice");
+            table.Add(new TensorEntry
+            {
+                Name = t.Name, Shape = t.Shape, Dtype = t.Dtype,
+                Storage = TensorPolicy.ToText(policy.Decide(t.Name, t.Shape, t.IsFloating)),
+            });
+        }
+        if (!table.Any(e => e.Storage != "skipped"))
+            throw new InvalidDataException($"{Path.GetFileName(pretrained.Path)}: no floating-point tensors found; is this the pretrained model?");
+        return table;
+    }
+
+    private static void CheckPretrainedMatches(ITensorSource pretrained, List<TensorEntry> table)
+    {
+        var byName = pretrained.Tensors.ToDictionary(t => t.Name, StringComparer.Ordinal);
+        foreach (var e in table.Where(e => e.Storage != "skipped"))
+            if (!byName.TryGetValue(e.Name, out var t) || !t.Shape.SequenceEqual(e.Shape))
+                throw new ArgumentException($"{Path.GetFileName(pretrained.Path)}, tensor '{e.Name}': missing or shaped differently than in the bundle; pass the pretrained checkpoint the bundle was made against");
+    }
+
+    private static byte[] ComputeIdentity(ITensorSource pretrained, List<TensorEntry> table, PackProgress? progress)
+    {
+        using var id = new PretrainedIdentity();
+        long done = 0;
+        foreach (var e in table)
+        {
+            if (e.Storage == "skipped") continue;
+            progress?.Invoke("hashing pretrained weights", done++, table.Count);
+            var v = new float[e.ElementCount];
+            pretrained.ReadFloat32(e.Name, v);
+            id.Append(e.Name, e.Shape, v);
+        }
+        return id.Finish();
+    }
+
+    private static PretrainedEntry PretrainedEntryOf(ITensorSource pretrained, List<TensorEntry> table, byte[] identity) => new()
+    {
+        Sha256 = Convert.ToHexStringLower(identity),
+        Source = Path.GetFileName(pretrained.Path),
+        SourcePath = Path.GetFullPath(pretrained.Path),
+        TensorCount = table.Count,
+        ParameterCount = table.Where(e => e.Storage != "skipped").Sum(e => e.ElementCount),
+        QuantizedParameterCount = table.Where(e => e.Storage == "quantized").Sum(e => e.ElementCount),
+    };
+
+    private static FileHeader HeaderFor(FileKind kind, PackOptions o, Guid bundleId, byte[] identity, uint records) => new(
+        kind, o.Scheme, o.Mode, o.Scheme == Scheme.Rtvq && o.ErrorCorrection ? FileFlags.ErrorCorrection : FileFlags.None,
+        bundleId, identity, records);
+}

@@ -1,0 +1,128 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using EdgeTvq.Format;
+
+namespace EdgeTvq.Bundle;
+
+/// <summary>What <c>edgetvq-pack inspect</c> reports, measured from the files (sizes) and the manifest (error, sparsity).</summary>
+public sealed class BundleReport
+{
+    public string Bundle { get; set; } = "";
+    public string Scheme { get; set; } = "";
+    public string Quantizer { get; set; } = "";
+    public int? Bits { get; set; }
+    public int? BaseBits { get; set; }
+    public int? OffsetBits { get; set; }
+    public bool ErrorCorrection { get; set; }
+    public string Policy { get; set; } = "";
+    public int TaskCount { get; set; }
+    public long Parameters { get; set; }
+    public long QuantizedParameters { get; set; }
+    /// <summary>Every file of the bundle, manifest included.</summary>
+    public long TotalBytes { get; set; }
+    public long BaseBytes { get; set; }
+    /// <summary>T × (stored parameters) × 4: the same task vectors kept as float32.</summary>
+    public long Float32Bytes { get; set; }
+    /// <summary>Paper accounting: b (FQ/TVQ) or b_o + b_b/T (RTVQ).</summary>
+    public double PaperBitsPerParameter { get; set; }
+    /// <summary>Bytes of all quantized-tensor records (base and every task) × 8 / (T × quantized parameters).</summary>
+    public double StoredBitsPerQuantizedParameter { get; set; }
+    public List<TensorReport> Tensors { get; set; } = [];
+    public List<TaskReport> Tasks { get; set; } = [];
+}
+
+public sealed class TensorReport
+{
+    public string Name { get; set; } = "";
+    public long[] Shape { get; set; } = [];
+    public string Storage { get; set; } = "";
+    public long Parameters { get; set; }
+    public long BaseBytes { get; set; }
+    /// <summary>Mean over tasks of the record's bytes in the task file.</summary>
+    public double TaskBytesMean { get; set; }
+}
+
+public sealed class TaskReport
+{
+    public string Name { get; set; } = "";
+    public long FileBytes { get; set; }
+    public long OwnTensorBytes { get; set; }
+    public double PaperBitsPerParameter { get; set; }
+    /// <summary>(this task's quantized records + base quantized records / T) × 8 / quantized parameters.</summary>
+    public double StoredBitsPerQuantizedParameter { get; set; }
+    /// <summary>(task file − own tensors + base file / T) × 8 / stored parameters: everything a task costs.</summary>
+    public double StoredBitsPerParameter { get; set; }
+    public double? QuantizationError { get; set; }
+    public double? SparsityBefore { get; set; }
+    public double? SparsityAfter { get; set; }
+    public int LabelCount { get; set; }
+}
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = true)]
+[JsonSerializable(typeof(BundleReport))]
+internal sealed partial class ReportJsonContext : JsonSerializerContext;
+
+/// <summary>Builds a <see cref="BundleReport"/> by walking every file of a bundle (which also verifies it).</summary>
+public static class BundleInspector
+{
+    public static BundleReport Inspect(string bundleDir)
+    {
+        var m = ManifestIO.Load(bundleDir);
+        var o = ManifestIO.OptionsOf(m);
+        int T = m.Tasks.Count;
+        var stored = m.Tensors.Where(e => e.Storage != "skipped").ToList();
+        long P = stored.Sum(e => e.ElementCount), Pq = m.Pretrained.QuantizedParameterCount;
+        var tensorReports = m.Tensors.Select(e => new TensorReport { Name = e.Name, Shape = e.Shape, Storage = e.Storage, Parameters = e.ElementCount })
+            .ToDictionary(t => t.Name, StringComparer.Ordinal);
+        double paperBits = o.Scheme == Scheme.Rtvq ? o.OffsetBits!.Value + (double)o.BaseBits!.Value / Math.Max(1, T) : o.Bits!.Value;
+
+        var report = new BundleReport
+        {
+            Bundle = Path.GetFullPath(bundleDir), Scheme = m.Scheme, Quantizer = m.Quantizer, Bits = m.Bits, BaseBits = m.BaseBits,
+            OffsetBits = m.OffsetBits, ErrorCorrection = m.ErrorCorrection, Policy = m.Policy, TaskCount = T,
+            Parameters = P, QuantizedParameters = Pq, BaseBytes = m.Base?.Bytes ?? 0, Float32Bytes = 4L * P * T,
+            PaperBitsPerParameter = paperBits,
+        };
+        long baseQuantizedBytes = 0, allQuantizedBytes = 0;
+        bool baseCounted = false;
+        foreach (var task in m.Tasks)
+        {
+            long quantizedBytes = 0, ownBytes = 0, baseQ = 0;
+            var meta = TaskDecoder.Walk(bundleDir, m, task, step =>
+            {
+                if (step.Own is not null) { ownBytes += step.TaskRecord.TotalLength; return; }
+                var tr = tensorReports[step.Entry!.Name];
+                tr.TaskBytesMean += (double)step.TaskRecord.TotalLength / T;
+                if (step.Entry.Storage == "quantized") quantizedBytes += step.TaskRecord.TotalLength;
+                if (step.BaseRecord is { } b)
+                {
+                    baseQ += b.TotalLength;
+                    if (!baseCounted) tr.BaseBytes = b.TotalLength;
+                }
+            });
+            baseCounted = true;
+            baseQuantizedBytes = baseQ;
+            allQuantizedBytes += quantizedBytes;
+            double baseShare = T == 0 ? 0 : (double)baseQ / T;
+            report.Tasks.Add(new TaskReport
+            {
+                Name = task.Name,
+                FileBytes = task.Bytes,
+                OwnTensorBytes = ownBytes,
+                PaperBitsPerParameter = paperBits,
+                StoredBitsPerQuantizedParameter = Pq == 0 ? 0 : (quantizedBytes + baseShare) * 8 / Pq,
+                StoredBitsPerParameter = P == 0 ? 0 : (task.Bytes - ownBytes + (double)report.BaseBytes / T) * 8 / P,
+                QuantizationError = task.Stats?.QuantizationError,
+                SparsityBefore = task.Stats?.SparsityBefore,
+                SparsityAfter = task.Stats?.SparsityAfter,
+                LabelCount = meta.Labels?.Count ?? 0,
+            });
+        }
+        report.StoredBitsPerQuantizedParameter = T == 0 || Pq == 0 ? 0 : (allQuantizedBytes + baseQuantizedBytes) * 8.0 / ((double)T * Pq);
+        report.Tensors = m.Tensors.Select(e => tensorReports[e.Name]).ToList();
+        report.TotalBytes = Directory.EnumerateFiles(bundleDir).Sum(f => new FileInfo(f).Length);
+        return report;
+    }
+
+    public static string ToJson(BundleReport r) => JsonSerializer.Serialize(r, ReportJsonContext.Default.BundleReport);
+}

@@ -1,0 +1,47 @@
+using EdgeTvq.Format;
+
+namespace EdgeTvq.Bundle;
+
+/// <summary>Checks a whole bundle: manifest, every file's checksums and cross-references. Collects all problems.</summary>
+public static class BundleVerifier
+{
+    public sealed record Result(List<string> Problems, List<string> Warnings, int FilesChecked)
+    {
+        public bool Ok => Problems.Count == 0;
+    }
+
+    public static Result Verify(string bundleDir)
+    {
+        var problems = new List<string>();
+        var warnings = new List<string>();
+        BundleManifest m;
+        try { m = ManifestIO.Load(bundleDir); }
+        catch (BundleFormatException e)
+        {
+            problems.Add(e.Message);
+            return new Result(problems, warnings, 0);
+        }
+        int files = 1;
+        foreach (var task in m.Tasks)
+        {
+            try
+            {
+                TaskDecoder.Walk(bundleDir, m, task, null);
+                files++;
+            }
+            catch (BundleFormatException e) { problems.Add(e.Message); }
+            catch (IOException e) { problems.Add($"{task.File}: {e.Message}"); }
+        }
+        if (m.Base is not null) files++;
+        if (m.Tasks.Count == 0 && m.Base is not null)
+            warnings.Add("bundle has a base file but no tasks; its base was not read");
+        var listed = new HashSet<string>(m.Tasks.Select(t => t.File)) { FormatConstants.ManifestFileName };
+        if (m.Base is not null) listed.Add(m.Base.File);
+        foreach (var f in Directory.EnumerateFiles(bundleDir).Select(Path.GetFileName))
+            if (!listed.Contains(f!))
+                warnings.Add(f!.EndsWith(".partial", StringComparison.Ordinal)
+                    ? $"{f}: left over from an interrupted write; safe to delete"
+                    : $"{f}: not listed in manifest.json (ignored)");
+        return new Result(problems, warnings, files);
+    }
+}

@@ -1,0 +1,165 @@
+using System.IO.Hashing;
+using System.Text;
+using System.Text.Json;
+using EdgeTvq.Format;
+
+namespace EdgeTvq.Bundle;
+
+/// <summary>Loads (with validation) and atomically saves manifest.json.</summary>
+public static class ManifestIO
+{
+    public static BundleManifest Load(string bundleDir)
+    {
+        string path = Path.Combine(bundleDir, FormatConstants.ManifestFileName);
+        if (!Directory.Exists(bundleDir))
+            throw new BundleFormatException(bundleDir, "bundle directory does not exist; pass the folder that edgetvq-pack pack --out created");
+        if (!File.Exists(path))
+            throw new BundleFormatException(path, "manifest.json is missing: this folder is not an EdgeTvq bundle (or the manifest was deleted)");
+        byte[] bytes = File.ReadAllBytes(path);
+        CheckChecksum(bytes, path);
+        BundleManifest? m;
+        try
+        {
+            m = JsonSerializer.Deserialize(bytes, BundleJsonContext.Default.BundleManifest);
+        }
+        catch (JsonException e)
+        {
+            throw new BundleFormatException(path, $"manifest is not valid JSON ({e.Message}); restore it from the packer's output", inner: e);
+        }
+        if (m is null) throw new BundleFormatException(path, "manifest is empty");
+        Validate(m, path);
+        return m;
+    }
+
+    public static void Validate(BundleManifest m, string path)
+    {
+        void Fail(string what) => throw new BundleFormatException(path, what);
+        if (m.Format != FormatConstants.ManifestFormatName) Fail($"\"format\" is '{m.Format}', expected '{FormatConstants.ManifestFormatName}'");
+        if (m.FormatVersion != FormatConstants.Version) Fail($"formatVersion {m.FormatVersion} is not supported (this build reads {FormatConstants.Version})");
+        if (m.BundleId.Length != 32 || !Guid.TryParseExact(m.BundleId, "N", out _)) Fail($"bundleId '{m.BundleId}' is not 32 hex digits");
+        Scheme scheme = default;
+        try
+        {
+            scheme = PackOptions.ParseScheme(m.Scheme);
+            PackOptions.ParseMode(m.Quantizer);
+            TensorPolicy.Parse(m.Policy);
+            OptionsOf(m).Validate();
+        }
+        catch (ArgumentException e) { Fail($"inconsistent settings: {e.Message}"); }
+        if (m.Pretrained.Sha256.Length != 64) Fail("pretrained.sha256 must be 64 hex digits");
+        if ((scheme == Scheme.Rtvq) != (m.Base is not null)) Fail(scheme == Scheme.Rtvq ? "an rtvq bundle needs a \"base\" entry" : "only rtvq bundles have a \"base\" entry");
+        string? previous = null;
+        foreach (var t in m.Tensors)
+        {
+            if (previous is not null && string.CompareOrdinal(previous, t.Name) >= 0) Fail($"tensor table is not sorted by name or has duplicates at '{t.Name}'");
+            previous = t.Name;
+            if (t.Shape.Any(d => d < 0)) Fail($"tensor '{t.Name}' has a negative dimension");
+            try { TensorPolicy.FromText(t.Storage); } catch (FormatException e) { Fail(e.Message); }
+        }
+        var names = new HashSet<string>();
+        var files = new HashSet<string> { FormatConstants.ManifestFileName };
+        if (m.Base is not null)
+        {
+            if (!BundleNames.IsPlainFileName(m.Base.File)) Fail($"base file '{m.Base.File}' must be a plain file name");
+            files.Add(m.Base.File);
+        }
+        foreach (var t in m.Tasks)
+        {
+            if (!BundleNames.IsValidTaskName(t.Name)) Fail($"task name '{t.Name}' is invalid");
+            if (!names.Add(t.Name)) Fail($"task '{t.Name}' appears twice");
+            if (!BundleNames.IsPlainFileName(t.File)) Fail($"task '{t.Name}': file '{t.File}' must be a plain file name");
+            if (!files.Add(t.File)) Fail($"task '{t.Name}': file '{t.File}' is used twice");
+        }
+    }
+
+    public static PackOptions OptionsOf(BundleManifest m) => new()
+    {
+        Scheme = PackOptions.ParseScheme(m.Scheme),
+        Bits = m.Bits,
+        BaseBits = m.BaseBits,
+        OffsetBits = m.OffsetBits,
+        ErrorCorrection = m.ErrorCorrection,
+        Mode = PackOptions.ParseMode(m.Quantizer),
+        Policy = TensorPolicy.Parse(m.Policy),
+    };
+
+    public const string ChecksumPlaceholder = "0000000000000000";
+    private static readonly byte[] ChecksumKey = Encoding.ASCII.GetBytes("\"checksum\": \"");
+
+    /// <summary>Serializes the manifest with its checksum filled in.</summary>
+    public static byte[] Serialize(BundleManifest m)
+    {
+        m.Checksum = ChecksumPlaceholder;
+        byte[] bytes = JsonSerializer.SerializeToUtf8Bytes(m, BundleJsonContext.Default.BundleManifest);
+        int at = ChecksumPosition(bytes) ?? throw new InvalidOperationException("manifest serializer did not emit the checksum member last");
+        string hex = XxHash64.HashToUInt64(bytes).ToString("x16");
+        Encoding.ASCII.GetBytes(hex, bytes.AsSpan(at, 16));
+        m.Checksum = hex;
+        return bytes;
+    }
+
+    /// <summary>Offset of the 16 checksum digits: after the last <c>"checksum": "</c>, which must be the final member.</summary>
+    private static int? ChecksumPosition(ReadOnlySpan<byte> bytes)
+    {
+        int key = bytes.LastIndexOf(ChecksumKey);
+        if (key < 0) return null;
+        int at = key + ChecksumKey.Length;
+        if (at + 16 >= bytes.Length || bytes[at + 16] != (byte)'"') return null;
+        foreach (byte b in bytes[(at + 17)..])
+            if (b is not ((byte)' ' or (byte)'\n' or (byte)'\r' or (byte)'\t' or (byte)'}')) return null;
+        return at;
+    }
+
+    private static void CheckChecksum(byte[] bytes, string path)
+    {
+        int at = ChecksumPosition(bytes)
+            ?? throw new BundleFormatException(path, "manifest has no \"checksum\" as its last member: it is truncated or was edited by hand; restore it from the packer's output");
+        string stored = Encoding.ASCII.GetString(bytes, at, 16);
+        var copy = (byte[])bytes.Clone();
+        Encoding.ASCII.GetBytes(ChecksumPlaceholder, copy.AsSpan(at, 16));
+        if (XxHash64.HashToUInt64(copy).ToString("x16") != stored)
+            throw new BundleFormatException(path, "manifest checksum mismatch: the manifest is damaged or was edited by hand; restore it from the packer's output");
+    }
+
+    /// <summary>Writes manifest.json.partial, flushes it, then renames it over manifest.json.</summary>
+    public static void Save(BundleManifest m, string bundleDir)
+    {
+        string path = Path.Combine(bundleDir, FormatConstants.ManifestFileName);
+        string partial = path + ".partial";
+        byte[] bytes = Serialize(m);
+        using (var s = new FileStream(partial, FileMode.Create, FileAccess.Write, FileShare.None))
+        {
+            s.Write(bytes);
+            s.Flush(flushToDisk: true);
+        }
+        File.Move(partial, path, overwrite: true);
+    }
+
+    public static byte[] SerializeMetadata(TaskMetadata meta) => JsonSerializer.SerializeToUtf8Bytes(meta, BundleJsonContext.Default.TaskMetadata);
+
+    public static TaskMetadata ParseMetadata(ReadOnlySpan<byte> json, string file)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize(json, BundleJsonContext.Default.TaskMetadata)
+                ?? throw new BundleFormatException(file, "metadata record is empty");
+        }
+        catch (JsonException e)
+        {
+            throw new BundleFormatException(file, $"metadata record is not valid JSON ({e.Message})", inner: e);
+        }
+    }
+
+    public static QuantizeConfig LoadQuantizeConfig(string path)
+    {
+        try
+        {
+            using var s = File.OpenRead(path);
+            return JsonSerializer.Deserialize(s, BundleJsonContext.Default.QuantizeConfig) ?? new QuantizeConfig();
+        }
+        catch (JsonException e)
+        {
+            throw new ArgumentException($"{Path.GetFileName(path)}: not a valid quantize_config.json ({e.Message})", e);
+        }
+    }
+}

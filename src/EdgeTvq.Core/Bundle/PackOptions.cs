@@ -1,0 +1,85 @@
+using EdgeTvq.Format;
+using EdgeTvq.Quantization;
+
+namespace EdgeTvq.Bundle;
+
+/// <summary>What to store: scheme, widths, error correction, quantizer mode and tensor policy.</summary>
+public sealed record PackOptions
+{
+    public Scheme Scheme { get; init; } = Scheme.Tvq;
+    /// <summary>FQ/TVQ width.</summary>
+    public int? Bits { get; init; }
+    /// <summary>RTVQ base width b_b.</summary>
+    public int? BaseBits { get; init; }
+    /// <summary>RTVQ offset width b_o.</summary>
+    public int? OffsetBits { get; init; }
+    /// <summary>RTVQ: offsets against dequant(base) + θ_pre (Eq. 6). On by default.</summary>
+    public bool ErrorCorrection { get; init; } = true;
+    public QuantMode Mode { get; init; } = QuantMode.Default;
+    public TensorPolicy Policy { get; init; } = TensorPolicy.Default;
+
+    /// <summary>Width of the codes in task files.</summary>
+    public int TaskBits => Scheme == Scheme.Rtvq ? OffsetBits!.Value : Bits!.Value;
+
+    public void Validate()
+    {
+        static void CheckWidth(string what, int? b)
+        {
+            if (b is null) throw new ArgumentException($"{what} is required");
+            if (b is < 1 or > 8) throw new ArgumentException($"{what} must be between 1 and 8, got {b}");
+        }
+        if (Scheme == Scheme.Rtvq)
+        {
+            CheckWidth("--base-bits", BaseBits);
+            CheckWidth("--offset-bits", OffsetBits);
+            if (Bits is not null) throw new ArgumentException("RTVQ takes --base-bits and --offset-bits, not --bits");
+        }
+        else
+        {
+            CheckWidth("--bits", Bits);
+            if (BaseBits is not null || OffsetBits is not null) throw new ArgumentException($"{SchemeName(Scheme)} takes --bits; --base-bits/--offset-bits are for rtvq");
+        }
+    }
+
+    public static string SchemeName(Scheme s) => s switch { Scheme.Fq => "fq", Scheme.Tvq => "tvq", _ => "rtvq" };
+
+    public static Scheme ParseScheme(string s) => s.ToLowerInvariant() switch
+    {
+        "fq" => Scheme.Fq,
+        "tvq" => Scheme.Tvq,
+        "rtvq" => Scheme.Rtvq,
+        _ => throw new ArgumentException($"unknown scheme '{s}'; use fq, tvq or rtvq"),
+    };
+
+    public static string ModeName(QuantMode m) => m == QuantMode.Reference ? "reference" : "default";
+
+    public static QuantMode ParseMode(string s) => s switch
+    {
+        "default" => QuantMode.Default,
+        "reference" => QuantMode.Reference,
+        _ => throw new ArgumentException($"unknown quantizer '{s}'; use default or reference"),
+    };
+
+    /// <summary>Applies the authors' quantize_config.json keys on top of these options.</summary>
+    public PackOptions With(QuantizeConfig c)
+    {
+        var o = this;
+        bool residual = c.QuantizeResidual ?? false;
+        if (c.QuantizeTarget is { } target)
+        {
+            o = target switch
+            {
+                "finetuned_model" => residual ? throw new ArgumentException("quantize_residual applies to quantize_target \"task_vector\" only") : o with { Scheme = Scheme.Fq },
+                "task_vector" => o with { Scheme = residual ? Scheme.Rtvq : Scheme.Tvq },
+                _ => throw new ArgumentException($"quantize_target must be \"finetuned_model\" or \"task_vector\", got \"{target}\""),
+            };
+        }
+        else if (residual) o = o with { Scheme = Scheme.Rtvq };
+        if (o.Scheme == Scheme.Rtvq)
+            o = o with { Bits = null, OffsetBits = c.QuantizeTaskBit ?? o.OffsetBits ?? o.Bits, BaseBits = c.QuantizeBaseBit ?? o.BaseBits };
+        else
+            o = o with { Bits = c.QuantizeTaskBit ?? o.Bits, BaseBits = null, OffsetBits = null };
+        if (c.QErrorCorrection is { } ec) o = o with { ErrorCorrection = ec };
+        return o;
+    }
+}

@@ -1,0 +1,59 @@
+using System.Text.Json;
+
+namespace EdgeTvq.Bundle;
+
+/// <summary>
+/// The metadata record (record 0) of a task file: what a runtime needs to use the task besides weights.
+/// <see cref="Labels"/> and <see cref="Preprocessing"/> come from the user's --task-metadata JSON file; any
+/// other fields of that file are kept in <see cref="Extra"/>.
+/// </summary>
+public sealed class TaskMetadata
+{
+    public string Task { get; set; } = "";
+    public string Source { get; set; } = "";
+    public List<string>? Labels { get; set; }
+    public JsonElement? Preprocessing { get; set; }
+    public Dictionary<string, JsonElement>? Extra { get; set; }
+}
+
+public static class TaskMetadataBuilder
+{
+    /// <summary>
+    /// Builds the metadata record from the user's JSON object (may be null): "labels" (array of strings) and
+    /// "preprocessing" (any JSON) are lifted out, every other field goes to Extra.
+    /// </summary>
+    public static TaskMetadata Build(string task, string source, JsonElement? user, string userFile)
+    {
+        var meta = new TaskMetadata { Task = task, Source = source };
+        if (user is not { } u) return meta;
+        if (u.ValueKind != JsonValueKind.Object)
+            throw new ArgumentException($"{Path.GetFileName(userFile)}: task metadata must be a JSON object");
+        foreach (var p in u.EnumerateObject())
+        {
+            switch (p.Name)
+            {
+                case "labels":
+                    if (p.Value.ValueKind != JsonValueKind.Array)
+                        throw new ArgumentException($"{Path.GetFileName(userFile)}: \"labels\" must be an array of strings");
+                    meta.Labels = [];
+                    foreach (var l in p.Value.EnumerateArray())
+                    {
+                        if (l.ValueKind != JsonValueKind.String)
+                            throw new ArgumentException($"{Path.GetFileName(userFile)}: \"labels\" must be an array of strings");
+                        meta.Labels.Add(l.GetString()!);
+                    }
+                    break;
+                case "preprocessing":
+                    meta.Preprocessing = p.Value.Clone();
+                    break;
+                case "task":
+                case "source":
+                    break;
+                default:
+                    (meta.Extra ??= [])[p.Name] = p.Value.Clone();
+                    break;
+            }
+        }
+        return meta;
+    }
+}

@@ -1,0 +1,95 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using EdgeTvq.Packing;
+using EdgeTvq.Quantization;
+
+namespace EdgeTvq.Format;
+
+/// <summary>
+/// One parsed, checksum-verified record. <see cref="Payload"/> points into the reader's buffer and is valid
+/// only during the callback that receives the record; copy what you keep.
+/// </summary>
+public readonly struct BundleRecord
+{
+    public int Index { get; init; }
+    /// <summary>Byte offset of the record's first byte in its file.</summary>
+    public long Offset { get; init; }
+    public RecordKind Kind { get; init; }
+    public int Bits { get; init; }
+    public string Name { get; init; }
+    public long[] Shape { get; init; }
+    public long ElementCount { get; init; }
+    public ReadOnlySequence<byte> Payload { get; init; }
+    /// <summary>Bytes the whole record occupies in its file, checksum included.</summary>
+    public long TotalLength { get; init; }
+
+    /// <summary>Scale and zero point of a <see cref="RecordKind.Quantized"/> record (first 8 payload bytes).</summary>
+    public QuantParams QuantParams(QuantMode mode)
+    {
+        Span<byte> head = stackalloc byte[8];
+        Payload.Slice(0, 8).CopyTo(head);
+        return new QuantParams(Bits, BinaryPrimitives.ReadSingleLittleEndian(head), BinaryPrimitives.ReadSingleLittleEndian(head[4..]), mode);
+    }
+
+    /// <summary>The packed codes of a quantized record.</summary>
+    public ReadOnlySequence<byte> Codes => Payload.Slice(8);
+
+    /// <summary>The value of a <see cref="RecordKind.Constant"/> record.</summary>
+    public float ConstantValue
+    {
+        get
+        {
+            Span<byte> b = stackalloc byte[4];
+            Payload.Slice(0, 4).CopyTo(b);
+            return BinaryPrimitives.ReadSingleLittleEndian(b);
+        }
+    }
+
+    /// <summary>
+    /// The tensor this record stands for, as float32 into <paramref name="output"/> (length = element count):
+    /// dequantized codes, the constant, or the stored floats. Not valid for metadata.
+    /// </summary>
+    public void DecodeTo(Span<float> output, QuantMode mode, SimdWidth width = SimdWidth.Best)
+    {
+        if (output.Length != ElementCount) throw new ArgumentException($"output holds {output.Length} elements, record '{Name}' has {ElementCount}", nameof(output));
+        switch (Kind)
+        {
+            case RecordKind.Quantized:
+                {
+                    var p = QuantParams(mode);
+                    var codes = Codes;
+                    if (codes.IsSingleSegment)
+                    {
+                        Dequantizer.Dequantize(codes.FirstSpan, p, output, width);
+                    }
+                    else
+                    {
+                        byte[] rented = ArrayPool<byte>.Shared.Rent((int)codes.Length);
+                        try
+                        {
+                            codes.CopyTo(rented);
+                            Dequantizer.Dequantize(rented.AsSpan(0, (int)codes.Length), p, output, width);
+                        }
+                        finally { ArrayPool<byte>.Shared.Return(rented); }
+                    }
+                    break;
+                }
+            case RecordKind.Constant:
+                output.Fill(ConstantValue);
+                break;
+            case RecordKind.Float32:
+            case RecordKind.OwnFloat32:
+                {
+                    var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(output);
+                    Payload.CopyTo(bytes);
+                    if (!BitConverter.IsLittleEndian)
+                        for (int i = 0; i < output.Length; i++) output[i] = BinaryPrimitives.ReadSingleLittleEndian(bytes[(i * 4)..]);
+                    break;
+                }
+            default:
+                throw new InvalidOperationException($"record '{Name}' of kind {Kind} holds no tensor");
+        }
+    }
+
+    public string ShapeText => "[" + string.Join(", ", Shape) + "]";
+}

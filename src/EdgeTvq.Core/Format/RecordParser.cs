@@ -1,0 +1,127 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.IO.Hashing;
+using System.Text;
+using EdgeTvq.Packing;
+
+namespace EdgeTvq.Format;
+
+/// <summary>
+/// Pure parsing of records and the trailer from a buffered byte sequence. Each TryRead returns false when the
+/// buffer does not yet hold the whole item (the caller reads more and calls again) and throws
+/// <see cref="BundleFormatException"/> for anything malformed. Declared lengths are checked against the
+/// format's limits before waiting for the bytes they announce.
+/// </summary>
+public static class RecordParser
+{
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    public static bool TryReadRecord(ref ReadOnlySequence<byte> buffer, string file, int index, long offset, out BundleRecord record)
+    {
+        record = default;
+        if (buffer.Length < FormatConstants.RecordFixedSize) return false;
+        Span<byte> fixedPart = stackalloc byte[FormatConstants.RecordFixedSize];
+        buffer.Slice(0, FormatConstants.RecordFixedSize).CopyTo(fixedPart);
+        var header = RecordHeader.Read(fixedPart, file, index, offset);
+        if (buffer.Length < header.TotalLength) return false;
+
+        var whole = buffer.Slice(0, header.TotalLength);
+        var body = whole.Slice(0, header.TotalLength - FormatConstants.RecordChecksumSize);
+        Span<byte> stored = stackalloc byte[8];
+        whole.Slice(body.Length, 8).CopyTo(stored);
+        if (BinaryPrimitives.ReadUInt64LittleEndian(stored) != Hash(body))
+            throw new BundleFormatException(file, $"record {index}: checksum mismatch, the record is damaged; copy the file again from the packer's output", offset: offset);
+
+        var variable = body.Slice(FormatConstants.RecordFixedSize, header.VariableLength).ToArray();
+        string name;
+        try { name = StrictUtf8.GetString(variable, 0, header.NameLength); }
+        catch (DecoderFallbackException) { throw new BundleFormatException(file, $"record {index}: name is not valid UTF-8", offset: offset); }
+
+        var shape = new long[header.Rank];
+        long count = 1;
+        for (int d = 0; d < header.Rank; d++)
+        {
+            ulong dim = BinaryPrimitives.ReadUInt64LittleEndian(variable.AsSpan(header.NameLength + 8 * d));
+            if (dim > (ulong)FormatConstants.MaxPayloadBytes)
+                throw new BundleFormatException(file, $"record {index}: dimension {d} = {dim} is out of range", name, offset);
+            shape[d] = (long)dim;
+            count = checked(count * (long)dim);
+        }
+        if (header.Kind == RecordKind.Metadata) count = 0;
+
+        long payloadLength = (long)header.PayloadLength;
+        long expected = header.Kind switch
+        {
+            RecordKind.Quantized => 8 + BitPacking.PackedLength(count, header.Bits),
+            RecordKind.Constant => 4,
+            RecordKind.Float32 or RecordKind.OwnFloat32 => checked(4 * count),
+            _ => payloadLength,
+        };
+        if (header.Kind == RecordKind.Metadata && header.Rank != 0)
+            throw new BundleFormatException(file, $"record {index}: a metadata record must have rank 0", name, offset);
+        if (payloadLength != expected)
+            throw new BundleFormatException(file, $"record {index}: payload is {payloadLength} bytes but a {header.Kind} record of shape [{string.Join(", ", shape)}] needs {expected}", name, offset);
+
+        var payload = body.Slice(FormatConstants.RecordFixedSize + header.VariableLength);
+        record = new BundleRecord
+        {
+            Index = index, Offset = offset, Kind = header.Kind, Bits = header.Bits, Name = name,
+            Shape = shape, ElementCount = count, Payload = payload, TotalLength = header.TotalLength,
+        };
+        ValidatePayload(record, file);
+        buffer = buffer.Slice(header.TotalLength);
+        return true;
+    }
+
+    private static void ValidatePayload(in BundleRecord r, string file)
+    {
+        switch (r.Kind)
+        {
+            case RecordKind.Quantized:
+                {
+                    var p = r.QuantParams(Quantization.QuantMode.Default);
+                    if (!float.IsFinite(p.Scale) || p.Scale <= 0f)
+                        throw new BundleFormatException(file, $"record {r.Index}: scale {p.Scale} must be finite and positive", r.Name, r.Offset);
+                    if (!float.IsFinite(p.ZeroPoint) || MathF.Round(p.ZeroPoint) != p.ZeroPoint)
+                        throw new BundleFormatException(file, $"record {r.Index}: zero point {p.ZeroPoint} must be a finite integer", r.Name, r.Offset);
+                    var codes = r.Codes;
+                    if (codes.Length > 0)
+                    {
+                        byte last = codes.Slice(codes.Length - 1).FirstSpan[0];
+                        if (!BitPacking.PaddingIsZero([last], r.Bits, r.ElementCount))
+                            throw new BundleFormatException(file, $"record {r.Index}: padding bits after the last code are not zero", r.Name, r.Offset);
+                    }
+                    break;
+                }
+            case RecordKind.Constant:
+                if (!float.IsFinite(r.ConstantValue))
+                    throw new BundleFormatException(file, $"record {r.Index}: constant value is not finite", r.Name, r.Offset);
+                break;
+        }
+    }
+
+    /// <summary>Parses the 24-byte trailer: magic, total file length (u64), xxHash64 of all bytes before the trailer.</summary>
+    public static bool TryReadTrailer(ref ReadOnlySequence<byte> buffer, string file, long offset, ulong runningHash)
+    {
+        if (buffer.Length < FormatConstants.TrailerSize) return false;
+        Span<byte> t = stackalloc byte[FormatConstants.TrailerSize];
+        buffer.Slice(0, FormatConstants.TrailerSize).CopyTo(t);
+        if (!t[..8].SequenceEqual(FormatConstants.TrailerMagic))
+            throw new BundleFormatException(file, "trailer magic missing after the last record: the file is truncated or has extra records", offset: offset);
+        long length = (long)BinaryPrimitives.ReadUInt64LittleEndian(t[8..]);
+        if (length != offset + FormatConstants.TrailerSize)
+            throw new BundleFormatException(file, $"trailer says the file is {length} bytes, it ends at {offset + FormatConstants.TrailerSize}", offset: offset);
+        if (BinaryPrimitives.ReadUInt64LittleEndian(t[16..]) != runningHash)
+            throw new BundleFormatException(file, "whole-file checksum mismatch; copy the file again from the packer's output", offset: offset);
+        buffer = buffer.Slice(FormatConstants.TrailerSize);
+        return true;
+    }
+
+    public static ulong Hash(in ReadOnlySequence<byte> bytes)
+    {
+        if (bytes.IsSingleSegment) return XxHash64.HashToUInt64(bytes.FirstSpan);
+        var h = new XxHash64();
+        foreach (var segment in bytes) h.Append(segment.Span);
+        return h.GetCurrentHashAsUInt64();
+    }
+}

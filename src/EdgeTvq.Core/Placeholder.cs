@@ -1,1 +1,0 @@
-namespace EdgeTvq; internal static class Placeholder {}
