@@ -1,0 +1,358 @@
+using System.Buffers.Binary;
+using System.Globalization;
+using EdgeTvq.Checkpoints.Storage;
+
+namespace EdgeTvq.Checkpoints.Onnx;
+
+/// <summary>Reads the initializers (weights) of an ONNX model with a minimal protobuf decoder.</summary>
+internal static class OnnxInitializerReader
+{
+    // onnx.proto field numbers used here.
+    private const int ModelGraph = 7;            // ModelProto.graph: GraphProto
+    private const int ModelOpsetImport = 8;      // ModelProto.opset_import: repeated OperatorSetIdProto
+    private const int GraphInitializer = 5;      // GraphProto.initializer: repeated TensorProto
+    private const int GraphSparseInitializer = 15; // GraphProto.sparse_initializer: repeated SparseTensorProto
+    private const int TensorDims = 1;            // repeated int64 (packed or not)
+    private const int TensorDataType = 2;        // int32, TensorProto.DataType
+    private const int TensorSegment = 3;         // Segment: tensor split over several protos (unsupported)
+    private const int TensorFloatData = 4;       // repeated float (packed)
+    private const int TensorInt32Data = 5;       // repeated int32: INT32/INT16/INT8/UINT8/BOOL values, FLOAT16/BFLOAT16 bit patterns
+    private const int TensorInt64Data = 7;       // repeated int64
+    private const int TensorName = 8;            // string
+    private const int TensorRawData = 9;         // bytes, little-endian elements
+    private const int TensorDoubleData = 10;     // repeated double
+    private const int TensorExternalData = 13;   // repeated StringStringEntryProto {key = 1, value = 2}
+    private const int TensorDataLocation = 14;   // DataLocation: 0 DEFAULT, 1 EXTERNAL
+    private const int EntryKey = 1;
+    private const int EntryValue = 2;
+    private const int DataLocationExternal = 1;
+
+    private const string Reexport = "Re-export the model (torch.onnx.export / onnx.save_model).";
+
+    // TensorProto.DataType values mapped to our dtypes.
+    private static TensorDType? MapDataType(long onnxType) => onnxType switch
+    {
+        1 => TensorDType.F32,
+        2 => TensorDType.U8,
+        3 => TensorDType.I8,
+        5 => TensorDType.I16,
+        6 => TensorDType.I32,
+        7 => TensorDType.I64,
+        9 => TensorDType.Bool,
+        10 => TensorDType.F16,
+        11 => TensorDType.F64,
+        16 => TensorDType.BF16,
+        _ => null,
+    };
+
+    private static string OnnxTypeName(long onnxType) => onnxType switch
+    {
+        0 => "UNDEFINED", 4 => "UINT16", 8 => "STRING", 12 => "UINT32", 13 => "UINT64",
+        14 => "COMPLEX64", 15 => "COMPLEX128", 17 => "FLOAT8E4M3FN", 18 => "FLOAT8E4M3FNUZ",
+        19 => "FLOAT8E5M2", 20 => "FLOAT8E5M2FNUZ", 21 => "UINT4", 22 => "INT4",
+        _ => onnxType.ToString(CultureInfo.InvariantCulture),
+    };
+
+    /// <summary>One parsed TensorProto before its data is resolved.</summary>
+    private sealed class TensorFields
+    {
+        public string? Name;
+        public long DataType;
+        public readonly List<long> Dims = [];
+        public int RawStart = -1;
+        public int RawLength;
+        public List<byte>? TypedBytes;      // float_data / double_data, already little-endian
+        public List<long>? IntValues;       // int32_data / int64_data
+        public bool External;
+        public readonly Dictionary<string, string> ExternalInfo = new(StringComparer.Ordinal);
+        public bool HasSegment;
+    }
+
+    public static ICheckpoint Open(string path)
+    {
+        byte[] file = File.ReadAllBytes(path);
+        var externalFiles = new Dictionary<string, TensorStorage>(StringComparer.Ordinal);
+        try
+        {
+            List<CheckpointTensor> tensors = Read(path, file, externalFiles);
+            return new LoadedCheckpoint(path, "onnx", tensors, externalFiles.Values.OfType<IDisposable>().ToArray());
+        }
+        catch
+        {
+            foreach (var f in externalFiles.Values.OfType<IDisposable>()) f.Dispose();
+            throw;
+        }
+    }
+
+    private static List<CheckpointTensor> Read(string path, byte[] file, Dictionary<string, TensorStorage> externalFiles)
+    {
+        var model = new ProtobufReader(file, 0, path, "ModelProto");
+        int graphStart = -1, graphLength = 0, opsets = 0;
+        while (model.TryReadTag(out int field, out WireType wt))
+        {
+            if (field == ModelGraph && wt == WireType.LengthDelimited)
+            {
+                graphLength = model.ReadLengthDelimited(out graphStart).Length;
+            }
+            else if (field == ModelOpsetImport && wt == WireType.LengthDelimited)
+            {
+                model.ReadLengthDelimited(out _);
+                opsets++;
+            }
+            else
+            {
+                model.Skip(wt);
+            }
+        }
+        if (graphStart < 0)
+            throw CheckpointFormatException.Create(path, null,
+                $"is not an ONNX model: no graph (ModelProto field {ModelGraph}) found. The file is truncated, corrupt or in another format; {Reexport}");
+        if (opsets == 0)
+            throw CheckpointFormatException.Create(path, null,
+                $"ONNX model has no opset_import (ModelProto field {ModelOpsetImport}), which every exported model has; the file is probably truncated. {Reexport}");
+
+        var graph = new ProtobufReader(file.AsSpan(graphStart, graphLength), graphStart, path, "GraphProto");
+        var fileStorage = new ArrayStorage(file);
+        var tensors = new List<CheckpointTensor>();
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        while (graph.TryReadTag(out int field, out WireType wt))
+        {
+            if (field == GraphInitializer && wt == WireType.LengthDelimited)
+            {
+                var tensorReader = graph.ReadMessage("TensorProto");
+                TensorFields fields = ParseTensor(ref tensorReader);
+                CheckpointTensor tensor = Resolve(path, fileStorage, fields, externalFiles);
+                if (!names.Add(tensor.Name))
+                    throw CheckpointFormatException.Create(path, tensor.Name, $"two initializers share this name; ONNX requires unique names. {Reexport}");
+                tensors.Add(tensor);
+            }
+            else if (field == GraphSparseInitializer && wt == WireType.LengthDelimited)
+            {
+                throw CheckpointFormatException.Create(path, null,
+                    $"has sparse initializers (GraphProto field {GraphSparseInitializer}), which are not supported. Export dense weights.");
+            }
+            else
+            {
+                graph.Skip(wt);
+            }
+        }
+        return tensors;
+    }
+
+    private static TensorFields ParseTensor(ref ProtobufReader r)
+    {
+        var f = new TensorFields();
+        while (r.TryReadTag(out int field, out WireType wt))
+        {
+            switch (field)
+            {
+                case TensorDims:
+                    ReadInts(ref r, wt, f.Dims, signed64: true);
+                    break;
+                case TensorDataType when wt == WireType.Varint:
+                    f.DataType = (long)r.ReadVarint();
+                    break;
+                case TensorName when wt == WireType.LengthDelimited:
+                    f.Name = r.ReadString();
+                    break;
+                case TensorRawData when wt == WireType.LengthDelimited:
+                    f.RawLength = r.ReadLengthDelimited(out f.RawStart).Length;
+                    break;
+                case TensorFloatData:
+                    ReadFixed(ref r, wt, WireType.Fixed32, f.TypedBytes ??= []);
+                    break;
+                case TensorDoubleData:
+                    ReadFixed(ref r, wt, WireType.Fixed64, f.TypedBytes ??= []);
+                    break;
+                case TensorInt32Data:
+                    ReadInts(ref r, wt, f.IntValues ??= [], signed64: false);
+                    break;
+                case TensorInt64Data:
+                    ReadInts(ref r, wt, f.IntValues ??= [], signed64: true);
+                    break;
+                case TensorExternalData when wt == WireType.LengthDelimited:
+                {
+                    var entry = r.ReadMessage("StringStringEntryProto");
+                    string? key = null, value = null;
+                    while (entry.TryReadTag(out int ef, out WireType ewt))
+                    {
+                        if (ef == EntryKey && ewt == WireType.LengthDelimited) key = entry.ReadString();
+                        else if (ef == EntryValue && ewt == WireType.LengthDelimited) value = entry.ReadString();
+                        else entry.Skip(ewt);
+                    }
+                    if (key is not null) f.ExternalInfo[key] = value ?? "";
+                    break;
+                }
+                case TensorDataLocation when wt == WireType.Varint:
+                    f.External = r.ReadVarint() == DataLocationExternal;
+                    break;
+                case TensorSegment when wt == WireType.LengthDelimited:
+                    r.ReadLengthDelimited(out _);
+                    f.HasSegment = true;
+                    break;
+                default:
+                    r.Skip(wt);
+                    break;
+            }
+        }
+        return f;
+    }
+
+    /// <summary>Repeated varint field, packed (one length-delimited run) or one value per tag.</summary>
+    private static void ReadInts(ref ProtobufReader r, WireType wt, List<long> into, bool signed64)
+    {
+        if (wt == WireType.Varint)
+        {
+            into.Add(ToInt(r.ReadVarint(), signed64));
+            return;
+        }
+        if (wt != WireType.LengthDelimited) throw r.Corrupt($"has a repeated integer field with wire type {(int)wt}");
+        var packed = new ProtobufReader(r.ReadLengthDelimited(out int start), start, "", "packed integers");
+        while (!packed.AtEnd) into.Add(ToInt(ReadPackedVarint(ref packed, ref r), signed64));
+    }
+
+    private static ulong ReadPackedVarint(ref ProtobufReader packed, ref ProtobufReader outer)
+    {
+        try
+        {
+            return packed.ReadVarint();
+        }
+        catch (CheckpointFormatException)
+        {
+            throw outer.Corrupt("has a packed integer run that ends mid-varint");
+        }
+    }
+
+    // int32 fields are sign-extended to 64 bits on the wire, so truncating to 32 bits recovers them.
+    private static long ToInt(ulong v, bool signed64) => signed64 ? (long)v : (int)(uint)v;
+
+    /// <summary>Repeated float/double field, packed or one value per tag, appended as little-endian bytes.</summary>
+    private static void ReadFixed(ref ProtobufReader r, WireType wt, WireType element, List<byte> into)
+    {
+        int size = element == WireType.Fixed32 ? 4 : 8;
+        if (wt == element)
+        {
+            Span<byte> one = stackalloc byte[8];
+            if (size == 4) BinaryPrimitives.WriteUInt32LittleEndian(one, r.ReadFixed32());
+            else BinaryPrimitives.WriteUInt64LittleEndian(one, r.ReadFixed64());
+            foreach (byte b in one[..size]) into.Add(b);
+            return;
+        }
+        if (wt != WireType.LengthDelimited) throw r.Corrupt($"has a repeated float field with wire type {(int)wt}");
+        var payload = r.ReadLengthDelimited(out _);
+        if (payload.Length % size != 0) throw r.Corrupt($"has a packed {(size == 4 ? "float" : "double")} run of {payload.Length} bytes, not a multiple of {size}");
+        foreach (byte b in payload) into.Add(b);
+    }
+
+    private static CheckpointTensor Resolve(string path, ArrayStorage file, TensorFields f, Dictionary<string, TensorStorage> externalFiles)
+    {
+        string name = f.Name ?? "";
+        if (f.HasSegment)
+            throw CheckpointFormatException.Create(path, name, $"is stored in segments (TensorProto.segment), which are not supported. {Reexport}");
+        TensorDType dtype = MapDataType(f.DataType) ?? throw CheckpointFormatException.Create(path, name,
+            $"has ONNX data_type {OnnxTypeName(f.DataType)}, expected FLOAT, FLOAT16, BFLOAT16, DOUBLE, INT64, INT32, INT16, INT8, UINT8 or BOOL. Keep weights in a supported type.");
+        long[] shape = f.Dims.ToArray();
+        long count, bytes;
+        try
+        {
+            count = TensorDTypeInfo.CheckedElementCount(shape);
+            bytes = checked(count * dtype.ElementSize());
+        }
+        catch (OverflowException)
+        {
+            throw CheckpointFormatException.Create(path, name, $"has dims {TensorDTypeInfo.FormatShape(shape)}, negative or too large. {Reexport}");
+        }
+
+        if (f.External)
+            return ResolveExternal(path, name, dtype, shape, bytes, f, externalFiles);
+
+        if (f.RawStart >= 0)
+        {
+            if (f.RawLength != bytes)
+                throw CheckpointFormatException.Create(path, name,
+                    $"raw_data holds {f.RawLength} bytes but {dtype} dims {TensorDTypeInfo.FormatShape(shape)} need {bytes}. {Reexport}");
+            return new CheckpointTensor(path, name, dtype, shape, file, f.RawStart);
+        }
+
+        byte[] data = TypedData(path, name, dtype, count, f);
+        return new CheckpointTensor(path, name, dtype, shape, data.Length == 0 ? ArrayStorage.Empty : new ArrayStorage(data), 0);
+    }
+
+    /// <summary>Converts the typed repeated fields into little-endian element bytes.</summary>
+    private static byte[] TypedData(string path, string name, TensorDType dtype, long count, TensorFields f)
+    {
+        string field = dtype switch
+        {
+            TensorDType.F32 => "float_data",
+            TensorDType.F64 => "double_data",
+            TensorDType.I64 => "int64_data",
+            _ => "int32_data",
+        };
+        long available = dtype is TensorDType.F32 or TensorDType.F64
+            ? (f.TypedBytes?.Count ?? 0) / dtype.ElementSize()
+            : f.IntValues?.Count ?? 0;
+        if (available != count)
+            throw CheckpointFormatException.Create(path, name,
+                $"has {available} values in {field} (and no raw_data) but dims {TensorDTypeInfo.FormatShape(f.Dims.ToArray())} need {count}. {Reexport}");
+        if (dtype is TensorDType.F32 or TensorDType.F64)
+            return f.TypedBytes?.ToArray() ?? [];
+
+        int size = dtype.ElementSize();
+        var data = new byte[count * size];
+        for (int i = 0; i < count; i++)
+        {
+            long v = f.IntValues![i];
+            Span<byte> dst = data.AsSpan(i * size, size);
+            switch (dtype)
+            {
+                case TensorDType.I64: BinaryPrimitives.WriteInt64LittleEndian(dst, v); break;
+                case TensorDType.I32: BinaryPrimitives.WriteInt32LittleEndian(dst, (int)v); break;
+                // FLOAT16/BFLOAT16 keep their 16-bit patterns in the low bits of each int32 value.
+                case TensorDType.I16 or TensorDType.F16 or TensorDType.BF16: BinaryPrimitives.WriteUInt16LittleEndian(dst, (ushort)v); break;
+                case TensorDType.I8 or TensorDType.U8: dst[0] = (byte)v; break;
+                case TensorDType.Bool: dst[0] = v != 0 ? (byte)1 : (byte)0; break;
+            }
+        }
+        return data;
+    }
+
+    private static CheckpointTensor ResolveExternal(string path, string name, TensorDType dtype, long[] shape, long bytes,
+        TensorFields f, Dictionary<string, TensorStorage> externalFiles)
+    {
+        if (!f.ExternalInfo.TryGetValue("location", out string? location) || location.Length == 0)
+            throw CheckpointFormatException.Create(path, name, $"is marked as external data but has no 'location' entry. {Reexport}");
+        string modelDir = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        string dataPath = Path.GetFullPath(Path.Combine(modelDir, location));
+        string root = Path.EndsInDirectorySeparator(modelDir) ? modelDir : modelDir + Path.DirectorySeparatorChar;
+        if (Path.IsPathRooted(location) || !dataPath.StartsWith(root, StringComparison.Ordinal))
+            throw CheckpointFormatException.Create(path, name,
+                $"external data location '{location}' points outside the model's folder '{modelDir}'; refusing to read it. Keep the data file next to the .onnx file.");
+
+        long offset = ParseExternalNumber(path, name, f, "offset") ?? 0;
+        long? length = ParseExternalNumber(path, name, f, "length");
+        if (length is { } declared && declared != bytes)
+            throw CheckpointFormatException.Create(path, name,
+                $"external data length is {declared} bytes but {dtype} dims {TensorDTypeInfo.FormatShape(shape)} need {bytes}. {Reexport}");
+
+        if (!externalFiles.TryGetValue(dataPath, out TensorStorage? storage))
+        {
+            if (!File.Exists(dataPath))
+                throw CheckpointFormatException.Create(path, name,
+                    $"external data file '{location}' was not found at '{dataPath}'. Copy it next to the .onnx file (onnx.save_model writes it beside the model).");
+            storage = new FileInfo(dataPath).Length == 0 ? ArrayStorage.Empty : MappedFile.Open(dataPath);
+            externalFiles[dataPath] = storage;
+        }
+        if (offset > storage.Length || bytes > storage.Length - offset)
+            throw CheckpointFormatException.Create(path, name,
+                $"external data [{offset}, {offset + bytes}) lies beyond the end of '{location}' ({storage.Length} bytes). The data file is truncated or belongs to another export; {Reexport}");
+        return new CheckpointTensor(path, name, dtype, shape, storage, offset);
+    }
+
+    private static long? ParseExternalNumber(string path, string name, TensorFields f, string key)
+    {
+        if (!f.ExternalInfo.TryGetValue(key, out string? text)) return null;
+        if (!long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out long v))
+            throw CheckpointFormatException.Create(path, name, $"external data {key} '{text}' is not a non-negative integer. {Reexport}");
+        return v;
+    }
+}

@@ -1,1 +1,0 @@
-namespace EdgeTvq.Checkpoints; internal static class Placeholder {}

@@ -1,1 +1,0 @@
-public class CheckpointSmoke { [Xunit.Fact] public void Ok() => Xunit.Assert.True(true); }
