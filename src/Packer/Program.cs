@@ -1,1 +1,21 @@
-System.Console.WriteLine("hi");
+using System.CommandLine;
+using EdgeTvq.Packer.Commands;
+
+namespace EdgeTvq.Packer;
+
+/// <summary><c>edgetvq-pack</c>: the workstation side of EdgeTvq.</summary>
+public static class Program
+{
+    public static int Main(string[] args)
+    {
+        var root = new RootCommand("edgetvq-pack: quantize task vectors (FQ, TVQ, RTVQ) of fine-tuned checkpoints into an EdgeTvq bundle")
+        {
+            PackCommand.Create(),
+            AddTaskCommand.Create(),
+            InspectCommand.Create(),
+            VerifyCommand.Create(),
+            DecodeCommand.Create(),
+        };
+        return root.Parse(args).Invoke();
+    }
+}

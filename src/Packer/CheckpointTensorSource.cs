@@ -1,0 +1,28 @@
+using EdgeTvq.Bundle;
+using EdgeTvq.Checkpoints;
+
+namespace EdgeTvq.Packer;
+
+/// <summary>Adapts a checkpoint (safetensors, PyTorch zip, ONNX) to the packer's <see cref="ITensorSource"/>.</summary>
+internal sealed class CheckpointTensorSource : ITensorSource, IDisposable
+{
+    private readonly ICheckpoint _checkpoint;
+
+    public CheckpointTensorSource(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no such file", path);
+        _checkpoint = CheckpointReader.Open(path);
+        Tensors = _checkpoint.Tensors.Select(t => new SourceTensor(t.Name, t.Shape, t.DType.ToString(), t.IsFloating)).ToList();
+    }
+
+    public string Path => _checkpoint.Path;
+    public IReadOnlyList<SourceTensor> Tensors { get; }
+
+    public void ReadFloat32(string name, Span<float> destination)
+    {
+        var t = _checkpoint.Find(name) ?? throw new InvalidDataException($"{System.IO.Path.GetFileName(Path)}: tensor '{name}' not found");
+        t.ReadFloat32(destination);
+    }
+
+    public void Dispose() => _checkpoint.Dispose();
+}

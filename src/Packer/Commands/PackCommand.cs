@@ -1,0 +1,96 @@
+using System.CommandLine;
+using System.Text.Json;
+using EdgeTvq.Bundle;
+using EdgeTvq.Format;
+using Spectre.Console;
+
+namespace EdgeTvq.Packer.Commands;
+
+/// <summary><c>edgetvq-pack pack</c>: pretrained + fine-tuned checkpoints → a new bundle.</summary>
+internal static class PackCommand
+{
+    public static Command Create()
+    {
+        var pretrained = Cli.Required("--pretrained", "pretrained checkpoint (.safetensors, .pt/.pth/.bin, .onnx)");
+        var task = new Option<string[]>("--task") { Description = "NAME=PATH of a fine-tuned checkpoint; repeat per task", Required = true, AllowMultipleArgumentsPerToken = false };
+        var meta = new Option<string[]>("--task-metadata") { Description = "NAME=FILE.json with \"labels\" and \"preprocessing\" for a task; repeatable" };
+        var scheme = new Option<string>("--scheme") { Description = "fq | tvq | rtvq", DefaultValueFactory = _ => "tvq" };
+        var bits = new Option<int?>("--bits") { Description = "code width 1-8 for fq/tvq" };
+        var baseBits = new Option<int?>("--base-bits") { Description = "rtvq base width b_b (1-8)" };
+        var offsetBits = new Option<int?>("--offset-bits") { Description = "rtvq offset width b_o (1-8)" };
+        var noEc = new Option<bool>("--no-error-correction") { Description = "rtvq: take offsets against the unquantized average (Eq. 4) instead of Eq. 6" };
+        var config = new Option<string?>("--config") { Description = "the authors' quantize_config.json (its keys override --scheme/--bits/…)" };
+        var quantizer = new Option<string>("--quantizer") { Description = "default | reference (value-for-value as the authors' code)", DefaultValueFactory = _ => "default" };
+        var policy = new Option<string>("--policy") { Description = "which tensors are quantized: default | authors | all", DefaultValueFactory = _ => "default" };
+        var output = Cli.Required("--out", "new bundle folder");
+
+        var cmd = new Command("pack", "Quantize task vectors and write a new bundle") { pretrained, task, meta, scheme, bits, baseBits, offsetBits, noEc, config, quantizer, policy, output };
+        cmd.SetAction(r => Cli.Run(() =>
+        {
+            var options = new PackOptions
+            {
+                Scheme = PackOptions.ParseScheme(r.GetValue(scheme)!),
+                Bits = r.GetValue(bits),
+                BaseBits = r.GetValue(baseBits),
+                OffsetBits = r.GetValue(offsetBits),
+                ErrorCorrection = !r.GetValue(noEc),
+                Mode = PackOptions.ParseMode(r.GetValue(quantizer)!),
+                Policy = TensorPolicy.Parse(r.GetValue(policy)!),
+            };
+            if (r.GetValue(config) is { } cfg) options = options.With(ManifestIO.LoadQuantizeConfig(cfg));
+            options.Validate();
+
+            var metadata = LoadMetadata(r.GetValue(meta) ?? []);
+            var sources = new List<CheckpointTensorSource>();
+            try
+            {
+                using var pre = new CheckpointTensorSource(r.GetValue(pretrained)!);
+                var tasks = new List<PackTask>();
+                foreach (var spec in r.GetValue(task)!)
+                {
+                    var (name, path) = Cli.SplitAssignment(spec, "--task");
+                    var src = new CheckpointTensorSource(path);
+                    sources.Add(src);
+                    metadata.TryGetValue(name, out var md);
+                    tasks.Add(new PackTask(name, src, md.Json, md.File ?? ""));
+                }
+                foreach (var name in metadata.Keys.Where(k => tasks.All(t => t.Name != k)))
+                    throw new ArgumentException($"--task-metadata names task '{name}', which is not among the --task options");
+                string outDir = r.GetValue(output)!;
+                var manifest = Cli.WithProgress(p => BundlePacker.Pack(pre, tasks, options, outDir, p));
+                AnsiConsole.MarkupLineInterpolated($"[green]wrote[/] {outDir}: {manifest.Scheme} bundle with {manifest.Tasks.Count} task(s)");
+                InspectCommand.Print(BundleInspector.Inspect(outDir), perTensor: false);
+                return Cli.Ok;
+            }
+            finally
+            {
+                foreach (var s in sources) s.Dispose();
+            }
+        }));
+        return cmd;
+    }
+
+    public static Dictionary<string, (JsonElement? Json, string? File)> LoadMetadata(IEnumerable<string> specs)
+    {
+        var result = new Dictionary<string, (JsonElement?, string?)>();
+        foreach (var spec in specs)
+        {
+            var (name, file) = Cli.SplitAssignment(spec, "--task-metadata");
+            result[name] = (ReadJson(file), file);
+        }
+        return result;
+    }
+
+    public static JsonElement ReadJson(string file)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllBytes(file));
+            return doc.RootElement.Clone();
+        }
+        catch (JsonException e)
+        {
+            throw new ArgumentException($"{file}: not valid JSON ({e.Message})");
+        }
+    }
+}
