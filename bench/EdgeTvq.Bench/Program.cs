@@ -1,1 +1,18 @@
-System.Console.WriteLine("bench");
+namespace EdgeTvq.Bench;
+
+/// <summary><c>edgetvq-bench</c>: benchmarks that measure, never assert timings inside tests.</summary>
+public static class Program
+{
+    public static int Main(string[] args)
+    {
+        string which = args.FirstOrDefault() ?? "";
+        switch (which)
+        {
+            case "storage":
+                return StorageBenchmark.Run(args[1..]);
+            default:
+                Console.Error.WriteLine("usage: edgetvq-bench storage [--policy=all]");
+                return 2;
+        }
+    }
+}
