@@ -76,7 +76,7 @@ demo() {
   rm -rf "$out"
   mkdir -p "$(dirname "$out")"
   # The zoo manifest names the pretrained encoder, each task's fine-tuned checkpoint and its label metadata.
-  mapfile -t args < <(/usr/bin/python3 bench/zoo/pack_args.py "$zoo")
+  mapfile -t args < <(/usr/bin/python3 bench/demo/zoo_pack_args.py "$zoo" "$(dirname "$out")/metadata")
   echo "edgetvq-pack pack --scheme rtvq --base-bits 3 --offset-bits 2 ${#args[@]} args from $zoo/manifest.json"
   pack pack "${args[@]}" --scheme rtvq --base-bits 3 --offset-bits 2 --out "$out"
   pack verify "$out"

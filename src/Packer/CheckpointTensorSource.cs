@@ -4,7 +4,7 @@ using EdgeTvq.Checkpoints;
 namespace EdgeTvq.Packer;
 
 /// <summary>Adapts a checkpoint (safetensors, PyTorch zip, ONNX) to the packer's <see cref="ITensorSource"/>.</summary>
-internal sealed class CheckpointTensorSource : ITensorSource, IDisposable
+public sealed class CheckpointTensorSource : ITensorSource, IDisposable
 {
     private readonly ICheckpoint _checkpoint;
 
