@@ -24,7 +24,7 @@ public static class BundlePacker
         foreach (var t in tasks)
         {
             BundleNames.CheckTaskName(t.Name);
-            if (!seen.Add(t.Name)) throw new ArgumentException($"task '{t.Name}' is given twice");
+            if (!seen.Add(t.Name.ToLowerInvariant())) throw new ArgumentException($"task '{t.Name}' is given twice (names must differ in more than letter case)");
         }
         if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any())
             throw new IOException($"{outDir} exists and is not empty; choose a new --out folder (use add-task to extend a bundle)");
@@ -116,7 +116,7 @@ public static class BundlePacker
         var manifest = ManifestIO.Load(bundleDir);
         var options = ManifestIO.OptionsOf(manifest);
         BundleNames.CheckTaskName(task.Name);
-        if (manifest.Tasks.Any(t => t.Name == task.Name))
+        if (manifest.Tasks.Any(t => string.Equals(t.Name, task.Name, StringComparison.OrdinalIgnoreCase)))
             throw new ArgumentException($"task '{task.Name}' is already in {bundleDir}; pick another name");
         string taskPath = Path.Combine(bundleDir, BundleNames.TaskFileName(task.Name));
         if (File.Exists(taskPath))
@@ -162,7 +162,7 @@ public static class BundlePacker
     public static List<TensorEntry> BuildTable(ITensorSource pretrained, TensorPolicy policy)
     {
         var table = new List<TensorEntry>();
-        foreach (var t in pretrained.Tensors.OrderBy(t => t.Name, StringComparer.Ordinal))
+        foreach (var t in pretrained.Tensors.OrderBy(t => t.Name, Utf8Order.Instance))
         {
             if (table.Count > 0 && table[^1].Name == t.Name)
                 throw new InvalidDataException($"{Path.GetFileName(pretrained.Path)}: tensor '{t.Name}' appears twice");

@@ -51,24 +51,45 @@ public static class ManifestIO
         string? previous = null;
         foreach (var t in m.Tensors)
         {
-            if (previous is not null && string.CompareOrdinal(previous, t.Name) >= 0) Fail($"tensor table is not sorted by name or has duplicates at '{t.Name}'");
+            if (previous is not null && Utf8Order.Instance.Compare(previous, t.Name) >= 0) Fail($"tensor table is not sorted by name or has duplicates at '{t.Name}'");
             previous = t.Name;
-            if (t.Shape.Any(d => d < 0)) Fail($"tensor '{t.Name}' has a negative dimension");
+            CheckShape(t.Name, t.Shape, path);
             try { TensorPolicy.FromText(t.Storage); } catch (FormatException e) { Fail(e.Message); }
         }
-        var names = new HashSet<string>();
+        var tableNames = m.Tensors.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+        var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         var files = new HashSet<string> { FormatConstants.ManifestFileName };
         if (m.Base is not null)
         {
-            if (!BundleNames.IsPlainFileName(m.Base.File)) Fail($"base file '{m.Base.File}' must be a plain file name");
+            if (m.Base.File != FormatConstants.BaseFileName) Fail($"base file must be named '{FormatConstants.BaseFileName}', not '{m.Base.File}'");
             files.Add(m.Base.File);
         }
         foreach (var t in m.Tasks)
         {
             if (!BundleNames.IsValidTaskName(t.Name)) Fail($"task name '{t.Name}' is invalid");
-            if (!names.Add(t.Name)) Fail($"task '{t.Name}' appears twice");
-            if (!BundleNames.IsPlainFileName(t.File)) Fail($"task '{t.Name}': file '{t.File}' must be a plain file name");
+            if (!names.Add(t.Name)) Fail($"task '{t.Name}' appears twice (task names must differ in more than letter case)");
+            if (t.File != BundleNames.TaskFileName(t.Name)) Fail($"task '{t.Name}': file must be named '{BundleNames.TaskFileName(t.Name)}', not '{t.File}'");
+            string? previousOwn = null;
+            foreach (var o in t.OwnTensors)
+            {
+                if (tableNames.Contains(o.Name)) Fail($"task '{t.Name}': own tensor '{o.Name}' is also in the tensor table");
+                if (previousOwn is not null && Utf8Order.Instance.Compare(previousOwn, o.Name) >= 0) Fail($"task '{t.Name}': own tensors are not sorted or repeat at '{o.Name}'");
+                previousOwn = o.Name;
+                CheckShape(o.Name, o.Shape, path);
+            }
             if (!files.Add(t.File)) Fail($"task '{t.Name}': file '{t.File}' is used twice");
+        }
+    }
+
+    /// <summary>Rank ≤ 8, no negative dimension, element count ≤ 2^31 − 1 (checked arithmetic).</summary>
+    private static void CheckShape(string name, long[] shape, string path)
+    {
+        if (shape.Length > FormatConstants.MaxRank) throw new BundleFormatException(path, $"tensor '{name}' has rank {shape.Length}; at most {FormatConstants.MaxRank}", name);
+        long count = 1;
+        foreach (long d in shape)
+        {
+            if (d < 0 || d > FormatConstants.MaxElements || (count = count * d) > FormatConstants.MaxElements)
+                throw new BundleFormatException(path, $"tensor '{name}' has shape [{string.Join(", ", shape)}]: dimensions must be ≥ 0 and the element count ≤ {FormatConstants.MaxElements}", name);
         }
     }
 

@@ -30,7 +30,7 @@ internal sealed class TaskPlan
         }
         var inTable = table.Select(e => e.Name).ToHashSet(StringComparer.Ordinal);
         var own = task.Source.Tensors.Where(t => t.IsFloating && !inTable.Contains(t.Name))
-            .OrderBy(t => t.Name, StringComparer.Ordinal).ToList();
+            .OrderBy(t => t.Name, Utf8Order.Instance).ToList();
         if (own.Any(t => t.Shape.Length > FormatConstants.MaxRank))
             throw new InvalidDataException($"{file}: tensor '{own.First(t => t.Shape.Length > FormatConstants.MaxRank).Name}' has more than {FormatConstants.MaxRank} dimensions");
         var meta = TaskMetadataBuilder.Build(task.Name, file, task.Metadata, task.MetadataFile);

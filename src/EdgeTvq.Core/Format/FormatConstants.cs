@@ -21,6 +21,8 @@ public static class FormatConstants
     /// <summary>One record must fit in memory on a 4 GB device: payloads are capped at 2^31 − 1 bytes.</summary>
     public const long MaxPayloadBytes = int.MaxValue;
     public const uint MaxRecords = 1_000_000;
+    /// <summary>Elements of one tensor, for every record kind (a constant record included).</summary>
+    public const long MaxElements = int.MaxValue;
 
     public const string ManifestFileName = "manifest.json";
     public const string BaseFileName = "base.tvqb";

@@ -42,10 +42,9 @@ public static class RecordParser
         for (int d = 0; d < header.Rank; d++)
         {
             ulong dim = BinaryPrimitives.ReadUInt64LittleEndian(variable.AsSpan(header.NameLength + 8 * d));
-            if (dim > (ulong)FormatConstants.MaxPayloadBytes)
-                throw new BundleFormatException(file, $"record {index}: dimension {d} = {dim} is out of range", name, offset);
+            if (dim > (ulong)FormatConstants.MaxElements || (count *= (long)dim) > FormatConstants.MaxElements)
+                throw new BundleFormatException(file, $"record {index}: dimensions give more than {FormatConstants.MaxElements} elements; the file is damaged", name, offset);
             shape[d] = (long)dim;
-            count = checked(count * (long)dim);
         }
         if (header.Kind == RecordKind.Metadata) count = 0;
 
@@ -97,6 +96,14 @@ public static class RecordParser
                 if (!float.IsFinite(r.ConstantValue))
                     throw new BundleFormatException(file, $"record {r.Index}: constant value is not finite", r.Name, r.Offset);
                 break;
+            case RecordKind.Float32:
+            case RecordKind.OwnFloat32:
+                {
+                    long bad = FirstNonFinite(r.Payload);
+                    if (bad >= 0)
+                        throw new BundleFormatException(file, $"record {r.Index}: element {bad} is NaN or infinite; weights must be finite", r.Name, r.Offset);
+                    break;
+                }
         }
     }
 
@@ -115,6 +122,35 @@ public static class RecordParser
             throw new BundleFormatException(file, "whole-file checksum mismatch; copy the file again from the packer's output", offset: offset);
         buffer = buffer.Slice(FormatConstants.TrailerSize);
         return true;
+    }
+
+    /// <summary>Index of the first NaN/±Inf among little-endian float32 values, or −1.</summary>
+    private static long FirstNonFinite(in ReadOnlySequence<byte> payload)
+    {
+        long index = 0;
+        Span<byte> carry = stackalloc byte[4];
+        int carried = 0;
+        foreach (var segment in payload)
+        {
+            var span = segment.Span;
+            while (carried > 0 && span.Length > 0)
+            {
+                carry[carried++] = span[0];
+                span = span[1..];
+                if (carried == 4)
+                {
+                    if (!float.IsFinite(BinaryPrimitives.ReadSingleLittleEndian(carry))) return index;
+                    index++;
+                    carried = 0;
+                }
+            }
+            int whole = span.Length / 4 * 4;
+            for (int i = 0; i < whole; i += 4, index++)
+                if ((BinaryPrimitives.ReadUInt32LittleEndian(span[i..]) & 0x7F800000u) == 0x7F800000u) return index;
+            span[whole..].CopyTo(carry);
+            carried = span.Length - whole;
+        }
+        return -1;
     }
 
     public static ulong Hash(in ReadOnlySequence<byte> bytes)

@@ -16,12 +16,12 @@ public static class Dequantizer
     {
         if (p.Mode == QuantMode.Reference)
         {
-            var sink = new DivideSink(output, p.Scale, p.ZeroPoint);
+            var sink = new Sink<DivideByScale>(output, p.Scale, p.ZeroPoint);
             CodeUnpacker.Run(packed, p.Bits, output.Length, ref sink, width);
         }
         else
         {
-            var sink = new MultiplySink(output, p.Scale, p.ZeroPoint);
+            var sink = new Sink<MultiplyByStep>(output, p.Scale, p.ZeroPoint);
             CodeUnpacker.Run(packed, p.Bits, output.Length, ref sink, width);
         }
     }
@@ -40,36 +40,32 @@ public static class Dequantizer
         return (Vector128.ConvertToSingle(lo.AsInt32()), Vector128.ConvertToSingle(hi.AsInt32()));
     }
 
-    /// <summary>x̂ = Δ·(q − z).</summary>
-    private ref struct MultiplySink(Span<float> output, float step, float zeroPoint) : ICodeConsumer
+    /// <summary>Eq. 2 in one of its two forms, for every vector width.</summary>
+    internal interface IAffineForm
     {
-        private readonly Span<float> _out = output;
-
-        public void Consume16(Vector256<ushort> codes, int index)
-        {
-            var (lo, hi) = ToFloat(codes);
-            var s = Vector256.Create(step);
-            var z = Vector256.Create(zeroPoint);
-            ref float dst = ref MemoryMarshal.GetReference(_out);
-            (s * (lo - z)).StoreUnsafe(ref dst, (nuint)index);
-            (s * (hi - z)).StoreUnsafe(ref dst, (nuint)index + 8);
-        }
-
-        public void Consume8(Vector128<ushort> codes, int index)
-        {
-            var (lo, hi) = ToFloat(codes);
-            var s = Vector128.Create(step);
-            var z = Vector128.Create(zeroPoint);
-            ref float dst = ref MemoryMarshal.GetReference(_out);
-            (s * (lo - z)).StoreUnsafe(ref dst, (nuint)index);
-            (s * (hi - z)).StoreUnsafe(ref dst, (nuint)index + 4);
-        }
-
-        public void Consume1(int code, int index) => _out[index] = step * (code - zeroPoint);
+        static abstract float Apply(float q, float scale, float zeroPoint);
+        static abstract Vector128<float> Apply(Vector128<float> q, Vector128<float> scale, Vector128<float> zeroPoint);
+        static abstract Vector256<float> Apply(Vector256<float> q, Vector256<float> scale, Vector256<float> zeroPoint);
     }
 
-    /// <summary>x̂ = (q − z)/s, the reference-compatible form.</summary>
-    private ref struct DivideSink(Span<float> output, float scale, float zeroPoint) : ICodeConsumer
+    /// <summary>x̂ = Δ·(q − z) (default quantizer; the stored scale is the step Δ).</summary>
+    internal readonly struct MultiplyByStep : IAffineForm
+    {
+        public static float Apply(float q, float step, float z) => step * (q - z);
+        public static Vector128<float> Apply(Vector128<float> q, Vector128<float> step, Vector128<float> z) => step * (q - z);
+        public static Vector256<float> Apply(Vector256<float> q, Vector256<float> step, Vector256<float> z) => step * (q - z);
+    }
+
+    /// <summary>x̂ = (q − z)/s (reference-compatible quantizer; the stored scale is s = 1/Δ).</summary>
+    internal readonly struct DivideByScale : IAffineForm
+    {
+        public static float Apply(float q, float s, float z) => (q - z) / s;
+        public static Vector128<float> Apply(Vector128<float> q, Vector128<float> s, Vector128<float> z) => (q - z) / s;
+        public static Vector256<float> Apply(Vector256<float> q, Vector256<float> s, Vector256<float> z) => (q - z) / s;
+    }
+
+    /// <summary>Writes dequantized values; <typeparamref name="TForm"/> picks the formula at compile time.</summary>
+    private ref struct Sink<TForm>(Span<float> output, float scale, float zeroPoint) : ICodeConsumer where TForm : IAffineForm
     {
         private readonly Span<float> _out = output;
 
@@ -79,8 +75,8 @@ public static class Dequantizer
             var s = Vector256.Create(scale);
             var z = Vector256.Create(zeroPoint);
             ref float dst = ref MemoryMarshal.GetReference(_out);
-            ((lo - z) / s).StoreUnsafe(ref dst, (nuint)index);
-            ((hi - z) / s).StoreUnsafe(ref dst, (nuint)index + 8);
+            TForm.Apply(lo, s, z).StoreUnsafe(ref dst, (nuint)index);
+            TForm.Apply(hi, s, z).StoreUnsafe(ref dst, (nuint)index + 8);
         }
 
         public void Consume8(Vector128<ushort> codes, int index)
@@ -89,10 +85,10 @@ public static class Dequantizer
             var s = Vector128.Create(scale);
             var z = Vector128.Create(zeroPoint);
             ref float dst = ref MemoryMarshal.GetReference(_out);
-            ((lo - z) / s).StoreUnsafe(ref dst, (nuint)index);
-            ((hi - z) / s).StoreUnsafe(ref dst, (nuint)index + 4);
+            TForm.Apply(lo, s, z).StoreUnsafe(ref dst, (nuint)index);
+            TForm.Apply(hi, s, z).StoreUnsafe(ref dst, (nuint)index + 4);
         }
 
-        public void Consume1(int code, int index) => _out[index] = (code - zeroPoint) / scale;
+        public void Consume1(int code, int index) => _out[index] = TForm.Apply(code, scale, zeroPoint);
     }
 }

@@ -32,15 +32,7 @@ public class ReferenceCompatibilityTests(AuthorsReferenceFixture fx)
         using var actual = CheckpointReader.Open(actualPath);
         Assert.Equal(expected.Tensors.Select(t => t.Name).Order(), actual.Tensors.Select(t => t.Name).Order());
         foreach (var e in expected.Tensors)
-        {
-            var a = actual.Find(e.Name)!;
-            Assert.Equal(e.Shape, a.Shape);
-            var ev = e.ToFloat32Array();
-            var av = a.ToFloat32Array();
-            for (int i = 0; i < ev.Length; i++)
-                if (BitConverter.SingleToInt32Bits(ev[i]) != BitConverter.SingleToInt32Bits(av[i]))
-                    Assert.Fail($"{Path.GetFileName(expectedPath)} '{e.Name}'[{i}]: PyTorch {ev[i]:R}, edgetvq {av[i]:R}");
-        }
+            TensorAssert.BitIdentical(e, actual.Find(e.Name)!, $"{Path.GetFileName(expectedPath)} (PyTorch) vs edgetvq");
     }
 
     [Theory]

@@ -9,16 +9,6 @@ namespace EdgeTvq.Tests.Zoo;
 [Collection(ZooCollection.Name)]
 public class ZooTests(ZooFixture zoo)
 {
-    private static void AssertBitIdentical(CheckpointTensor expected, CheckpointTensor actual, string what)
-    {
-        Assert.Equal(expected.Shape, actual.Shape);
-        var e = expected.ToFloat32Array();
-        var a = actual.ToFloat32Array();
-        for (int i = 0; i < e.Length; i++)
-            if (BitConverter.SingleToInt32Bits(e[i]) != BitConverter.SingleToInt32Bits(a[i]))
-                Assert.Fail($"{what} '{expected.Name}'[{i}]: {e[i]:R} vs {a[i]:R}");
-    }
-
     [Fact]
     public void Every_encoder_onnx_initializer_equals_the_state_dict_tensor_of_the_same_name_bit_for_bit()
     {
@@ -28,8 +18,8 @@ public class ZooTests(ZooFixture zoo)
         Assert.Equal(pt.Tensors.Select(t => t.Name).Order(), onnx.Tensors.Select(t => t.Name).Order());
         foreach (var t in pt.Tensors)
         {
-            AssertBitIdentical(t, onnx.Find(t.Name)!, "encoder.onnx");
-            AssertBitIdentical(t, st.Find(t.Name)!, "pretrained.safetensors");
+            TensorAssert.BitIdentical(t, onnx.Find(t.Name)!, "encoder.onnx");
+            TensorAssert.BitIdentical(t, st.Find(t.Name)!, "pretrained.safetensors");
         }
     }
 
@@ -45,7 +35,7 @@ public class ZooTests(ZooFixture zoo)
             var head = ft.Find("head.weight");
             Assert.NotNull(head);
             Assert.Equal(labels.Length, head!.Shape[0]);
-            foreach (var t in ft.Tensors) AssertBitIdentical(t, st.Find(t.Name)!, $"{name}.safetensors");
+            foreach (var t in ft.Tensors) TensorAssert.BitIdentical(t, st.Find(t.Name)!, $"{name}.safetensors");
         }
     }
 
