@@ -1,0 +1,10 @@
+namespace EdgeTvq.Runtime;
+
+public static class Program
+{
+    public static int Main(string[] args)
+    {
+        Console.WriteLine("edgetvq");
+        return 0;
+    }
+}
