@@ -1,0 +1,108 @@
+using EdgeTvq.Bundle;
+using EdgeTvq.Format;
+
+namespace EdgeTvq.Merging;
+
+/// <summary>The result of a merge: merged weights for the model, plus the tasks' own tensors (heads) by task.</summary>
+public sealed record MergeResult(WeightSet Weights, IReadOnlyDictionary<string, WeightSet> OwnTensors) : IDisposable
+{
+    public void Dispose()
+    {
+        Weights.Dispose();
+        foreach (var w in OwnTensors.Values) w.Dispose();
+    }
+}
+
+/// <summary>
+/// Builds merged weights from a bundle by streaming: the base file and the tasks with a non-zero coefficient are
+/// read front to back in lockstep (every record checksum-verified as it passes), and each table tensor is formed
+/// in its output buffer as
+/// <code>
+///   θ = θ_pre + (Σ_t λ_t)·dq(base) + Σ_t λ_t·dq(task_t)          (RTVQ; TVQ has no base; full tensors store τ)
+/// </code>
+/// with the fused dequantize-accumulate kernels. Memory: the merged weights plus one record per open file —
+/// never all task vectors at once. FQ bundles store θ_t, not τ_t, so θ = (1 − Σλ)·θ_pre + Σ λ_t·dq(task_t).
+/// Nothing is returned unless every file checked out completely.
+/// </summary>
+public static class BundleMerger
+{
+    public static MergeResult Merge(string bundleDir, BundleManifest m, ITensorSource pretrained, MergeRecipe recipe, PackProgress? progress = null)
+    {
+        var o = ManifestIO.OptionsOf(m);
+        var tasks = recipe.Coefficients.Where(kv => kv.Value != 0f).Select(kv => (Entry: TaskDecoder.FindTask(m, kv.Key), Lambda: kv.Value)).ToList();
+        if (tasks.Count == 0) throw new ArgumentException("the merge recipe selects no task (all coefficients are zero)");
+        float lambdaSum = tasks.Sum(t => t.Lambda);
+        var stored = m.Tensors.Where(e => e.Storage != "skipped").ToList();
+        uint quantizedCount = (uint)stored.Count(e => e.Storage == "quantized");
+
+        var readers = new List<CheckedFileReader>();
+        var weights = new WeightSet();
+        var own = new Dictionary<string, WeightSet>();
+        try
+        {
+            var taskReaders = new List<(CheckedFileReader Reader, float Lambda, TaskEntry Entry)>();
+            foreach (var (entry, lambda) in tasks)
+            {
+                var r = CheckedFileReader.Open(bundleDir, m, entry, FileKind.Task, (uint)(1 + stored.Count + entry.OwnTensors.Count));
+                readers.Add(r);
+                taskReaders.Add((r, lambda, entry));
+                var meta = r.Next(FormatConstants.MetadataRecordName, [], null, RecordKind.Metadata);
+                var parsed = ManifestIO.ParseMetadata(System.Buffers.BuffersExtensions.ToArray(meta.Payload), r.Path);
+                if (parsed.Task != entry.Name)
+                    throw new BundleFormatException(r.Path, $"holds task '{parsed.Task}' but the manifest lists it as '{entry.Name}'");
+            }
+            CheckedFileReader? baseReader = null;
+            if (m.Base is not null)
+            {
+                baseReader = CheckedFileReader.Open(bundleDir, m, m.Base, FileKind.Base, quantizedCount);
+                readers.Add(baseReader);
+            }
+
+            int done = 0;
+            foreach (var e in stored)
+            {
+                progress?.Invoke("merging", done++, stored.Count);
+                var dst = weights.Add(e.Name, e.Shape);
+                pretrained.ReadFloat32(e.Name, dst);
+                bool fqValues = o.Scheme == Scheme.Fq && e.Storage == "quantized";
+                if (fqValues) Accumulate.Float32(dst, -lambdaSum, dst); // θ_pre·(1 − Σλ): FQ records hold θ_t
+                if (baseReader is not null && e.Storage == "quantized")
+                {
+                    var b = baseReader.Next(e.Name, e.Shape, o.BaseBits, RecordKind.Quantized, RecordKind.Constant, RecordKind.Float32);
+                    Accumulate.Record(b, o.Mode, lambdaSum, dst);
+                }
+                foreach (var (reader, lambda, _) in taskReaders)
+                {
+                    var r = e.Storage == "quantized"
+                        ? reader.Next(e.Name, e.Shape, o.TaskBits, RecordKind.Quantized, RecordKind.Constant, RecordKind.Float32)
+                        : reader.Next(e.Name, e.Shape, null, RecordKind.Float32);
+                    Accumulate.Record(r, o.Mode, lambda, dst);
+                }
+            }
+            foreach (var (reader, _, entry) in taskReaders)
+            {
+                var set = new WeightSet();
+                own[entry.Name] = set;
+                foreach (var t in entry.OwnTensors)
+                {
+                    var r = reader.Next(t.Name, t.Shape, null, RecordKind.OwnFloat32);
+                    Accumulate.Record(r, o.Mode, 1f, set.Add(t.Name, t.Shape));
+                }
+                reader.Finish();
+            }
+            baseReader?.Finish();
+            progress?.Invoke("merging", stored.Count, stored.Count);
+            return new MergeResult(weights, own);
+        }
+        catch
+        {
+            weights.Dispose();
+            foreach (var w in own.Values) w.Dispose();
+            throw;
+        }
+        finally
+        {
+            foreach (var r in readers) r.Dispose();
+        }
+    }
+}

@@ -1,0 +1,74 @@
+using EdgeTvq.Bundle;
+using EdgeTvq.Format;
+using EdgeTvq.Merging;
+using EdgeTvq.Quantization;
+using EdgeTvq.Tests.Support;
+
+namespace EdgeTvq.Tests.Merging;
+
+public class BundleMergerTests
+{
+    public static IEnumerable<object[]> Schemes() =>
+    [
+        [new PackOptions { Scheme = Scheme.Tvq, Bits = 4 }],
+        [new PackOptions { Scheme = Scheme.Rtvq, BaseBits = 3, OffsetBits = 2 }],
+        [new PackOptions { Scheme = Scheme.Rtvq, BaseBits = 3, OffsetBits = 2, Mode = QuantMode.Reference }],
+        [new PackOptions { Scheme = Scheme.Fq, Bits = 8 }],
+    ];
+
+    /// <summary>θ_pre + Σ λ_t τ̂_t computed from the decoder's τ̂ (another path through the code).</summary>
+    private static Dictionary<string, double[]> Expected(string dir, MemorySource pre, MergeRecipe recipe)
+    {
+        var m = ManifestIO.Load(dir);
+        var sum = pre.Data.ToDictionary(kv => kv.Key, kv => kv.Value.Values.Select(v => (double)v).ToArray());
+        foreach (var (task, lambda) in recipe.Coefficients)
+            TaskDecoder.Decode(dir, m, TaskDecoder.FindTask(m, task), pre, DecodeTarget.TaskVector, d =>
+            {
+                if (d.IsOwn) return;
+                for (int i = 0; i < d.Values.Length; i++) sum[d.Name][i] += lambda * (double)d.Values[i];
+            });
+        return sum;
+    }
+
+    [Theory]
+    [MemberData(nameof(Schemes))]
+    public void Task_arithmetic_and_individual_merges_equal_pretrained_plus_weighted_task_vectors(PackOptions options)
+    {
+        using var dir = new TempDir();
+        var (pre, tasks) = MemorySource.SmallModel(4, seed: 31);
+        BundlePacker.Pack(pre, tasks.Select((s, i) => new PackTask($"t{i}", s)).ToList(), options, dir["b"]);
+        var m = ManifestIO.Load(dir["b"]);
+        foreach (var recipe in new[] { MergeRecipe.TaskArithmetic(["t0", "t1", "t2", "t3"]), MergeRecipe.Individual("t2"),
+                                       new MergeRecipe(MergeMethod.TaskArithmetic, new Dictionary<string, float> { ["t1"] = 0.5f, ["t3"] = 0.2f }) })
+        {
+            var expected = Expected(dir["b"], pre, recipe);
+            using var merged = BundleMerger.Merge(dir["b"], m, pre, recipe);
+            Assert.Equal(expected.Keys.Order(), merged.Weights.Names.Order());
+            foreach (var (name, values) in expected)
+            {
+                var got = merged.Weights.Span(name);
+                for (int i = 0; i < values.Length; i++)
+                    Assert.True(Math.Abs(values[i] - got[i]) <= 1e-5 * (1 + Math.Abs(values[i])), $"{recipe} {name}[{i}]: {values[i]} vs {got[i]}");
+            }
+            foreach (var task in recipe.Coefficients.Keys)
+                Assert.Equal(tasks[int.Parse(task[1..])].Data["head.weight"].Values, merged.OwnTensors[task].Span("head.weight").ToArray());
+        }
+    }
+
+    [Fact]
+    public void A_damaged_task_file_fails_the_merge_and_nothing_is_returned()
+    {
+        using var dir = new TempDir();
+        var (pre, tasks) = MemorySource.SmallModel(2, seed: 3);
+        BundlePacker.Pack(pre, tasks.Select((s, i) => new PackTask($"t{i}", s)).ToList(), new PackOptions { Bits = 4 }, dir["b"]);
+        var bytes = File.ReadAllBytes(dir["b/t1.tvqt"]);
+        bytes[^30] ^= 1;
+        File.WriteAllBytes(dir["b/t1.tvqt"], bytes);
+        var m = ManifestIO.Load(dir["b"]);
+        var e = Assert.Throws<BundleFormatException>(() => BundleMerger.Merge(dir["b"], m, pre, MergeRecipe.TaskArithmetic(["t0", "t1"])));
+        Assert.Contains("t1.tvqt", e.Message);
+        // The undamaged task alone still merges.
+        using var ok = BundleMerger.Merge(dir["b"], m, pre, MergeRecipe.Individual("t0"));
+        Assert.True(ok.Weights.Count > 0);
+    }
+}
