@@ -4,7 +4,7 @@ using EdgeTvq.Format;
 namespace EdgeTvq.Merging;
 
 /// <summary>The result of a merge: merged weights for the model, plus the tasks' own tensors (heads) by task.</summary>
-public sealed record MergeResult(WeightSet Weights, IReadOnlyDictionary<string, WeightSet> OwnTensors) : IDisposable
+public sealed record MergeResult(WeightSet Weights, IReadOnlyDictionary<string, WeightSet> OwnTensors, IReadOnlyDictionary<string, TaskMetadata> Metadata) : IDisposable
 {
     public void Dispose()
     {
@@ -38,6 +38,7 @@ public static class BundleMerger
         var readers = new List<CheckedFileReader>();
         var weights = new WeightSet();
         var own = new Dictionary<string, WeightSet>();
+        var metadata = new Dictionary<string, TaskMetadata>();
         try
         {
             var taskReaders = new List<(CheckedFileReader Reader, float Lambda, TaskEntry Entry)>();
@@ -50,6 +51,7 @@ public static class BundleMerger
                 var parsed = ManifestIO.ParseMetadata(System.Buffers.BuffersExtensions.ToArray(meta.Payload), r.Path);
                 if (parsed.Task != entry.Name)
                     throw new BundleFormatException(r.Path, $"holds task '{parsed.Task}' but the manifest lists it as '{entry.Name}'");
+                metadata[entry.Name] = parsed;
             }
             CheckedFileReader? baseReader = null;
             if (m.Base is not null)
@@ -92,7 +94,7 @@ public static class BundleMerger
             }
             baseReader?.Finish();
             progress?.Invoke("merging", stored.Count, stored.Count);
-            return new MergeResult(weights, own);
+            return new MergeResult(weights, own, metadata);
         }
         catch
         {

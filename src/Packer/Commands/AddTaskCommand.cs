@@ -1,3 +1,4 @@
+using EdgeTvq.Checkpoints;
 using System.CommandLine;
 using EdgeTvq.Bundle;
 using Spectre.Console;

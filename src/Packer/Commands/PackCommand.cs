@@ -1,3 +1,4 @@
+using EdgeTvq.Checkpoints;
 using System.CommandLine;
 using System.Text.Json;
 using EdgeTvq.Bundle;

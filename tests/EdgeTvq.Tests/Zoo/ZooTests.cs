@@ -1,7 +1,7 @@
 using EdgeTvq.Bundle;
 using EdgeTvq.Checkpoints;
 using EdgeTvq.Format;
-using EdgeTvq.Packer;
+using EdgeTvq.Checkpoints;
 using EdgeTvq.Tests.Support;
 
 namespace EdgeTvq.Tests.Zoo;

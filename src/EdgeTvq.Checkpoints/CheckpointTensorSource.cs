@@ -1,9 +1,8 @@
 using EdgeTvq.Bundle;
-using EdgeTvq.Checkpoints;
 
-namespace EdgeTvq.Packer;
+namespace EdgeTvq.Checkpoints;
 
-/// <summary>Adapts a checkpoint (safetensors, PyTorch zip, ONNX) to the packer's <see cref="ITensorSource"/>.</summary>
+/// <summary>Adapts a checkpoint (safetensors, PyTorch zip, ONNX initializers) to <see cref="ITensorSource"/>, for the packer and the runtime.</summary>
 public sealed class CheckpointTensorSource : ITensorSource, IDisposable
 {
     private readonly ICheckpoint _checkpoint;

@@ -1,0 +1,89 @@
+namespace EdgeTvq.Runtime.Inference;
+
+/// <summary>
+/// The onnx.proto field numbers the rewriter reads or writes (proto2 syntax; every other field is copied byte for byte).
+/// <code>
+/// ModelProto      { graph = 7 (GraphProto) ... }
+/// GraphProto      { initializer = 5 (repeated TensorProto), input = 11 (repeated ValueInfoProto) ... }
+/// TensorProto     { dims = 1 (repeated int64), data_type = 2 (int32), segment = 3, float_data = 4, int32_data = 5,
+///                   string_data = 6, int64_data = 7, name = 8 (string), raw_data = 9 (bytes), double_data = 10,
+///                   uint64_data = 11, doc_string = 12, external_data = 13 (repeated StringStringEntryProto),
+///                   data_location = 14 (enum: 0 DEFAULT, 1 EXTERNAL), metadata_props = 16 }
+/// StringStringEntryProto { key = 1, value = 2 }
+/// ValueInfoProto  { name = 1 (string), type = 2 (TypeProto) }
+/// TypeProto       { tensor_type = 1 (TypeProto.Tensor) }
+/// TypeProto.Tensor      { elem_type = 1 (int32, TensorProto.DataType), shape = 2 (TensorShapeProto) }
+/// TensorShapeProto      { dim = 1 (repeated Dimension) }
+/// TensorShapeProto.Dimension { dim_value = 1 (int64) }
+/// </code>
+/// </summary>
+internal static class OnnxFields
+{
+    // ModelProto.graph: GraphProto
+    public const int ModelGraph = 7;
+
+    // GraphProto.initializer: repeated TensorProto
+    public const int GraphInitializer = 5;
+    // GraphProto.input: repeated ValueInfoProto
+    public const int GraphInput = 11;
+
+    // TensorProto.dims: repeated int64
+    public const int TensorDims = 1;
+    // TensorProto.data_type: int32 (TensorProto.DataType)
+    public const int TensorDataType = 2;
+    // TensorProto.segment / float_data / int32_data / string_data / int64_data: data fields, dropped on re-encoding
+    public const int TensorSegment = 3;
+    public const int TensorFloatData = 4;
+    public const int TensorInt32Data = 5;
+    public const int TensorStringData = 6;
+    public const int TensorInt64Data = 7;
+    // TensorProto.name: string
+    public const int TensorName = 8;
+    // TensorProto.raw_data: bytes, little-endian elements
+    public const int TensorRawData = 9;
+    // TensorProto.double_data / uint64_data: data fields, dropped on re-encoding
+    public const int TensorDoubleData = 10;
+    public const int TensorUInt64Data = 11;
+    // TensorProto.external_data: repeated StringStringEntryProto (location, offset, length, checksum)
+    public const int TensorExternalData = 13;
+    // TensorProto.data_location: 0 DEFAULT (data in this message), 1 EXTERNAL
+    public const int TensorDataLocation = 14;
+    public const int DataLocationExternal = 1;
+
+    // StringStringEntryProto.key / .value: string
+    public const int EntryKey = 1;
+    public const int EntryValue = 2;
+
+    // ValueInfoProto.name: string; ValueInfoProto.type: TypeProto
+    public const int ValueInfoName = 1;
+    public const int ValueInfoType = 2;
+    // TypeProto.tensor_type: TypeProto.Tensor
+    public const int TypeTensorType = 1;
+    // TypeProto.Tensor.elem_type: int32; TypeProto.Tensor.shape: TensorShapeProto
+    public const int TensorTypeElemType = 1;
+    public const int TensorTypeShape = 2;
+    // TensorShapeProto.dim: repeated Dimension
+    public const int ShapeDim = 1;
+    // TensorShapeProto.Dimension.dim_value: int64
+    public const int DimValue = 1;
+
+    // TensorProto.DataType.FLOAT
+    public const int DataTypeFloat = 1;
+
+    /// <summary>True for the TensorProto fields that hold or locate element data (replaced when a tensor is re-encoded).</summary>
+    public static bool IsTensorDataField(int field) => field is TensorSegment or TensorFloatData or TensorInt32Data
+        or TensorStringData or TensorInt64Data or TensorRawData or TensorDoubleData or TensorUInt64Data
+        or TensorExternalData or TensorDataLocation;
+
+    /// <summary>Bytes per element of a TensorProto.DataType, or 0 where it has none (UNDEFINED, STRING, 4-bit types).</summary>
+    public static int ElementSize(int dataType) => dataType switch
+    {
+        1 or 6 or 12 => 4,           // FLOAT, INT32, UINT32
+        2 or 3 or 9 => 1,            // UINT8, INT8, BOOL
+        4 or 5 or 10 or 16 => 2,     // UINT16, INT16, FLOAT16, BFLOAT16
+        7 or 11 or 13 or 14 => 8,    // INT64, DOUBLE, UINT64, COMPLEX64
+        15 => 16,                    // COMPLEX128
+        >= 17 and <= 20 => 1,        // FLOAT8 variants
+        _ => 0,
+    };
+}

@@ -1,0 +1,25 @@
+namespace EdgeTvq.Runtime.Inference;
+
+/// <summary>
+/// An ONNX model could not be rewritten or loaded: malformed protobuf, missing external data, weights that do not
+/// match the model, or ONNX Runtime refusing the graph. The message names the model file and, when one is
+/// involved, the tensor.
+/// </summary>
+public sealed class OnnxModelException : Exception
+{
+    public OnnxModelException(string modelPath, string? tensorName, string message, Exception? innerException = null)
+        : base(Format(modelPath, tensorName, message), innerException)
+    {
+        ModelPath = modelPath;
+        TensorName = tensorName;
+    }
+
+    /// <summary>The model file (as given by the caller).</summary>
+    public string ModelPath { get; }
+
+    /// <summary>The initializer involved, if any.</summary>
+    public string? TensorName { get; }
+
+    private static string Format(string path, string? tensor, string detail) =>
+        tensor is null ? $"{path}: {detail}" : $"{path}: tensor '{tensor}': {detail}";
+}
