@@ -14,6 +14,37 @@ public sealed record MergeResult(WeightSet Weights, IReadOnlyDictionary<string, 
 }
 
 /// <summary>
+/// What a device keeps between merges so that a task switch recomputes only what changed: θ_pre (read once from
+/// the model file) and, for RTVQ, the dequantized base dq(base), filled by the first merge that reads the base file.
+/// Costs two model-sized buffers; switching then reads only the selected tasks' files.
+/// </summary>
+public sealed class MergeCache : ITensorSource, IDisposable
+{
+    private readonly WeightSet _pretrained = new();
+    internal WeightSet? Base { get; set; }
+
+    public MergeCache(ITensorSource pretrained, BundleManifest m)
+    {
+        Path = pretrained.Path;
+        TaskDecoder.CheckIdentity(pretrained, m);
+        foreach (var e in m.Tensors.Where(e => e.Storage != "skipped"))
+            pretrained.ReadFloat32(e.Name, _pretrained.Add(e.Name, e.Shape));
+        Tensors = m.Tensors.Where(e => e.Storage != "skipped").Select(e => new SourceTensor(e.Name, e.Shape, "F32", true)).ToList();
+    }
+
+    public string Path { get; }
+    public IReadOnlyList<SourceTensor> Tensors { get; }
+    public bool HasBase => Base is not null;
+    public void ReadFloat32(string name, Span<float> destination) => _pretrained.Span(name).CopyTo(destination);
+
+    public void Dispose()
+    {
+        _pretrained.Dispose();
+        Base?.Dispose();
+    }
+}
+
+/// <summary>
 /// Builds merged weights from a bundle by streaming: the base file and the tasks with a non-zero coefficient are
 /// read front to back in lockstep (every record checksum-verified as it passes), and each table tensor is formed
 /// in its output buffer as
@@ -26,7 +57,17 @@ public sealed record MergeResult(WeightSet Weights, IReadOnlyDictionary<string, 
 /// </summary>
 public static class BundleMerger
 {
+    /// <summary>
+    /// Merges with a <see cref="MergeCache"/>: θ_pre comes from the cache (its identity was checked when it was
+    /// built), and the RTVQ base file is read only the first time, its dequantized values kept in the cache.
+    /// </summary>
+    public static MergeResult Merge(string bundleDir, BundleManifest m, MergeCache cache, MergeRecipe recipe, PackProgress? progress = null)
+        => Merge(bundleDir, m, (ITensorSource)cache, recipe, progress, cache);
+
     public static MergeResult Merge(string bundleDir, BundleManifest m, ITensorSource pretrained, MergeRecipe recipe, PackProgress? progress = null)
+        => Merge(bundleDir, m, pretrained, recipe, progress, null);
+
+    private static MergeResult Merge(string bundleDir, BundleManifest m, ITensorSource pretrained, MergeRecipe recipe, PackProgress? progress, MergeCache? cache)
     {
         var o = ManifestIO.OptionsOf(m);
         var tasks = recipe.Coefficients.Where(kv => kv.Value != 0f).Select(kv => (Entry: TaskDecoder.FindTask(m, kv.Key), Lambda: kv.Value)).ToList();
@@ -39,6 +80,7 @@ public static class BundleMerger
         var weights = new WeightSet();
         var own = new Dictionary<string, WeightSet>();
         var metadata = new Dictionary<string, TaskMetadata>();
+        WeightSet? newBase = null;
         try
         {
             var taskReaders = new List<(CheckedFileReader Reader, float Lambda, TaskEntry Entry)>();
@@ -54,8 +96,9 @@ public static class BundleMerger
                 metadata[entry.Name] = parsed;
             }
             CheckedFileReader? baseReader = null;
-            if (m.Base is not null)
+            if (m.Base is not null && cache?.Base is null)
             {
+                if (cache is not null) newBase = new WeightSet();
                 baseReader = CheckedFileReader.Open(bundleDir, m, m.Base, FileKind.Base, quantizedCount);
                 readers.Add(baseReader);
             }
@@ -68,10 +111,20 @@ public static class BundleMerger
                 pretrained.ReadFloat32(e.Name, dst);
                 bool fqValues = o.Scheme == Scheme.Fq && e.Storage == "quantized";
                 if (fqValues) Accumulate.Float32(dst, -lambdaSum, dst); // θ_pre·(1 − Σλ): FQ records hold θ_t
-                if (baseReader is not null && e.Storage == "quantized")
+                if (cache?.Base is { } cachedBase && e.Storage == "quantized")
+                {
+                    Accumulate.Float32(cachedBase.Span(e.Name), lambdaSum, dst);
+                }
+                else if (baseReader is not null && e.Storage == "quantized")
                 {
                     var b = baseReader.Next(e.Name, e.Shape, o.BaseBits, RecordKind.Quantized, RecordKind.Constant, RecordKind.Float32);
-                    Accumulate.Record(b, o.Mode, lambdaSum, dst);
+                    if (newBase is not null)
+                    {
+                        var baseHat = newBase.Add(e.Name, e.Shape);
+                        Accumulate.Record(b, o.Mode, 1f, baseHat);
+                        Accumulate.Float32(baseHat, lambdaSum, dst);
+                    }
+                    else Accumulate.Record(b, o.Mode, lambdaSum, dst);
                 }
                 foreach (var (reader, lambda, _) in taskReaders)
                 {
@@ -93,11 +146,13 @@ public static class BundleMerger
                 reader.Finish();
             }
             baseReader?.Finish();
+            if (cache is not null && newBase is not null) cache.Base = newBase;
             progress?.Invoke("merging", stored.Count, stored.Count);
             return new MergeResult(weights, own, metadata);
         }
         catch
         {
+            newBase?.Dispose();
             weights.Dispose();
             foreach (var w in own.Values) w.Dispose();
             throw;

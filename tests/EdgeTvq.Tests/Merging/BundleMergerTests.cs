@@ -72,3 +72,42 @@ public class BundleMergerTests
         Assert.True(ok.Weights.Count > 0);
     }
 }
+
+public class MergeCacheTests
+{
+    [Fact]
+    public void A_cached_merge_equals_an_uncached_one_and_reads_the_base_only_once()
+    {
+        using var dir = new TempDir();
+        var (pre, tasks) = MemorySource.SmallModel(3, seed: 8);
+        BundlePacker.Pack(pre, tasks.Select((s, i) => new PackTask($"t{i}", s)).ToList(), new PackOptions { Scheme = Scheme.Rtvq, BaseBits = 3, OffsetBits = 2 }, dir["b"]);
+        var m = ManifestIO.Load(dir["b"]);
+        using var cache = new MergeCache(pre, m);
+        Assert.False(cache.HasBase);
+        foreach (var recipe in new[] { MergeRecipe.Individual("t0"), MergeRecipe.Individual("t2"), MergeRecipe.TaskArithmetic(["t0", "t1", "t2"]) })
+        {
+            using var cached = BundleMerger.Merge(dir["b"], m, cache, recipe);
+            Assert.True(cache.HasBase);
+            using var plain = BundleMerger.Merge(dir["b"], m, pre, recipe);
+            foreach (var name in plain.Weights.Names)
+            {
+                var (a, b) = (plain.Weights.Span(name).ToArray(), cached.Weights.Span(name).ToArray());
+                for (int i = 0; i < a.Length; i++) Assert.True(Math.Abs(a[i] - b[i]) <= 1e-6f * (1 + Math.Abs(a[i])), $"{recipe} {name}[{i}]");
+            }
+        }
+        // Once cached, the base file is not needed any more: a switch reads only the task files.
+        File.Move(dir["b/base.tvqb"], dir["base.moved"]);
+        using var again = BundleMerger.Merge(dir["b"], m, cache, MergeRecipe.Individual("t1"));
+        Assert.True(again.Weights.Count > 0);
+    }
+
+    [Fact]
+    public void The_cache_refuses_another_pretrained_model()
+    {
+        using var dir = new TempDir();
+        var (pre, tasks) = MemorySource.SmallModel(2, seed: 8);
+        var (other, _) = MemorySource.SmallModel(1, seed: 9);
+        BundlePacker.Pack(pre, tasks.Select((s, i) => new PackTask($"t{i}", s)).ToList(), new PackOptions { Bits = 4 }, dir["b"]);
+        Assert.Throws<ArgumentException>(() => new MergeCache(other, ManifestIO.Load(dir["b"])));
+    }
+}

@@ -1,0 +1,82 @@
+using System.Buffers.Binary;
+using StbImageSharp;
+
+namespace EdgeTvq.Runtime.Input;
+
+/// <summary>One input image: where it came from and its Size×Size grayscale pixels (0 = background).</summary>
+public sealed record InputImage(string Source, byte[] Pixels, int? Label);
+
+/// <summary>
+/// Reads the inputs <c>edgetvq run</c> accepts: PNG/JPEG (decoded by StbImageSharp, converted to grayscale, inverted
+/// when the background is light, resized to the model's size) and idx files (idx3 ubyte images, as MNIST ships;
+/// a sibling idx1 labels file is used when present).
+/// </summary>
+public static class ImageFiles
+{
+    public static List<InputImage> Load(string path, int size, int limit = int.MaxValue)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no such input file", path);
+        var bytes = File.ReadAllBytes(path);
+        if (bytes.Length >= 4 && bytes[0] == 0 && bytes[1] == 0 && bytes[2] == 0x08)
+            return ReadIdx(path, bytes, size, limit);
+        ImageResult image;
+        try { image = ImageResult.FromMemory(bytes, ColorComponents.Grey); }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException or IndexOutOfRangeException)
+        {
+            throw new InvalidDataException($"{path}: not a PNG, JPEG or idx file ({e.Message})", e);
+        }
+        var pixels = Resize(image.Data, image.Width, image.Height, size);
+        if (pixels.Average(p => p) > 127) for (int i = 0; i < pixels.Length; i++) pixels[i] = (byte)(255 - pixels[i]); // dark ink on light paper
+        return [new InputImage(path, pixels, null)];
+    }
+
+    private static List<InputImage> ReadIdx(string path, byte[] b, int size, int limit)
+    {
+        if (b[3] != 3 || b.Length < 16)
+            throw new InvalidDataException($"{path}: idx file must hold ubyte images of rank 3 (magic 00 00 08 03)");
+        int n = BinaryPrimitives.ReadInt32BigEndian(b.AsSpan(4)), rows = BinaryPrimitives.ReadInt32BigEndian(b.AsSpan(8)), cols = BinaryPrimitives.ReadInt32BigEndian(b.AsSpan(12));
+        if (n < 0 || rows <= 0 || cols <= 0 || 16L + (long)n * rows * cols != b.Length)
+            throw new InvalidDataException($"{path}: idx header says {n} images of {rows}×{cols} but the file has {b.Length} bytes");
+        int[]? labels = ReadLabels(path, n);
+        var list = new List<InputImage>();
+        for (int i = 0; i < Math.Min(n, limit); i++)
+        {
+            var img = b.AsSpan(16 + i * rows * cols, rows * cols).ToArray();
+            list.Add(new InputImage($"{Path.GetFileName(path)}#{i}", rows == size && cols == size ? img : Resize(img, cols, rows, size), labels?[i]));
+        }
+        return list;
+    }
+
+    /// <summary>Labels from "X-labels-idx1-ubyte" / "X.labels.idx" style siblings of an images file, if one exists.</summary>
+    private static int[]? ReadLabels(string imagesPath, int n)
+    {
+        string dir = Path.GetDirectoryName(Path.GetFullPath(imagesPath))!, name = Path.GetFileName(imagesPath);
+        string[] candidates = [name.Replace("images", "labels"), name.Replace("idx3", "idx1"), name.Replace("images-idx3", "labels-idx1")];
+        foreach (var c in candidates.Where(c => c != name).Distinct())
+        {
+            string p = Path.Combine(dir, c);
+            if (!File.Exists(p)) continue;
+            var b = File.ReadAllBytes(p);
+            if (b.Length == 8 + n && b[2] == 0x08 && b[3] == 1 && BinaryPrimitives.ReadInt32BigEndian(b.AsSpan(4)) == n)
+                return b.AsSpan(8).ToArray().Select(x => (int)x).ToArray();
+        }
+        return null;
+    }
+
+    /// <summary>Bilinear resize of a grayscale image to size×size.</summary>
+    public static byte[] Resize(byte[] src, int w, int h, int size)
+    {
+        if (w == size && h == size) return src;
+        var dst = new byte[size * size];
+        for (int y = 0; y < size; y++)
+            for (int x = 0; x < size; x++)
+            {
+                float sx = Math.Clamp((x + 0.5f) * w / size - 0.5f, 0, w - 1), sy = Math.Clamp((y + 0.5f) * h / size - 0.5f, 0, h - 1);
+                int x0 = (int)sx, y0 = (int)sy, x1 = Math.Min(x0 + 1, w - 1), y1 = Math.Min(y0 + 1, h - 1);
+                float fx = sx - x0, fy = sy - y0;
+                float v = (1 - fy) * ((1 - fx) * src[y0 * w + x0] + fx * src[y0 * w + x1]) + fy * ((1 - fx) * src[y1 * w + x0] + fx * src[y1 * w + x1]);
+                dst[y * size + x] = (byte)Math.Clamp(MathF.Round(v), 0, 255);
+            }
+        return dst;
+    }
+}
