@@ -10,8 +10,12 @@ public static class Program
         {
             case "storage":
                 return StorageBenchmark.Run(args[1..]);
+            case "merge":
+                return MergeBenchmark.Run(args[1..]);
+            case "merge-child":
+                return MergeBenchmark.Child(args[1], args[2], args[3]);
             default:
-                Console.Error.WriteLine("usage: edgetvq-bench storage [--policy=all]");
+                Console.Error.WriteLine("usage: edgetvq-bench storage [--policy=all] | merge");
                 return 2;
         }
     }

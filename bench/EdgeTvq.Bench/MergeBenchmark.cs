@@ -1,0 +1,129 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using EdgeTvq.Bundle;
+using EdgeTvq.Checkpoints;
+using EdgeTvq.Format;
+using EdgeTvq.Merging;
+
+namespace EdgeTvq.Bench;
+
+/// <summary>
+/// The device path's load + merge, measured: an RTVQ B3O2 bundle of 20 tasks on the ViT-B/32 tensor set (synthetic
+/// values), pretrained weights in a memory-mapped .safetensors. Each scenario runs in a fresh child process so that
+/// its peak RSS is its own: merge 1 task (individual), 8 and 20 tasks (task arithmetic) streaming from storage, and a
+/// task switch with the merge cache warm. Throughput is reported against a memory copy of the same size measured in
+/// the same process.
+/// </summary>
+internal static class MergeBenchmark
+{
+    private const int Tasks = 20;
+
+    public static int Run(string[] args)
+    {
+        string work = Path.Combine(Path.GetTempPath(), "edgetvq-merge-bench");
+        string bundle = Path.Combine(work, "bundle"), pretrained = Path.Combine(work, "pretrained.safetensors");
+        var shapes = VitB32Shapes.Visual();
+        if (!File.Exists(Path.Combine(bundle, FormatConstants.ManifestFileName)))
+        {
+            if (Directory.Exists(work)) Directory.Delete(work, recursive: true);
+            Directory.CreateDirectory(work);
+            Console.WriteLine($"packing {Tasks} synthetic ViT-B/32 tasks as RTVQ B3O2 into {bundle} (once; reused by later runs)…");
+            var pre = new SyntheticSource("pretrained", shapes, -1);
+            SafetensorsWriter.WriteFloat32(pretrained, shapes.Select(s =>
+            {
+                var v = new float[s.Shape.Aggregate(1L, (a, b) => a * b)];
+                pre.ReadFloat32(s.Name, v);
+                return (s.Name, s.Shape, v);
+            }));
+            var tasks = Enumerable.Range(0, Tasks).Select(t => new PackTask($"task{t:D2}", new SyntheticSource($"task{t}", shapes, t))).ToList();
+            BundlePacker.Pack(pre, tasks, new PackOptions { Scheme = Scheme.Rtvq, BaseBits = 3, OffsetBits = 2 }, bundle);
+        }
+        long bundleBytes = Directory.EnumerateFiles(bundle).Sum(f => new FileInfo(f).Length);
+        Console.WriteLine($"bundle {bundleBytes / 1e6:F1} MB, {Tasks} tasks; machine: {Environment.ProcessorCount} cores, {RuntimeInformation.OSDescription.Trim()}, {RuntimeInformation.ProcessArchitecture}");
+        Console.WriteLine($"{"scenario",-34} {"time (s)",9} {"weights GB/s",13} {"memcpy GB/s",12} {"÷ memcpy",9} {"files read MB",14} {"peak RSS MiB",13}");
+        foreach (var scenario in new[] { "individual:1", "ta:8", "ta:20", "switch:1" })
+        {
+            var psi = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true, UseShellExecute = false };
+            if (Path.GetFileNameWithoutExtension(Environment.ProcessPath) == "dotnet") psi.ArgumentList.Add(typeof(MergeBenchmark).Assembly.Location);
+            psi.ArgumentList.Add("merge-child");
+            psi.ArgumentList.Add(bundle);
+            psi.ArgumentList.Add(pretrained);
+            psi.ArgumentList.Add(scenario);
+            using var p = Process.Start(psi)!;
+            Console.WriteLine(p.StandardOutput.ReadToEnd().TrimEnd());
+            p.WaitForExit();
+            if (p.ExitCode != 0) return p.ExitCode;
+        }
+        return 0;
+    }
+
+    /// <summary>One scenario in its own process: prints one table row.</summary>
+    public static int Child(string bundle, string pretrainedPath, string scenario)
+    {
+        var (kind, countText) = (scenario.Split(':')[0], scenario.Split(':')[1]);
+        int count = int.Parse(countText);
+        var m = ManifestIO.Load(bundle);
+        var names = m.Tasks.Take(count).Select(t => t.Name).ToList();
+        long weightBytes = 4 * m.Pretrained.ParameterCount;
+        double memcpy = MemcpyGBps(weightBytes);
+
+        using var pretrained = new CheckpointTensorSource(pretrainedPath);
+        var sw = Stopwatch.StartNew();
+        long readBytes;
+        string label;
+        if (kind == "switch")
+        {
+            using var cache = new MergeCache(pretrained, m);
+            using (BundleMerger.Merge(bundle, m, cache, MergeRecipe.Individual(names[0]))) { } // warm: θ_pre and dq(base) cached
+            sw.Restart();
+            using var merged = BundleMerger.Merge(bundle, m, cache, MergeRecipe.Individual(m.Tasks[1].Name));
+            readBytes = m.Tasks[1].Bytes;
+            label = "switch individual task (cache warm)";
+        }
+        else
+        {
+            var recipe = kind == "individual" ? MergeRecipe.Individual(names[0]) : MergeRecipe.TaskArithmetic(names);
+            using var merged = BundleMerger.Merge(bundle, m, pretrained, recipe);
+            readBytes = m.Base!.Bytes + m.Tasks.Take(count).Sum(t => t.Bytes) + weightBytes;
+            label = kind == "individual" ? "load + merge, individual (1 task)" : $"load + merge, task arithmetic ({count})";
+        }
+        double seconds = sw.Elapsed.TotalSeconds;
+        double gbps = weightBytes / seconds / 1e9;
+        Console.WriteLine($"{label,-34} {seconds,9:F3} {gbps,13:F2} {memcpy,12:F2} {gbps / memcpy,9:F3} {readBytes / 1e6,14:F1} {PeakRssMiB(),13:F0}");
+        return 0;
+    }
+
+    /// <summary>Copy throughput of a buffer the size of the merged weights (best of 3), in this process.</summary>
+    private static unsafe double MemcpyGBps(long bytes)
+    {
+        var src = (byte*)NativeMemory.AlignedAlloc((nuint)bytes, 64);
+        var dst = (byte*)NativeMemory.AlignedAlloc((nuint)bytes, 64);
+        try
+        {
+            new Span<byte>(src, (int)Math.Min(bytes, int.MaxValue)).Fill(1);
+            new Span<byte>(dst, (int)Math.Min(bytes, int.MaxValue)).Clear();
+            double best = double.MaxValue;
+            for (int r = 0; r < 3; r++)
+            {
+                var sw = Stopwatch.StartNew();
+                Buffer.MemoryCopy(src, dst, bytes, bytes);
+                best = Math.Min(best, sw.Elapsed.TotalSeconds);
+            }
+            return bytes / best / 1e9;
+        }
+        finally
+        {
+            NativeMemory.AlignedFree(src);
+            NativeMemory.AlignedFree(dst);
+        }
+    }
+
+    /// <summary>VmHWM from /proc/self/status (peak resident set), in MiB.</summary>
+    public static double PeakRssMiB()
+    {
+        foreach (var line in File.ReadLines("/proc/self/status"))
+            if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024.0;
+        return Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024);
+    }
+}
