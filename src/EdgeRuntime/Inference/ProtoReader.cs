@@ -118,21 +118,20 @@ internal ref struct ProtoReader
 
     public void Skip(WireType wireType)
     {
-        int size = wireType switch
-        {
-            WireType.Fixed64 => 8,
-            WireType.Fixed32 => 4,
-            _ => 0,
-        };
         switch (wireType)
         {
             case WireType.Varint: ReadVarint(); break;
             case WireType.LengthDelimited: ReadLengthDelimited(out _); break;
-            default:
-                if (_data.Length - _pos < size) throw Truncated();
-                _pos += size;
-                break;
+            case WireType.Fixed64: Advance(8); break;
+            case WireType.Fixed32: Advance(4); break;
+            default: throw Corrupt($"uses unsupported wire type {(int)wireType}");
         }
+    }
+
+    private void Advance(int bytes)
+    {
+        if (_data.Length - _pos < bytes) throw Truncated();
+        _pos += bytes;
     }
 
     public readonly OnnxModelException Corrupt(string detail, string? tensor = null) => new(_path, tensor,
