@@ -1,10 +1,19 @@
+using System.CommandLine;
+using EdgeTvq.Runtime.Commands;
+
 namespace EdgeTvq.Runtime;
 
+/// <summary><c>edgetvq</c>: the device side of EdgeTvq.</summary>
 public static class Program
 {
     public static int Main(string[] args)
     {
-        Console.WriteLine("edgetvq");
-        return 0;
+        var root = new RootCommand("edgetvq: merge quantized task vectors into a model on the device and run it with ONNX Runtime")
+        {
+            RunCommand.Create(),
+            InfoCommand.Create(),
+            ServeCommand.Create(),
+        };
+        return root.Parse(args).Invoke();
     }
 }

@@ -5,7 +5,7 @@ namespace EdgeTvq.TestSupport;
 
 /// <summary>
 /// Runs a fixture script with Debian's /usr/bin/python3 (torch + onnx; override with EDGETVQ_PYTHON) into a temp
-/// folder keyed by the script's hash, once: later test runs reuse the output. The script gets the output folder
+/// folder keyed by the hash of the script and the Python modules beside it, once: later test runs reuse the output. The script gets the output folder
 /// as its only argument and must create <paramref name="marker"/> last.
 /// </summary>
 public static class PythonScript
@@ -13,7 +13,11 @@ public static class PythonScript
     public static string RunCached(string script, string marker, string cacheName)
     {
         if (!File.Exists(script)) throw new FileNotFoundException($"fixture script missing at {script}", script);
-        string hash = Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(script)))[..16].ToLowerInvariant();
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        sha.AppendData(File.ReadAllBytes(script));
+        foreach (var module in Directory.EnumerateFiles(Path.GetDirectoryName(script)!, "*.py").Order(StringComparer.Ordinal))
+            sha.AppendData(File.ReadAllBytes(module));
+        string hash = Convert.ToHexString(sha.GetHashAndReset())[..16].ToLowerInvariant();
         string dir = Path.Combine(Path.GetTempPath(), cacheName, hash);
         if (File.Exists(Path.Combine(dir, marker))) return dir;
 

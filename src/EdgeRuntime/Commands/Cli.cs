@@ -1,0 +1,30 @@
+using EdgeTvq.Checkpoints;
+using EdgeTvq.Format;
+using EdgeTvq.Runtime.Inference;
+
+namespace EdgeTvq.Runtime.Commands;
+
+internal static class Cli
+{
+    public const int Ok = 0, Failed = 1, BadUsage = 2;
+
+    /// <summary>Expected failures print one clear line and return non-zero; nothing half-loaded is ever served.</summary>
+    public static int Run(Func<int> body)
+    {
+        try
+        {
+            return body();
+        }
+        catch (Exception e) when (e is BundleFormatException or CheckpointFormatException or OnnxModelException or InvalidDataException
+                                      or IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return Failed;
+        }
+        catch (ArgumentException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return BadUsage;
+        }
+    }
+}

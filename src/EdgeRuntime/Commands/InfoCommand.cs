@@ -1,0 +1,43 @@
+using System.CommandLine;
+using System.Text.Json;
+using EdgeTvq.Bundle;
+
+namespace EdgeTvq.Runtime.Commands;
+
+/// <summary><c>edgetvq info DIR</c>: what a bundle holds; with --verify every file is read and checked.</summary>
+internal static class InfoCommand
+{
+    public static Command Create()
+    {
+        var dir = new Argument<string>("DIR") { Description = "bundle folder" };
+        var verify = new Option<bool>("--verify") { Description = "read every file and check every checksum and cross-reference" };
+        var json = new Option<bool>("--json") { Description = "print as JSON" };
+        var cmd = new Command("info", "Describe a bundle") { dir, verify, json };
+        cmd.SetAction(r => Cli.Run(() =>
+        {
+            string path = r.GetValue(dir)!;
+            var m = ManifestIO.Load(path);
+            bool verified = false;
+            if (r.GetValue(verify))
+            {
+                var result = BundleVerifier.Verify(path);
+                foreach (var p in result.Problems) Console.Error.WriteLine($"error: {p}");
+                if (!result.Ok) return Cli.Failed;
+                verified = true;
+            }
+            var info = new InfoOutput
+            {
+                Bundle = Path.GetFullPath(path), Scheme = m.Scheme, Quantizer = m.Quantizer,
+                Widths = m.Scheme == "rtvq" ? $"base {m.BaseBits} bits, offsets {m.OffsetBits} bits{(m.ErrorCorrection ? ", error correction" : "")}" : $"{m.Bits} bits",
+                Parameters = m.Pretrained.ParameterCount,
+                Bytes = (m.Base?.Bytes ?? 0) + m.Tasks.Sum(t => t.Bytes), Verified = verified,
+                Tasks = m.Tasks.Select(t => new InfoTask { Name = t.Name, Bytes = t.Bytes, OwnTensors = t.OwnTensors.Select(o => o.Name).ToList() }).ToList(),
+            };
+            if (r.GetValue(json)) { Console.WriteLine(JsonSerializer.Serialize(info, RuntimeJsonContext.Default.InfoOutput)); return Cli.Ok; }
+            Console.WriteLine($"{info.Bundle}: {info.Scheme.ToUpperInvariant()} ({info.Widths}, {info.Quantizer} quantizer), {info.Parameters:N0} parameters, {info.Bytes:N0} bytes{(verified ? ", verified" : "")}");
+            foreach (var t in info.Tasks) Console.WriteLine($"  {t.Name,-20} {t.Bytes,12:N0} bytes  own: {string.Join(", ", t.OwnTensors)}");
+            return Cli.Ok;
+        }));
+        return cmd;
+    }
+}

@@ -1,0 +1,69 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Text.Json;
+using EdgeTvq.Runtime.Input;
+using EdgeTvq.Runtime.Serving;
+
+namespace EdgeTvq.Runtime.Commands;
+
+/// <summary><c>edgetvq run</c>: merge a bundle into the model, classify inputs, print top-k with label names.</summary>
+internal static class RunCommand
+{
+    public static Command Create()
+    {
+        var common = new RuntimeOptions();
+        var task = new Option<string>("--task") { Description = "task whose head and labels classify the inputs", Required = true };
+        var merge = new Option<string?>("--merge") { Description = "ta: task arithmetic over every task of the bundle (default: --individual)" };
+        var individual = new Option<bool>("--individual") { Description = "θ_pre + τ̂ of --task only (the paper's Individual; the default)" };
+        var lambda = new Option<float>("--lambda") { Description = "task-arithmetic coefficient", DefaultValueFactory = _ => 0.3f };
+        var input = new Option<string[]>("--input") { Description = "PNG/JPEG images or idx image files (idx: labels from a sibling labels file give accuracy)", Required = true, AllowMultipleArgumentsPerToken = true };
+        var top = new Option<int>("--top") { Description = "classes to print per input", DefaultValueFactory = _ => 3 };
+        var limit = new Option<int>("--limit") { Description = "at most this many images per idx file", DefaultValueFactory = _ => int.MaxValue };
+        var json = new Option<bool>("--json") { Description = "print everything as JSON" };
+        var cmd = new Command("run", "Merge the bundle into the model and classify inputs") { task, merge, individual, lambda, input, top, limit, json };
+        common.AddTo(cmd);
+        cmd.SetAction(r => Cli.Run(() =>
+        {
+            if (r.GetValue(individual) && r.GetValue(merge) is "ta") throw new ArgumentException("--individual and --merge ta exclude each other");
+            var options = common.Inference(r);
+            using var host = new ModelHost(r.GetValue(common.Bundle)!, r.GetValue(common.Model)!, options);
+            string taskName = r.GetValue(task)!;
+            var recipe = RuntimeOptions.Recipe(taskName, r.GetValue(merge), r.GetValue(lambda), host.Manifest.Tasks.Select(t => t.Name));
+            var report = host.Switch(recipe);
+            using var lease = host.Acquire();
+            var view = lease.Model.Tasks.TryGetValue(taskName, out var v) ? v : throw new ArgumentException($"task '{taskName}' is not in the bundle");
+            var images = r.GetValue(input)!.SelectMany(f => ImageFiles.Load(f, view.Preprocessing.Size, r.GetValue(limit))).ToList();
+            var clock = Stopwatch.StartNew();
+            var predictions = Classifier.Classify(lease.Model, taskName, images, r.GetValue(top));
+            double inferenceMs = clock.Elapsed.TotalMilliseconds;
+            var labelled = predictions.Where(p => p.TrueLabel is not null).ToList();
+            var output = new RunOutput
+            {
+                Task = taskName, Recipe = recipe.ToString(), Mode = r.GetValue(common.Mode)!,
+                Provider = lease.Model.Session.Provider.ToString(), ProviderNote = lease.Model.Session.ProviderNote,
+                PretrainedLoadMs = host.CacheLoadTime.TotalMilliseconds, MergeMs = report.Merge.TotalMilliseconds,
+                SessionMs = report.Session.TotalMilliseconds, InferenceMs = inferenceMs, Inputs = predictions.Count,
+                Labelled = labelled.Count > 0 ? labelled.Count : null,
+                Accuracy = labelled.Count > 0 ? labelled.Count(p => p.Top[0].Index == p.TrueLabel) / (double)labelled.Count : null,
+                Predictions = predictions,
+            };
+            if (r.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(output, RuntimeJsonContext.Default.RunOutput));
+            else Print(output);
+            return Cli.Ok;
+        }));
+        return cmd;
+    }
+
+    private static void Print(RunOutput o)
+    {
+        Console.WriteLine($"{o.Recipe}; session {o.Mode} on {o.Provider}{(o.ProviderNote is null ? "" : $" ({o.ProviderNote})")}");
+        Console.WriteLine($"load θ_pre {o.PretrainedLoadMs:F0} ms, merge {o.MergeMs:F0} ms, session {o.SessionMs:F0} ms, inference {o.InferenceMs:F0} ms for {o.Inputs} input(s)");
+        foreach (var p in o.Predictions.Take(20))
+        {
+            string truth = p.TrueLabel is { } t ? (p.Top[0].Index == t ? "  ✓" : $"  ✗ (true {t})") : "";
+            Console.WriteLine($"{p.Input,-28} {string.Join("   ", p.Top.Select(s => $"{s.Label} {s.Probability:P1}"))}{truth}");
+        }
+        if (o.Predictions.Count > 20) Console.WriteLine($"… {o.Predictions.Count - 20} more (use --json for all)");
+        if (o.Accuracy is { } a) Console.WriteLine($"accuracy {a:P2} on {o.Labelled} labelled input(s)");
+    }
+}

@@ -1,0 +1,54 @@
+using System.Text.Json.Serialization;
+using EdgeTvq.Runtime.Serving;
+using EdgeTvq.Runtime.Tasks;
+
+namespace EdgeTvq.Runtime.Commands;
+
+/// <summary><c>edgetvq run --json</c>: what ran, how long each step took, and every prediction.</summary>
+public sealed class RunOutput
+{
+    public string Task { get; set; } = "";
+    public string Recipe { get; set; } = "";
+    public string Mode { get; set; } = "";
+    public string Provider { get; set; } = "";
+    public string? ProviderNote { get; set; }
+    public double PretrainedLoadMs { get; set; }
+    public double MergeMs { get; set; }
+    public double SessionMs { get; set; }
+    public double InferenceMs { get; set; }
+    public int Inputs { get; set; }
+    public int? Labelled { get; set; }
+    public double? Accuracy { get; set; }
+    public List<Classification> Predictions { get; set; } = [];
+}
+
+/// <summary><c>edgetvq info --json</c>.</summary>
+public sealed class InfoOutput
+{
+    public string Bundle { get; set; } = "";
+    public string Scheme { get; set; } = "";
+    public string Widths { get; set; } = "";
+    public string Quantizer { get; set; } = "";
+    public long Parameters { get; set; }
+    public long Bytes { get; set; }
+    public bool Verified { get; set; }
+    public List<InfoTask> Tasks { get; set; } = [];
+}
+
+public sealed class InfoTask
+{
+    public string Name { get; set; } = "";
+    public long Bytes { get; set; }
+    public int Labels { get; set; }
+    public List<string> OwnTensors { get; set; } = [];
+}
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = true)]
+[JsonSerializable(typeof(RunOutput))]
+[JsonSerializable(typeof(InfoOutput))]
+internal sealed partial class RuntimeJsonContext : JsonSerializerContext;
+
+/// <summary>One JSON object per line (serve's answers).</summary>
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = false)]
+[JsonSerializable(typeof(Classification))]
+internal sealed partial class LineJsonContext : JsonSerializerContext;

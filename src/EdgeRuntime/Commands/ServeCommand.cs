@@ -1,0 +1,85 @@
+using System.CommandLine;
+using System.Text.Json;
+using EdgeTvq.Merging;
+using EdgeTvq.Runtime.Input;
+using EdgeTvq.Runtime.Serving;
+
+namespace EdgeTvq.Runtime.Commands;
+
+/// <summary>
+/// <c>edgetvq serve</c>: a long-running process that keeps the merge cache warm and switches between merges on
+/// request. It reads one command per line on standard input and answers one line each:
+/// <code>
+///   use individual TASK          → switched to individual TASK: merge 12 ms, session 48 ms, total 61 ms
+///   use ta [LAMBDA]              → task arithmetic over every task of the bundle
+///   classify TASK FILE [FILE…]   → one JSON line per input: {"input":…,"trueLabel":…,"top":[{"index":…,"label":…,"probability":…}]}
+///   quit
+/// </code>
+/// Errors answer "error: …" and leave the current model serving.
+/// </summary>
+internal static class ServeCommand
+{
+    public static Command Create()
+    {
+        var common = new RuntimeOptions();
+        var initial = new Option<string?>("--task") { Description = "task to serve at start (individual); default: task arithmetic over all tasks" };
+        var cmd = new Command("serve", "Serve a bundle, switching tasks on request (commands on standard input)") { initial };
+        common.AddTo(cmd);
+        cmd.SetAction(r => Cli.Run(() =>
+        {
+            using var host = new ModelHost(r.GetValue(common.Bundle)!, r.GetValue(common.Model)!, common.Inference(r));
+            var tasks = host.Manifest.Tasks.Select(t => t.Name).ToList();
+            var start = r.GetValue(initial) is { } t ? MergeRecipe.Individual(t) : MergeRecipe.TaskArithmetic(tasks);
+            Console.WriteLine(Describe(host.Switch(start)));
+            string? line;
+            while ((line = Console.In.ReadLine()) is not null)
+            {
+                var words = line.Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+                if (words.Length == 0) continue;
+                try
+                {
+                    switch (words[0])
+                    {
+                        case "quit":
+                            return Cli.Ok;
+                        case "use" when words.Length >= 3 && words[1] == "individual":
+                            Console.WriteLine(Describe(host.Switch(MergeRecipe.Individual(words[2]))));
+                            break;
+                        case "use" when words.Length >= 2 && words[1] == "ta":
+                            float lambda = words.Length > 2 ? float.Parse(words[2], System.Globalization.CultureInfo.InvariantCulture) : MergeRecipe.DefaultLambda;
+                            Console.WriteLine(Describe(host.Switch(MergeRecipe.TaskArithmetic(tasks, lambda))));
+                            break;
+                        case "classify" when words.Length >= 3:
+                            using (var lease = host.Acquire())
+                            {
+                                var view = lease.Model.Tasks.GetValueOrDefault(words[1]) ?? throw new ArgumentException($"task '{words[1]}' is not in the live model ({lease.Model.Recipe})");
+                                var images = words.Skip(2).SelectMany(f => ImageFiles.Load(f, view.Preprocessing.Size)).ToList();
+                                foreach (var c in Classifier.Classify(lease.Model, words[1], images, 3))
+                                    Console.WriteLine(JsonSerializer.Serialize(c, LineJsonContext.Default.Classification));
+                            }
+                            break;
+                        default:
+                            Console.WriteLine("error: commands are: use individual TASK | use ta [LAMBDA] | classify TASK FILE… | quit");
+                            break;
+                    }
+                }
+                catch (Exception e) when (e is ArgumentException or IOException or InvalidDataException or FormatException or KeyNotFoundException
+                                              or EdgeTvq.Format.BundleFormatException or Inference.OnnxModelException)
+                {
+                    Console.WriteLine($"error: {e.Message} (still serving {SafeRecipe(host)})");
+                }
+            }
+            return Cli.Ok;
+        }));
+        return cmd;
+    }
+
+    private static string Describe(SwitchReport s) =>
+        $"switched to {s.Recipe}: merge {s.Merge.TotalMilliseconds:F0} ms, session {s.Session.TotalMilliseconds:F0} ms, total {s.Total.TotalMilliseconds:F0} ms";
+
+    private static string SafeRecipe(ModelHost host)
+    {
+        using var lease = host.Acquire();
+        return lease.Model.Recipe.ToString();
+    }
+}

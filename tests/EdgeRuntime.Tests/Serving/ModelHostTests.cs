@@ -1,0 +1,93 @@
+using EdgeTvq.Merging;
+using EdgeTvq.Runtime.Inference;
+using EdgeTvq.Runtime.Serving;
+using EdgeTvq.Runtime.Tests.Inference;
+
+namespace EdgeTvq.Runtime.Tests.Serving;
+
+/// <summary>Task switching: a request in flight never sees half-merged weights; the retired model lives until its last request ends.</summary>
+[Collection(MergedReferenceCollection.Name)]
+public class ModelHostTests(MergedReference fx)
+{
+    private static float MaxAbsDiff(float[] x, float[] y) => x.Zip(y, (p, q) => Math.Abs(p - q)).Max();
+
+    [Theory]
+    [InlineData(SessionMode.WeightsAsInputs)]
+    [InlineData(SessionMode.Embedded)]
+    public void Requests_racing_switches_always_get_one_complete_model(SessionMode mode)
+    {
+        using var bundle = new BundleOnModel(fx, BundleOnModel.Tvq8);
+        using var host = new ModelHost(bundle.Bundle, fx.ModelPath, new InferenceOptions { Mode = mode, IntraOpThreads = 1 });
+        var recipes = new[] { MergeRecipe.Individual("a"), MergeRecipe.Individual("b"), MergeRecipe.TaskArithmetic(["a", "b"]) };
+        var expected = new Dictionary<MergeRecipe, float[]>();
+        foreach (var r in recipes)
+        {
+            host.Switch(r);
+            using var lease = host.Acquire();
+            expected[r] = lease.Model.Encode(fx.Image, 4, 28);
+        }
+        Assert.True(MaxAbsDiff(expected[recipes[0]], expected[recipes[1]]) > 1e-2, "the two tasks must give clearly different outputs");
+        Assert.True(MaxAbsDiff(expected[recipes[0]], expected[recipes[2]]) > 1e-2);
+
+        int served = 0;
+        var failures = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        using var stop = new CancellationTokenSource();
+        var workers = Enumerable.Range(0, 2).Select(_ => Task.Run(() =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                using var lease = host.Acquire();
+                var got = lease.Model.Encode(fx.Image, 4, 28);
+                float diff = MaxAbsDiff(expected[lease.Model.Recipe], got);
+                if (diff > 1e-5f) failures.Enqueue($"{lease.Model.Recipe}: off by {diff}");
+                Interlocked.Increment(ref served);
+            }
+        })).ToArray();
+        for (int i = 0; i < 12; i++) host.Switch(recipes[i % 3]);
+        stop.Cancel();
+        Task.WaitAll(workers);
+        Assert.Empty(failures);
+        Assert.True(served > 0);
+    }
+
+    [Fact]
+    public void A_lease_keeps_the_retired_model_alive_until_it_is_released()
+    {
+        using var bundle = new BundleOnModel(fx, BundleOnModel.Tvq8);
+        using var host = new ModelHost(bundle.Bundle, fx.ModelPath, new InferenceOptions());
+        host.Switch(MergeRecipe.Individual("a"));
+        var lease = host.Acquire();
+        var before = lease.Model.Encode(fx.Image, 4, 28);
+        host.Switch(MergeRecipe.Individual("b"));
+        var after = lease.Model.Encode(fx.Image, 4, 28); // still model "a", still usable
+        Assert.Equal(before, after);
+        lease.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => lease.Model.Encode(fx.Image, 4, 28));
+        using var current = host.Acquire();
+        Assert.Equal("individual b", current.Model.Recipe.ToString());
+    }
+
+    [Fact]
+    public void A_failed_switch_leaves_the_current_model_serving()
+    {
+        using var bundle = new BundleOnModel(fx, BundleOnModel.Tvq8);
+        using var host = new ModelHost(bundle.Bundle, fx.ModelPath, new InferenceOptions());
+        host.Switch(MergeRecipe.Individual("a"));
+        var bytes = File.ReadAllBytes(Path.Combine(bundle.Bundle, "b.tvqt"));
+        bytes[^40] ^= 0x20;
+        File.WriteAllBytes(Path.Combine(bundle.Bundle, "b.tvqt"), bytes);
+        var e = Assert.Throws<EdgeTvq.Format.BundleFormatException>(() => host.Switch(MergeRecipe.Individual("b")));
+        Assert.Contains("b.tvqt", e.Message);
+        using var lease = host.Acquire();
+        Assert.Equal("individual a", lease.Model.Recipe.ToString());
+    }
+
+    [Fact]
+    public void A_model_that_is_not_the_bundles_pretrained_one_is_refused()
+    {
+        using var bundle = new BundleOnModel(fx, BundleOnModel.Tvq8);
+        // variant_a as "the model": same names and shapes, other values.
+        var e = Assert.Throws<ArgumentException>(() => new ModelHost(bundle.Bundle, fx.PathOf("variant_a.safetensors"), new InferenceOptions()));
+        Assert.Contains("not the pretrained model", e.Message);
+    }
+}
