@@ -229,18 +229,28 @@ public sealed class ModelSession : IDisposable
         ObjectDisposedException.ThrowIf(disposed, this);
     }
 
-    public void Dispose()
+    public void Dispose() => Close()?.Dispose();
+
+    /// <summary>
+    /// Disposes the session like <see cref="Dispose"/> but hands the bound weights back instead of freeing them, so
+    /// a host can refill them for its next merge (allocating and first touching model-sized memory is the slowest
+    /// part of a switch on many systems). Null for <see cref="SessionMode.Embedded"/> or when already disposed.
+    /// </summary>
+    public WeightSet? DisposeKeepingWeights() => Close();
+
+    private WeightSet? Close()
     {
+        WeightSet? weights;
         _lock.EnterWriteLock();
         try
         {
-            if (_disposed) return;
+            if (_disposed) return null;
             _disposed = true;
             _session.Dispose();
             _sessionOptions.Dispose();
-            foreach (OrtValue v in _bound) v.Dispose();
+            foreach (OrtValue v in _bound) v.Dispose(); // the OrtValues point into the weights: release them first
             _bound = [];
-            _weights?.Dispose();
+            weights = _weights;
             _weights = null;
             _runOptions.Dispose();
         }
@@ -248,6 +258,7 @@ public sealed class ModelSession : IDisposable
         {
             _lock.ExitWriteLock();
         }
+        return weights;
         // _lock is not disposed: a thread blocked in Run would then fail with an unrelated exception instead of
         // ObjectDisposedException; it holds no native handle until contended and is finalizable.
     }

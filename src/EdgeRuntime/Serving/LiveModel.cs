@@ -17,6 +17,7 @@ public sealed record TaskView(string Name, LinearHead? Head, IReadOnlyList<strin
 public sealed class LiveModel
 {
     private readonly ModelSession _session;
+    private Action<WeightSet>? _onRetired;
     private int _references = 1;
 
     public MergeRecipe Recipe { get; }
@@ -35,10 +36,13 @@ public sealed class LiveModel
     }
 
     /// <summary>Merges <paramref name="recipe"/> from the bundle and builds its session; nothing is shared with other live models.</summary>
-    public static LiveModel Build(string bundleDir, BundleManifest manifest, MergeCache cache, string modelPath, MergeRecipe recipe, InferenceOptions options)
+    /// <param name="reuse">weights of a retired model to refill (ownership passes here), or null</param>
+    /// <param name="onRetired">receives the weights back when this model's last lease ends (weights-as-inputs sessions)</param>
+    public static LiveModel Build(string bundleDir, BundleManifest manifest, MergeCache cache, string modelPath, MergeRecipe recipe, InferenceOptions options,
+        WeightSet? reuse = null, Action<WeightSet>? onRetired = null)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var merged = BundleMerger.Merge(bundleDir, manifest, cache, recipe);
+        var merged = BundleMerger.Merge(bundleDir, manifest, cache, recipe, reuse: reuse);
         var mergeTime = clock.Elapsed;
         bool weightsHanded = false;
         try
@@ -57,7 +61,7 @@ public sealed class LiveModel
                 IntraOpThreads = options.IntraOpThreads, OptimizationLevel = options.OptimizationLevel, WeightNames = weightNames,
             });
             foreach (var own in merged.OwnTensors.Values) own.Dispose();
-            return new LiveModel(session, recipe, tasks, mergeTime);
+            return new LiveModel(session, recipe, tasks, mergeTime) { _onRetired = onRetired };
         }
         catch
         {
@@ -83,7 +87,9 @@ public sealed class LiveModel
 
     internal void Release()
     {
-        if (Interlocked.Decrement(ref _references) == 0) _session.Dispose();
+        if (Interlocked.Decrement(ref _references) != 0) return;
+        if (_onRetired is { } give && _session.DisposeKeepingWeights() is { } weights) give(weights);
+        else _session.Dispose();
     }
 }
 

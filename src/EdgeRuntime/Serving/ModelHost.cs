@@ -14,7 +14,8 @@ public sealed record SwitchReport(MergeRecipe Recipe, TimeSpan Merge, TimeSpan S
 /// a switch builds the new <see cref="LiveModel"/> completely aside (merge, verification of every record, session),
 /// then swaps it in with one atomic exchange. Requests take a <see cref="Lease"/> on whichever model is current when
 /// they start and keep it until they finish; the retired model is disposed when its last lease ends.
-/// θ_pre and the dequantized RTVQ base stay cached (<see cref="MergeCache"/>), so a switch reads only task files.
+/// θ_pre and the dequantized RTVQ base stay cached (<see cref="MergeCache"/>), so a switch reads only task files,
+/// and the weights of the retired model are refilled by the next switch instead of allocating new memory.
 /// </summary>
 public sealed class ModelHost : IDisposable
 {
@@ -24,6 +25,8 @@ public sealed class ModelHost : IDisposable
     private readonly InferenceOptions _options;
     private readonly Lock _switchLock = new();
     private LiveModel? _current;
+    private WeightSet? _spare; // the last retired model's weights, refilled by the next switch
+    private volatile bool _disposed;
 
     public BundleManifest Manifest => _manifest;
     public TimeSpan CacheLoadTime { get; }
@@ -47,12 +50,20 @@ public sealed class ModelHost : IDisposable
         lock (_switchLock)
         {
             var clock = Stopwatch.StartNew();
-            var next = LiveModel.Build(_bundleDir, _manifest, _cache, _modelPath, recipe, _options);
+            var next = LiveModel.Build(_bundleDir, _manifest, _cache, _modelPath, recipe, _options,
+                Interlocked.Exchange(ref _spare, null), Recycle);
             var previous = Interlocked.Exchange(ref _current, next);
             var total = clock.Elapsed;
             previous?.Release();
             return new SwitchReport(recipe, next.MergeTime, next.SessionTime, total);
         }
+    }
+
+    /// <summary>Keeps one retired weight set for the next switch (a second one is freed).</summary>
+    private void Recycle(WeightSet weights)
+    {
+        Interlocked.Exchange(ref _spare, weights)?.Dispose();
+        if (_disposed) Interlocked.Exchange(ref _spare, null)?.Dispose(); // a lease outlived the host
     }
 
     /// <summary>A hold on the current model for one request.</summary>
@@ -69,7 +80,9 @@ public sealed class ModelHost : IDisposable
     {
         lock (_switchLock)
         {
+            _disposed = true;
             Interlocked.Exchange(ref _current, null)?.Release();
+            Interlocked.Exchange(ref _spare, null)?.Dispose();
             _cache.Dispose();
         }
     }

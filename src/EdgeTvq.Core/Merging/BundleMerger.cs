@@ -61,13 +61,17 @@ public static class BundleMerger
     /// Merges with a <see cref="MergeCache"/>: θ_pre comes from the cache (its identity was checked when it was
     /// built), and the RTVQ base file is read only the first time, its dequantized values kept in the cache.
     /// </summary>
-    public static MergeResult Merge(string bundleDir, BundleManifest m, MergeCache cache, MergeRecipe recipe, PackProgress? progress = null)
-        => Merge(bundleDir, m, (ITensorSource)cache, recipe, progress, cache);
+    /// <param name="reuse">
+    /// Optional: a weight set from an earlier merge of this bundle to fill instead of allocating (ownership passes to
+    /// this call: it is returned inside the result, or freed when its layout does not fit or the merge fails).
+    /// </param>
+    public static MergeResult Merge(string bundleDir, BundleManifest m, MergeCache cache, MergeRecipe recipe, PackProgress? progress = null, WeightSet? reuse = null)
+        => Merge(bundleDir, m, (ITensorSource)cache, recipe, progress, cache, reuse);
 
     public static MergeResult Merge(string bundleDir, BundleManifest m, ITensorSource pretrained, MergeRecipe recipe, PackProgress? progress = null)
-        => Merge(bundleDir, m, pretrained, recipe, progress, null);
+        => Merge(bundleDir, m, pretrained, recipe, progress, null, null);
 
-    private static MergeResult Merge(string bundleDir, BundleManifest m, ITensorSource pretrained, MergeRecipe recipe, PackProgress? progress, MergeCache? cache)
+    private static MergeResult Merge(string bundleDir, BundleManifest m, ITensorSource pretrained, MergeRecipe recipe, PackProgress? progress, MergeCache? cache, WeightSet? reuse)
     {
         var o = ManifestIO.OptionsOf(m);
         var tasks = recipe.Coefficients.Where(kv => kv.Value != 0f).Select(kv => (Entry: TaskDecoder.FindTask(m, kv.Key), Lambda: kv.Value)).ToList();
@@ -77,7 +81,10 @@ public static class BundleMerger
         uint quantizedCount = (uint)stored.Count(e => e.Storage == "quantized");
 
         var readers = new List<CheckedFileReader>();
-        var weights = new WeightSet();
+        var layout = stored.Select(e => (e.Name, e.Shape)).ToList();
+        bool refill = reuse is not null && reuse.HasLayout(layout);
+        if (!refill) reuse?.Dispose();
+        var weights = refill ? reuse! : new WeightSet();
         var own = new Dictionary<string, WeightSet>();
         var metadata = new Dictionary<string, TaskMetadata>();
         WeightSet? newBase = null;
@@ -107,7 +114,7 @@ public static class BundleMerger
             foreach (var e in stored)
             {
                 progress?.Invoke("merging", done++, stored.Count);
-                var dst = weights.Add(e.Name, e.Shape);
+                var dst = refill ? weights.Span(e.Name) : weights.Add(e.Name, e.Shape);
                 pretrained.ReadFloat32(e.Name, dst);
                 bool fqValues = o.Scheme == Scheme.Fq && e.Storage == "quantized";
                 if (fqValues) Accumulate.Float32(dst, -lambdaSum, dst); // θ_pre·(1 − Σλ): FQ records hold θ_t

@@ -41,6 +41,15 @@ public sealed unsafe class WeightSet : IDisposable
 
     public bool Contains(string name) => _index.ContainsKey(name);
 
+    /// <summary>True when this set holds exactly these tensors, in this order, with these shapes (so it can be refilled).</summary>
+    public bool HasLayout(IReadOnlyList<(string Name, long[] Shape)> layout)
+    {
+        if (_disposed || layout.Count != _entries.Count) return false;
+        for (int i = 0; i < layout.Count; i++)
+            if (_entries[i].Name != layout[i].Name || !_entries[i].Shape.AsSpan().SequenceEqual(layout[i].Shape)) return false;
+        return true;
+    }
+
     public long[] ShapeOf(string name) => Get(name).Shape;
 
     public Span<float> Span(string name)
