@@ -1,10 +1,16 @@
 using EdgeTvq.Bundle;
 using EdgeTvq.Checkpoints;
 using EdgeTvq.Format;
-using EdgeTvq.Checkpoints;
 using EdgeTvq.Tests.Support;
+using EdgeTvq.TestSupport;
 
 namespace EdgeTvq.Tests.Zoo;
+
+[CollectionDefinition(Name)]
+public sealed class ZooCollection : ICollectionFixture<ZooFixture>
+{
+    public const string Name = "quick zoo";
+}
 
 [Collection(ZooCollection.Name)]
 public class ZooTests(ZooFixture zoo)

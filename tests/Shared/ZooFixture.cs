@@ -1,6 +1,7 @@
 using System.Text.Json;
+using Xunit;
 
-namespace EdgeTvq.Tests.Zoo;
+namespace EdgeTvq.TestSupport;
 
 /// <summary>
 /// The quick real-data zoo that <c>./build.sh test</c> builds before running the tests (bench/zoo). Found through
@@ -36,10 +37,8 @@ public sealed class ZooFixture
             Path.Combine(Dir, t.GetProperty("files").GetProperty("pt").GetString()!),
             Path.Combine(Dir, t.GetProperty("files").GetProperty("safetensors").GetString()!),
             t.GetProperty("label_names").EnumerateArray().Select(l => l.GetString()!).ToArray()));
-}
 
-[CollectionDefinition(Name)]
-public sealed class ZooCollection : ICollectionFixture<ZooFixture>
-{
-    public const string Name = "quick zoo";
+    /// <summary>A task's exported test images (idx3) file; its labels file sits beside it.</summary>
+    public string TestImages(string task) => Path.Combine(Dir, Manifest.GetProperty("tasks").EnumerateArray()
+        .First(t => t.GetProperty("name").GetString() == task).GetProperty("files").GetProperty("test_images").GetString()!);
 }
