@@ -71,6 +71,16 @@ public sealed class CheckedFileReader : IDisposable
         return r;
     }
 
+    /// <summary>Record 0 of a task file: its metadata, whose task name must be the manifest entry's.</summary>
+    public TaskMetadata ReadMetadata(TaskEntry task)
+    {
+        var record = Next(FormatConstants.MetadataRecordName, [], null, RecordKind.Metadata);
+        var meta = ManifestIO.ParseMetadata(System.Buffers.BuffersExtensions.ToArray(record.Payload), Path);
+        if (meta.Task != task.Name)
+            throw new BundleFormatException(Path, $"holds task '{meta.Task}' but the manifest lists it as '{task.Name}'");
+        return meta;
+    }
+
     /// <summary>Checks trailer, end of file, and length/SHA-256 against the manifest.</summary>
     public FileReadResult Finish()
     {

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Numerics.Tensors;
 using EdgeTvq.Format;
 
@@ -41,10 +40,7 @@ public static class TaskDecoder
         using var tf = CheckedFileReader.Open(bundleDir, m, task, FileKind.Task, (uint)(1 + stored.Count + task.OwnTensors.Count));
         using var bf = m.Base is null ? null : CheckedFileReader.Open(bundleDir, m, m.Base, FileKind.Base, quantized);
 
-        var metaRecord = tf.Next(FormatConstants.MetadataRecordName, [], null, RecordKind.Metadata);
-        var meta = ManifestIO.ParseMetadata(BuffersExtensions.ToArray(metaRecord.Payload), tf.Path);
-        if (meta.Task != task.Name)
-            throw new BundleFormatException(tf.Path, $"holds task '{meta.Task}' but the manifest lists it as '{task.Name}'");
+        var meta = tf.ReadMetadata(task);
 
         foreach (var e in stored)
         {

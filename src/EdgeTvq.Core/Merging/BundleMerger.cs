@@ -96,11 +96,7 @@ public static class BundleMerger
                 var r = CheckedFileReader.Open(bundleDir, m, entry, FileKind.Task, (uint)(1 + stored.Count + entry.OwnTensors.Count));
                 readers.Add(r);
                 taskReaders.Add((r, lambda, entry));
-                var meta = r.Next(FormatConstants.MetadataRecordName, [], null, RecordKind.Metadata);
-                var parsed = ManifestIO.ParseMetadata(System.Buffers.BuffersExtensions.ToArray(meta.Payload), r.Path);
-                if (parsed.Task != entry.Name)
-                    throw new BundleFormatException(r.Path, $"holds task '{parsed.Task}' but the manifest lists it as '{entry.Name}'");
-                metadata[entry.Name] = parsed;
+                metadata[entry.Name] = r.ReadMetadata(entry);
             }
             CheckedFileReader? baseReader = null;
             if (m.Base is not null && cache?.Base is null)
