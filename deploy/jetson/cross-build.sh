@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Cross-builds the Jetson runtime on an x86-64 Debian 12 / Ubuntu workstation and packs it for the device.
+#
+#   deploy/jetson/cross-build.sh [--max-glibc 2.35]
+#
+# 1. ../../build.sh publish --rid linux-arm64   (Native AOT; installs clang and the aarch64 cross packages if missing)
+# 2. scripts/check-glibc.sh on edgetvq and libonnxruntime.so: fails if they need a newer glibc than the target
+#    (2.35 = JetPack 6 / Ubuntu 22.04)
+# 3. artifacts/jetson/edgetvq-linux-arm64.tar.gz: edgetvq, libonnxruntime*.so, install.sh, update.sh,
+#    edgetvq.service, README.md in one folder; on the Jetson: tar xzf ...; sudo ./edgetvq-linux-arm64/install.sh
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+max_glibc=2.35
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --max-glibc) [ $# -ge 2 ] || { echo "cross-build.sh: --max-glibc needs a value" >&2; exit 2; }; max_glibc="$2"; shift ;;
+    --max-glibc=*) max_glibc="${1#--max-glibc=}" ;;
+    -h|--help) sed -n '2,10s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    *) echo "cross-build.sh: unknown argument '$1'" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+"$root/build.sh" publish --rid linux-arm64
+publish="$root/artifacts/publish/linux-arm64"
+"$root/scripts/check-glibc.sh" "$publish/edgetvq" "$max_glibc"
+
+name=edgetvq-linux-arm64
+stage="$root/artifacts/jetson/$name"
+rm -rf "$stage"
+mkdir -p "$stage"
+cp -p "$publish"/* "$stage/"
+cp -p "$here/install.sh" "$here/update.sh" "$here/edgetvq.service" "$here/README.md" "$stage/"
+tar -C "$root/artifacts/jetson" -czf "$root/artifacts/jetson/$name.tar.gz" --owner=0 --group=0 "$name"
+echo "cross-build.sh: artifacts/jetson/$name.tar.gz ($(stat -c %s "$root/artifacts/jetson/$name.tar.gz") bytes)"

@@ -1,0 +1,133 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+
+namespace EdgeTvq.Runtime.Tests.Aot;
+
+/// <summary>
+/// The Native AOT binaries that <c>./build.sh publish</c> writes to artifacts/publish/&lt;rid&gt;/ (edgetvq +
+/// libonnxruntime.so), found through EDGETVQ_PUBLISH_DIR (the artifacts/publish folder; <c>./build.sh test</c>
+/// publishes first and sets it). <see cref="Run"/> starts one of them: natively when the RID matches this machine,
+/// else under qemu-user (qemu-aarch64 -L /usr/aarch64-linux-gnu for linux-arm64), so a test can run the same
+/// command line for linux-x64 and linux-arm64 and compare the outputs.
+/// </summary>
+public static class AotBinaries
+{
+    public const string EnvironmentVariable = "EDGETVQ_PUBLISH_DIR";
+    public static readonly string[] Rids = ["linux-x64", "linux-arm64"];
+    public static readonly TimeSpan DefaultTimeout = TimeSpan.FromMinutes(2);
+
+    /// <summary>The publish root (holding linux-x64/ and linux-arm64/); a test failure when it is not set.</summary>
+    public static string PublishDir
+    {
+        get
+        {
+            string? dir = Environment.GetEnvironmentVariable(EnvironmentVariable);
+            if (string.IsNullOrEmpty(dir))
+                Assert.Fail($"{EnvironmentVariable} is not set: run ./build.sh publish and set {EnvironmentVariable}=<repo>/artifacts/publish, as ./build.sh test does");
+            dir = Path.GetFullPath(dir);
+            Assert.True(Directory.Exists(dir), $"{EnvironmentVariable}={dir} does not exist: run ./build.sh publish");
+            return dir;
+        }
+    }
+
+    /// <summary>artifacts/publish/&lt;rid&gt;/, checked to hold edgetvq.</summary>
+    public static string RidDir(string rid)
+    {
+        Assert.Contains(rid, Rids);
+        string dir = Path.Combine(PublishDir, rid);
+        Assert.True(File.Exists(Path.Combine(dir, "edgetvq")), $"{dir}/edgetvq is missing: run ./build.sh publish --rid {rid}");
+        return dir;
+    }
+
+    public static string Binary(string rid) => Path.Combine(RidDir(rid), "edgetvq");
+
+    /// <summary>The repository root (holds build.sh and scripts/), searched upward from the test assembly, then from the publish folder.</summary>
+    public static string RepoRoot
+    {
+        get
+        {
+            foreach (string start in new[] { AppContext.BaseDirectory, PublishDir })
+            {
+                for (var d = new DirectoryInfo(start); d is not null; d = d.Parent)
+                    if (File.Exists(Path.Combine(d.FullName, "build.sh")) && Directory.Exists(Path.Combine(d.FullName, "scripts")))
+                        return d.FullName;
+            }
+            Assert.Fail("repository root (build.sh, scripts/) not found above the test assembly or the publish folder");
+            return "";
+        }
+    }
+
+    /// <summary>
+    /// Libraries the arm64 binary needs under qemu beyond the cross sysroot (OpenSSL 3, which .NET's SHA-256 loads):
+    /// EDGETVQ_QEMU_ARM64_LIBS, else &lt;repo&gt;/.cache/qemu-arm64/usr/lib/aarch64-linux-gnu from
+    /// scripts/qemu-arm64-libs.sh (./build.sh publish runs it); null when neither exists.
+    /// </summary>
+    public static string? QemuArm64LibraryDir
+    {
+        get
+        {
+            string? dir = Environment.GetEnvironmentVariable("EDGETVQ_QEMU_ARM64_LIBS");
+            if (string.IsNullOrEmpty(dir))
+                dir = Path.Combine(RepoRoot, ".cache", "qemu-arm64", "usr", "lib", "aarch64-linux-gnu");
+            return File.Exists(Path.Combine(dir, "libssl.so.3")) ? dir : null;
+        }
+    }
+
+    /// <summary>Runs the <paramref name="rid"/> binary with <paramref name="args"/> (under qemu when foreign), with <see cref="DefaultTimeout"/>.</summary>
+    public static (int ExitCode, string Stdout, string Stderr) Run(string rid, params string[] args) =>
+        RunWithTimeout(rid, DefaultTimeout, args);
+
+    public static (int ExitCode, string Stdout, string Stderr) RunWithTimeout(string rid, TimeSpan timeout, params string[] args)
+    {
+        string binary = Binary(rid);
+        Architecture arch = rid == "linux-arm64" ? Architecture.Arm64 : Architecture.X64;
+        var prefix = new List<string>();
+        if (RuntimeInformation.OSArchitecture != arch)
+        {
+            (string qemu, string sysroot) = arch == Architecture.Arm64
+                ? ("qemu-aarch64", "/usr/aarch64-linux-gnu")
+                : ("qemu-x86_64", "/usr/x86_64-linux-gnu");
+            string? path = FindOnPath(qemu) ?? FindOnPath(qemu + "-static");
+            Assert.True(path is not null, $"{qemu} not found: apt-get install qemu-user (./build.sh publish installs it)");
+            prefix.AddRange([path!, "-L", sysroot]);
+            if (arch == Architecture.Arm64 && QemuArm64LibraryDir is { } libs)
+                prefix.AddRange(["-E", "LD_LIBRARY_PATH=" + libs]);
+        }
+        prefix.Add(binary);
+        return RunProcess(prefix[0], [.. prefix.Skip(1), .. args], timeout);
+    }
+
+    /// <summary>Runs any program (e.g. scripts/check-glibc.sh) with a timeout; stdout and stderr are read concurrently.</summary>
+    public static (int ExitCode, string Stdout, string Stderr) RunProcess(string fileName, IEnumerable<string> args, TimeSpan timeout)
+    {
+        var psi = new ProcessStartInfo(fileName)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        foreach (string a in args) psi.ArgumentList.Add(a);
+        using Process p = Process.Start(psi) ?? throw new InvalidOperationException($"could not start {fileName}");
+        p.StandardInput.Close();
+        Task<string> stdout = p.StandardOutput.ReadToEndAsync(), stderr = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(timeout))
+        {
+            p.Kill(entireProcessTree: true);
+            p.WaitForExit();
+            throw new TimeoutException($"{fileName} {string.Join(' ', psi.ArgumentList)} did not finish in {timeout.TotalSeconds:0} s");
+        }
+        p.WaitForExit(); // drains the redirected streams
+        return (p.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    private static string? FindOnPath(string name)
+    {
+        foreach (string dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries))
+        {
+            string candidate = Path.Combine(dir, name);
+            if (File.Exists(candidate)) return candidate;
+        }
+        return null;
+    }
+}
