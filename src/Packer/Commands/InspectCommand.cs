@@ -25,6 +25,7 @@ internal static class InspectCommand
 
     public static void Print(BundleReport b, bool perTensor)
     {
+        if (Console.IsOutputRedirected && AnsiConsole.Profile.Width < 150) AnsiConsole.Profile.Width = 150; // logs and pipes: no wrapping
         string widths = b.Scheme == "rtvq" ? $"B{b.BaseBits}O{b.OffsetBits}{(b.ErrorCorrection ? " +EC" : " no-EC")}" : $"{b.Bits}-bit";
         AnsiConsole.MarkupLineInterpolated($"[bold]{b.Bundle}[/]");
         AnsiConsole.MarkupLineInterpolated($"scheme {b.Scheme.ToUpperInvariant()} {widths}, quantizer {b.Quantizer}, policy {b.Policy}; {b.TaskCount} task(s)");
@@ -33,7 +34,7 @@ internal static class InspectCommand
         if (b.BaseBytes > 0) AnsiConsole.MarkupLineInterpolated($"base file {Bytes(b.BaseBytes)}");
 
         var t = new Table().Border(TableBorder.Simple);
-        t.AddColumns("task", "file", "own tensors", "bits/param (paper)", "bits/q-param (stored)", "bits/param (all stored)", "quant. error (Fig. 4)", "sparsity τ → τ̂", "labels");
+        t.AddColumns("task", "file", "own", "bits/param paper", "bits/q-param stored", "bits/param all", "error (Fig. 4)", "zeros τ → τ̂", "labels");
         foreach (var k in b.Tasks)
             t.AddRow(Markup.Escape(k.Name), Bytes(k.FileBytes), Bytes(k.OwnTensorBytes), k.PaperBitsPerParameter.ToString("F3"),
                 k.StoredBitsPerQuantizedParameter.ToString("F3"), k.StoredBitsPerParameter.ToString("F3"),
