@@ -10,12 +10,14 @@ public static class Program
         {
             case "storage":
                 return StorageBenchmark.Run(args[1..]);
+            case "kernel":
+                return KernelBenchmark.Run();
             case "merge":
                 return MergeBenchmark.Run(args[1..]);
             case "merge-child":
                 return MergeBenchmark.Child(args[1], args[2], args[3]);
             default:
-                Console.Error.WriteLine("usage: edgetvq-bench storage [--policy=all] | merge");
+                Console.Error.WriteLine("usage: edgetvq-bench storage [--policy=all] | merge | kernel");
                 return 2;
         }
     }

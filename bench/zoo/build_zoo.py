@@ -23,23 +23,28 @@ FORMAT_VERSION = 1
 PRETRAIN_SEED = 1
 REFERENCE_IMAGES = 8
 
-# Training budgets per size. Fine-tuning steps: "steps" for MNIST / Fashion-MNIST (60,000 images),
-# "quickdraw_steps" for the 800-image QuickDraw tasks. Linear probe: AdamW on frozen features.
+# Training budgets per size. Fine-tuning (LP-FT: the head starts from the linear probe) uses "large" for
+# MNIST / Fashion-MNIST (60,000 training images) and "quickdraw" for the 800-image QuickDraw tasks.
+# Linear probe: AdamW on frozen features of the first train_limit training images.
 SIZES = {
     "quick": {
         "model": "quick",
         "pretrain": dict(classes=None, steps=600, batch_size=128, lr=1e-3, weight_decay=0.05, shift=2),
-        "finetune": dict(steps=200, quickdraw_steps=100, batch_size=128, lr=5e-4, weight_decay=0.05,
-                         shift=0),
-        "probe": dict(steps=300, batch_size=256, lr=1e-2, weight_decay=1e-4, train_limit=10000),
+        "finetune": {
+            "large": dict(steps=200, batch_size=128, lr=1e-3, weight_decay=0.05, shift=0),
+            "quickdraw": dict(steps=60, batch_size=64, lr=5e-4, weight_decay=0.05, shift=2),
+        },
+        "probe": dict(steps=500, batch_size=256, lr=1e-2, weight_decay=1e-4, train_limit=10000),
         "eval_limit": 2000,
     },
     "full": {
         "model": "full",
-        "pretrain": dict(classes=None, steps=2000, batch_size=128, lr=1e-3, weight_decay=0.05, shift=2),
-        "finetune": dict(steps=600, quickdraw_steps=150, batch_size=128, lr=5e-4, weight_decay=0.05,
-                         shift=0),
-        "probe": dict(steps=300, batch_size=256, lr=1e-2, weight_decay=1e-4, train_limit=20000),
+        "pretrain": dict(classes=None, steps=1500, batch_size=128, lr=1e-3, weight_decay=0.05, shift=2),
+        "finetune": {
+            "large": dict(steps=800, batch_size=128, lr=1e-3, weight_decay=0.05, shift=0),
+            "quickdraw": dict(steps=200, batch_size=64, lr=5e-4, weight_decay=0.05, shift=2),
+        },
+        "probe": dict(steps=1000, batch_size=256, lr=1e-2, weight_decay=1e-4, train_limit=20000),
         "eval_limit": None,
     },
 }
@@ -96,6 +101,7 @@ def build(options, out):
     from check_onnx import check_zoo
     from safetensors_io import write_safetensors
 
+    version = code_version()  # of the sources this build started with
     threads = int(os.environ.get("ZOO_THREADS", "2"))
     torch.set_num_threads(threads)
     size = SIZES[options["size"]]
@@ -111,7 +117,7 @@ def build(options, out):
     names = data.task_names(options["tasks"])
     timings = {"data_s": rounded(time.time() - t_start, 1)}
     log("zoo %s-%dtasks -> %s (code %s, %d threads)" % (options["size"], options["tasks"], out,
-                                                         code_version(), threads))
+                                                         version, threads))
 
     # ---- pretraining on QuickDraw classes that no task uses
     t0 = time.time()
@@ -154,12 +160,9 @@ def build(options, out):
         probe_acc = train.accuracy(train.predict(probe_model, test_x), test_y)
         probe_exp_acc = train.accuracy(train.predict(probe_model, exp_x), exp_y)
 
-        tuned = copy.deepcopy(encoder)
-        for p in tuned.parameters():
-            p.requires_grad_(True)
-        cfg = dict(fcfg, steps=fcfg["quickdraw_steps"] if name.startswith("quickdraw_") else fcfg["steps"])
-        cfg.pop("quickdraw_steps")
-        head, ft_stats = train.finetune(tuned, task.train, task.num_classes, cfg, seed, log, name)
+        tuned, head = copy.deepcopy(encoder), copy.deepcopy(probe_head)  # LP-FT
+        cfg = fcfg["quickdraw" if name.startswith("quickdraw_") else "large"]
+        ft_stats = train.finetune(tuned, task.train, head, cfg, seed, log, name)
         classifier = vit.Classifier(tuned, head)
         acc = train.accuracy(train.predict(classifier, test_x), test_y)
         exp_logits = train.predict(classifier, exp_x)
@@ -172,6 +175,10 @@ def build(options, out):
         base = os.path.join(out, name)
         export.save_checkpoint(base, tensors, dict(meta, role="finetuned", task=name))
         export.export_head_onnx(head, base + ".head.onnx")
+        write_safetensors(base + ".probe.safetensors",
+                          {k: v.numpy() for k, v in export.float_state_dict(probe_head).items()},
+                          dict(meta, role="linear probe head on the pretrained encoder", task=name))
+        export.export_head_onnx(probe_head, base + ".probe.head.onnx")
         images_file, labels_file = export.write_test_set(base + ".test", exported)
 
         ref = exp_x[:REFERENCE_IMAGES]
@@ -187,7 +194,8 @@ def build(options, out):
             "split": {"train": len(task.train), "test": len(task.test), "evaluated_test": len(test),
                       "exported_test": len(exported)},
             "files": {"pt": name + ".pt", "safetensors": name + ".safetensors",
-                      "head_onnx": name + ".head.onnx", "test_images": os.path.basename(images_file),
+                      "head_onnx": name + ".head.onnx", "probe_safetensors": name + ".probe.safetensors",
+                      "probe_head_onnx": name + ".probe.head.onnx", "test_images": os.path.basename(images_file),
                       "test_labels": os.path.basename(labels_file)},
             "seed": seed,
             "accuracy": {"finetuned": rounded(acc), "finetuned_exported_test": rounded(exp_acc),
@@ -208,7 +216,7 @@ def build(options, out):
 
     manifest = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "complete": True,
-        "code_version": code_version(), "options": options,
+        "code_version": version, "options": options,
         "created_utc": datetime.datetime.utcnow().replace(microsecond=0).isoformat() + "Z",
         "environment": {"torch": torch.__version__, "onnx": onnx.__version__, "numpy": np.__version__,
                         "threads": threads},

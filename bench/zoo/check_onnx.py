@@ -5,7 +5,8 @@
 For a zoo folder it checks, failing loudly on the first mismatch:
   - encoder.onnx: every pretrained state-dict tensor is an initializer with the same name, shape and
     bytes; there are no other initializers; the only graph input is `image`, the only output `features`;
-  - every <task>.head.onnx: initializers are exactly head.weight / head.bias of <task>.safetensors;
+  - every <task>.head.onnx: initializers are exactly head.weight / head.bias of <task>.safetensors,
+    and every <task>.probe.head.onnx those of <task>.probe.safetensors;
   - pretrained.pt == pretrained.safetensors and <task>.pt == <task>.safetensors (names, shapes, bytes);
   - every task checkpoint holds the encoder names plus head.weight / head.bias.
 """
@@ -90,6 +91,11 @@ def check_zoo(folder):
         check_pt_matches(os.path.join(folder, tf["pt"]), tensors)
         check_initializers(os.path.join(folder, tf["head_onnx"]), {k: tensors[k] for k in HEAD_KEYS},
                            ["features"], ["logits"])
+        probe, _ = read_safetensors(os.path.join(folder, tf["probe_safetensors"]))
+        if sorted(probe) != sorted(HEAD_KEYS):
+            raise CheckError("%s: keys %s, expected %s" % (tf["probe_safetensors"], sorted(probe),
+                                                           list(HEAD_KEYS)))
+        check_initializers(os.path.join(folder, tf["probe_head_onnx"]), probe, ["features"], ["logits"])
     return count, len(manifest["tasks"])
 
 
