@@ -148,6 +148,28 @@ public class ZooRuntimeTests(ZooBundle zb)
     }
 
     [Fact]
+    public void A_png_with_dark_ink_on_white_is_classified_like_the_same_idx_image()
+    {
+        var task = zb.Zoo.Tasks.First().Name;
+        string png = Path.Combine(zb.Dir, $"{task}-7.png");
+        var psi = new System.Diagnostics.ProcessStartInfo(Environment.GetEnvironmentVariable("EDGETVQ_PYTHON") ?? "/usr/bin/python3") { UseShellExecute = false };
+        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "fixtures", "idx_to_png.py"), zb.Zoo.TestImages(task), "7", png }) psi.ArgumentList.Add(arg);
+        using (var p = System.Diagnostics.Process.Start(psi)!) { p.WaitForExit(); Assert.Equal(0, p.ExitCode); }
+
+        var (c1, fromPng, e1) = InProcess("run", "--bundle", zb.Bundle, "--model", zb.Model, "--task", task, "--input", png, "--json");
+        var (c2, fromIdx, e2) = InProcess("run", "--bundle", zb.Bundle, "--model", zb.Model, "--task", task, "--input", zb.Zoo.TestImages(task), "--limit", "8", "--json");
+        Assert.True(c1 == 0, e1);
+        Assert.True(c2 == 0, e2);
+        using var a = JsonDocument.Parse(fromPng);
+        using var b = JsonDocument.Parse(fromIdx);
+        var pngTop = a.RootElement.GetProperty("predictions")[0].GetProperty("top")[0];
+        var idxTop = b.RootElement.GetProperty("predictions")[7].GetProperty("top")[0];
+        Assert.Equal(idxTop.GetProperty("index").GetInt32(), pngTop.GetProperty("index").GetInt32());
+        Assert.Equal(idxTop.GetProperty("label").GetString(), pngTop.GetProperty("label").GetString());
+        Assert.True(Math.Abs(idxTop.GetProperty("probability").GetDouble() - pngTop.GetProperty("probability").GetDouble()) < 1e-5);
+    }
+
+    [Fact]
     public void A_damaged_bundle_is_refused_by_the_cli_and_nothing_is_served()
     {
         string copy = Path.Combine(zb.Dir, "damaged");
