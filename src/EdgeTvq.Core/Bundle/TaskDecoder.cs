@@ -120,8 +120,15 @@ public static class TaskDecoder
         });
     }
 
-    /// <summary>Refuses a pretrained checkpoint other than the one the bundle was made against.</summary>
-    public static void CheckIdentity(ITensorSource pretrained, BundleManifest m)
+    /// <summary>Where <see cref="CheckIdentity"/> reads a tensor to; null: a temporary array.</summary>
+    public delegate Span<float> TensorBuffer(TensorEntry entry);
+
+    /// <summary>
+    /// Refuses a pretrained checkpoint other than the one the bundle was made against (missing tensors, other shapes,
+    /// or another identity hash). Reads every tensor once, into <paramref name="into"/> when given, so a caller that
+    /// keeps the weights does not read them twice.
+    /// </summary>
+    public static void CheckIdentity(ITensorSource pretrained, BundleManifest m, TensorBuffer? into = null)
     {
         using var id = new PretrainedIdentity();
         var names = pretrained.Tensors.ToDictionary(t => t.Name, StringComparer.Ordinal);
@@ -129,7 +136,7 @@ public static class TaskDecoder
         {
             if (!names.TryGetValue(e.Name, out var t) || !t.Shape.SequenceEqual(e.Shape))
                 throw new ArgumentException($"{Path.GetFileName(pretrained.Path)}, tensor '{e.Name}': missing or shaped differently than in the bundle; this is not the bundle's pretrained model ({m.Pretrained.Source})");
-            var v = new float[e.ElementCount];
+            var v = into is null ? new float[e.ElementCount] : into(e);
             pretrained.ReadFloat32(e.Name, v);
             id.Append(e.Name, e.Shape, v);
         }

@@ -26,10 +26,16 @@ public sealed class MergeCache : ITensorSource, IDisposable
     public MergeCache(ITensorSource pretrained, BundleManifest m)
     {
         Path = pretrained.Path;
-        TaskDecoder.CheckIdentity(pretrained, m);
-        foreach (var e in m.Tensors.Where(e => e.Storage != "skipped"))
-            pretrained.ReadFloat32(e.Name, _pretrained.Add(e.Name, e.Shape));
         Tensors = m.Tensors.Where(e => e.Storage != "skipped").Select(e => new SourceTensor(e.Name, e.Shape, "F32", true)).ToList();
+        try
+        {
+            TaskDecoder.CheckIdentity(pretrained, m, e => _pretrained.Add(e.Name, e.Shape)); // one read: what is hashed is kept
+        }
+        catch
+        {
+            _pretrained.Dispose();
+            throw;
+        }
     }
 
     public string Path { get; }
