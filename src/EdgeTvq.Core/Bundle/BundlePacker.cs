@@ -123,10 +123,9 @@ public static class BundlePacker
             throw new IOException($"{taskPath} exists but is not in the manifest; move it away first");
 
         var table = manifest.Tensors;
-        CheckPretrainedMatches(pretrained, table);
-        byte[] identity = ComputeIdentity(pretrained, table, progress);
-        if (Convert.ToHexStringLower(identity) != manifest.Pretrained.Sha256)
-            throw new ArgumentException($"{Path.GetFileName(pretrained.Path)} is not the pretrained checkpoint this bundle was made against (its identity hash differs; the bundle expects {manifest.Pretrained.Source}). Pass the same --pretrained that was used for pack.");
+        progress?.Invoke("checking the pretrained weights", 0, 1);
+        TaskDecoder.CheckIdentity(pretrained, manifest); // refuses any other model, naming the one the bundle expects
+        byte[] identity = Convert.FromHexString(manifest.Pretrained.Sha256);
 
         var plan = TaskPlan.Create(task, table, pretrained);
         var bundleId = Guid.ParseExact(manifest.BundleId, "N");
@@ -175,14 +174,6 @@ public static class BundlePacker
         if (!table.Any(e => e.Storage != "skipped"))
             throw new InvalidDataException($"{Path.GetFileName(pretrained.Path)}: no floating-point tensors found; is this the pretrained model?");
         return table;
-    }
-
-    private static void CheckPretrainedMatches(ITensorSource pretrained, List<TensorEntry> table)
-    {
-        var byName = pretrained.Tensors.ToDictionary(t => t.Name, StringComparer.Ordinal);
-        foreach (var e in table.Where(e => e.Storage != "skipped"))
-            if (!byName.TryGetValue(e.Name, out var t) || !t.Shape.SequenceEqual(e.Shape))
-                throw new ArgumentException($"{Path.GetFileName(pretrained.Path)}, tensor '{e.Name}': missing or shaped differently than in the bundle; pass the pretrained checkpoint the bundle was made against");
     }
 
     private static byte[] ComputeIdentity(ITensorSource pretrained, List<TensorEntry> table, PackProgress? progress)

@@ -59,7 +59,7 @@ public class AddTaskTests
         var (otherPre, otherTasks) = MemorySource.SmallModel(1, seed: 2);
         BundlePacker.Pack(pre, tasks.Select((s, i) => new PackTask($"t{i}", s)).ToList(), new PackOptions { Bits = 4 }, dir["b"]);
         var e = Assert.Throws<ArgumentException>(() => BundlePacker.AddTask(dir["b"], otherPre, new PackTask("x", otherTasks[0])));
-        Assert.Contains("not the pretrained checkpoint", e.Message);
+        Assert.Contains("not the pretrained model this bundle was made against", e.Message);
         Assert.False(File.Exists(dir["b/x.tvqt"]));
     }
 
