@@ -7,7 +7,7 @@ namespace EdgeTvq.Tests.Bundle;
 public class AddTaskTests
 {
     private static Dictionary<string, (long Length, DateTime Written, byte[] Bytes)> Snapshot(string dir) =>
-        Directory.EnumerateFiles(dir).ToDictionary(Path.GetFileName, f => (new FileInfo(f).Length, File.GetLastWriteTimeUtc(f), File.ReadAllBytes(f)))!;
+        Directory.EnumerateFiles(dir).ToDictionary(f => Path.GetFileName(f), f => (new FileInfo(f).Length, File.GetLastWriteTimeUtc(f), File.ReadAllBytes(f)));
 
     [Theory]
     [InlineData("tvq")]
