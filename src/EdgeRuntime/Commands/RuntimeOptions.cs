@@ -1,4 +1,5 @@
 using System.CommandLine;
+using EdgeTvq.Bundle;
 using EdgeTvq.Merging;
 using EdgeTvq.Runtime.Inference;
 
@@ -41,11 +42,12 @@ internal sealed class RuntimeOptions
         };
     }
 
-    /// <summary>The merge recipe from --individual / --merge ta --lambda, for a bundle's task list.</summary>
-    public static MergeRecipe Recipe(string task, string? merge, float lambda, IEnumerable<string> bundleTasks) => merge switch
+    /// <summary>The merge recipe from --individual / --merge ta|lines with --lambda / --beta, for a bundle.</summary>
+    public static MergeRecipe Recipe(string task, string? merge, float lambda, float beta, BundleManifest m) => merge switch
     {
         null or "individual" => MergeRecipe.Individual(task),
-        "ta" => MergeRecipe.TaskArithmetic(bundleTasks, lambda),
-        _ => throw new ArgumentException($"--merge must be ta or individual, got '{merge}'"),
+        "ta" => MergeRecipe.TaskArithmetic(m.Tasks.Select(t => t.Name), lambda),
+        "lines" => MergeRecipe.LiNeS(m.Tasks.Select(t => t.Name).ToList(), m.Tensors.Select(t => t.Name), beta),
+        _ => throw new ArgumentException($"--merge must be ta, lines or individual, got '{merge}'"),
     };
 }

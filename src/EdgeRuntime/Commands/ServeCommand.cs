@@ -12,6 +12,7 @@ namespace EdgeTvq.Runtime.Commands;
 /// <code>
 ///   use individual TASK          → switched to individual TASK: merge 12 ms, session 48 ms, total 61 ms
 ///   use ta [LAMBDA]              → task arithmetic over every task of the bundle
+///   use lines [BETA]             → LiNeS on task arithmetic (α = 1/T)
 ///   classify TASK FILE [FILE…]   → one JSON line per input: {"input":…,"trueLabel":…,"top":[{"index":…,"label":…,"probability":…}]}
 ///   quit
 /// </code>
@@ -45,6 +46,10 @@ internal static class ServeCommand
                         case "use" when words.Length >= 3 && words[1] == "individual":
                             Console.WriteLine(Describe(host.Switch(MergeRecipe.Individual(words[2]))));
                             break;
+                        case "use" when words.Length >= 2 && words[1] == "lines":
+                            float beta = words.Length > 2 ? float.Parse(words[2], System.Globalization.CultureInfo.InvariantCulture) : EdgeTvq.Merging.Methods.LiNeS.DefaultBeta;
+                            Console.WriteLine(Describe(host.Switch(MergeRecipe.LiNeS(tasks, host.Manifest.Tensors.Select(t => t.Name), beta))));
+                            break;
                         case "use" when words.Length >= 2 && words[1] == "ta":
                             float lambda = words.Length > 2 ? float.Parse(words[2], System.Globalization.CultureInfo.InvariantCulture) : MergeRecipe.DefaultLambda;
                             Console.WriteLine(Describe(host.Switch(MergeRecipe.TaskArithmetic(tasks, lambda))));
@@ -59,7 +64,7 @@ internal static class ServeCommand
                             }
                             break;
                         default:
-                            Console.WriteLine("error: commands are: use individual TASK | use ta [LAMBDA] | classify TASK FILE… | quit");
+                            Console.WriteLine("error: commands are: use individual TASK | use ta [LAMBDA] | use lines [BETA] | classify TASK FILE… | quit");
                             break;
                     }
                 }

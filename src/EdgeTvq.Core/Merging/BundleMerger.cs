@@ -118,11 +118,13 @@ public static class BundleMerger
                 progress?.Invoke("merging", done++, stored.Count);
                 var dst = refill ? weights.Span(e.Name) : weights.Add(e.Name, e.Shape);
                 pretrained.ReadFloat32(e.Name, dst);
+                float scale = recipe.TensorScale?.Invoke(e.Name) ?? 1f;  // per-tensor factor (LiNeS), 1 otherwise
+                float baseCoefficient = lambdaSum * scale;
                 bool fqValues = o.Scheme == Scheme.Fq && e.Storage == "quantized";
-                if (fqValues) Accumulate.Float32(dst, -lambdaSum, dst); // θ_pre·(1 − Σλ): FQ records hold θ_t
+                if (fqValues) Accumulate.Float32(dst, -baseCoefficient, dst); // θ_pre·(1 − Σλ): FQ records hold θ_t
                 if (cache?.Base is { } cachedBase && e.Storage == "quantized")
                 {
-                    Accumulate.Float32(cachedBase.Span(e.Name), lambdaSum, dst);
+                    Accumulate.Float32(cachedBase.Span(e.Name), baseCoefficient, dst);
                 }
                 else if (baseReader is not null && e.Storage == "quantized")
                 {
@@ -131,16 +133,16 @@ public static class BundleMerger
                     {
                         var baseHat = newBase.Add(e.Name, e.Shape);
                         Accumulate.Record(b, o.Mode, 1f, baseHat);
-                        Accumulate.Float32(baseHat, lambdaSum, dst);
+                        Accumulate.Float32(baseHat, baseCoefficient, dst);
                     }
-                    else Accumulate.Record(b, o.Mode, lambdaSum, dst);
+                    else Accumulate.Record(b, o.Mode, baseCoefficient, dst);
                 }
                 foreach (var (reader, lambda, _) in taskReaders)
                 {
                     var r = e.Storage == "quantized"
                         ? reader.Next(e.Name, e.Shape, o.TaskBits, RecordKind.Quantized, RecordKind.Constant, RecordKind.Float32)
                         : reader.Next(e.Name, e.Shape, null, RecordKind.Float32);
-                    Accumulate.Record(r, o.Mode, lambda, dst);
+                    Accumulate.Record(r, o.Mode, lambda * scale, dst);
                 }
             }
             foreach (var (reader, _, entry) in taskReaders)

@@ -7,6 +7,8 @@ public enum MergeMethod
     Individual,
     /// <summary>Task arithmetic: θ_pre + Σ_t λ_t τ̂_t (λ = 0.3 for every task by default).</summary>
     TaskArithmetic,
+    /// <summary>LiNeS on task arithmetic: θ_pre + s(l)·Σ_t τ̂_t with s(l) = 1/T + β·l/(L − 1) for block l (1/T outside blocks).</summary>
+    LiNeS,
 }
 
 /// <summary>
@@ -17,12 +19,38 @@ public sealed record MergeRecipe(MergeMethod Method, IReadOnlyDictionary<string,
 {
     public const float DefaultLambda = 0.3f;
 
+    /// <summary>Per-tensor factor on every task's coefficient (null: 1); LiNeS's layer scaling.</summary>
+    public Func<string, float>? TensorScale { get; init; }
+
+    /// <summary>Free text describing extra settings (e.g. β), shown by <see cref="ToString"/>.</summary>
+    public string? Detail { get; init; }
+
     public static MergeRecipe Individual(string task) => new(MergeMethod.Individual, new Dictionary<string, float> { [task] = 1f });
 
     public static MergeRecipe TaskArithmetic(IEnumerable<string> tasks, float lambda = DefaultLambda) =>
         new(MergeMethod.TaskArithmetic, tasks.ToDictionary(t => t, _ => lambda));
 
-    public override string ToString() => Method == MergeMethod.Individual
-        ? $"individual {Coefficients.Keys.Single()}"
-        : $"task arithmetic ({string.Join(", ", Coefficients.Select(kv => $"{kv.Key} λ={kv.Value:G3}"))})";
+    /// <summary>
+    /// LiNeS on task arithmetic (paper defaults: α = 1/T, β = 0.5): tensors whose name holds block l of L (pattern
+    /// <paramref name="blockPattern"/>, L = 1 + the largest block index among <paramref name="tensorNames"/>) are
+    /// scaled by α + β·l/(L − 1), others by α.
+    /// </summary>
+    public static MergeRecipe LiNeS(IReadOnlyCollection<string> tasks, IEnumerable<string> tensorNames, float beta = Methods.LiNeS.DefaultBeta,
+        string blockPattern = Methods.LiNeS.DefaultBlockPattern)
+    {
+        int numBlocks = 1 + tensorNames.Select(n => Methods.LiNeS.BlockIndex(n, blockPattern)).DefaultIfEmpty(-1).Max();
+        float alpha = 1f / tasks.Count;
+        return new MergeRecipe(MergeMethod.LiNeS, tasks.ToDictionary(t => t, _ => 1f))
+        {
+            TensorScale = name => Methods.LiNeS.Scale(Methods.LiNeS.BlockIndex(name, blockPattern), numBlocks, alpha, beta),
+            Detail = $"α=1/{tasks.Count}, β={beta:G3}, {numBlocks} blocks",
+        };
+    }
+
+    public override string ToString() => Method switch
+    {
+        MergeMethod.Individual => $"individual {Coefficients.Keys.Single()}",
+        MergeMethod.LiNeS => $"LiNeS ({string.Join(", ", Coefficients.Keys)}; {Detail})",
+        _ => $"task arithmetic ({string.Join(", ", Coefficients.Select(kv => $"{kv.Key} λ={kv.Value:G3}"))})",
+    };
 }

@@ -108,6 +108,19 @@ public class ZooRuntimeTests(ZooBundle zb)
     }
 
     [Fact]
+    public void Lines_merge_runs_on_the_device_path_and_differs_from_task_arithmetic()
+    {
+        var task = zb.Zoo.Tasks.First().Name;
+        var (c1, lines, e1) = InProcess(RunArgs(task, 100, "--merge", "lines", "--beta", "0.5"));
+        var (c2, ta, e2) = InProcess(RunArgs(task, 100, "--merge", "ta"));
+        Assert.True(c1 == 0, e1);
+        Assert.True(c2 == 0, e2);
+        using var doc = JsonDocument.Parse(lines);
+        Assert.StartsWith("LiNeS (", doc.RootElement.GetProperty("recipe").GetString());
+        Assert.NotEqual(Parse(lines).P1, Parse(ta).P1);
+    }
+
+    [Fact]
     public void The_arm64_binary_under_qemu_predicts_exactly_what_the_x64_binary_predicts()
     {
         var task = zb.Zoo.Tasks.First().Name;

@@ -111,3 +111,38 @@ public class MergeCacheTests
         Assert.Throws<ArgumentException>(() => new MergeCache(other, ManifestIO.Load(dir["b"])));
     }
 }
+
+public class LiNeSMergeTests
+{
+    [Theory]
+    [InlineData("tvq")]
+    [InlineData("rtvq")]
+    public void Streaming_lines_merge_equals_the_reference_method_on_decoded_task_vectors(string scheme)
+    {
+        using var dir = new TempDir();
+        var (pre, tasks) = MemorySource.SmallModel(3, seed: 44);
+        var o = scheme == "rtvq" ? new PackOptions { Scheme = Scheme.Rtvq, BaseBits = 3, OffsetBits = 2 } : new PackOptions { Scheme = Scheme.Tvq, Bits = 4 };
+        BundlePacker.Pack(pre, tasks.Select((s, i) => new PackTask($"t{i}", s)).ToList(), o, dir["b"]);
+        var m = ManifestIO.Load(dir["b"]);
+        var names = m.Tensors.Where(e => e.Storage != "skipped").Select(e => e.Name).ToList();
+        var decoded = names.ToDictionary(n => n, _ => new float[3][]);
+        for (int t = 0; t < 3; t++)
+            TaskDecoder.Decode(dir["b"], m, m.Tasks[t], null, DecodeTarget.TaskVector, d => { if (!d.IsOwn) decoded[d.Name][t] = d.Values; });
+        var table = names.Select(n => new EdgeTvq.Merging.Methods.TaskTensor(n, m.Tensors.First(e => e.Name == n).Shape, decoded[n])).ToList();
+        var expected = EdgeTvq.Merging.Methods.LiNeS.TaskArithmetic(table, beta: 0.5f);
+
+        var recipe = MergeRecipe.LiNeS(["t0", "t1", "t2"], names, beta: 0.5f);
+        using var merged = BundleMerger.Merge(dir["b"], m, pre, recipe);
+        for (int n = 0; n < names.Count; n++)
+        {
+            var got = merged.Weights.Span(names[n]);
+            var p = pre.Data[names[n]].Values;
+            for (int i = 0; i < p.Length; i++)
+                Assert.True(Math.Abs(p[i] + expected[n][i] - got[i]) <= 1e-5f * (1 + Math.Abs(got[i])), $"{names[n]}[{i}]");
+        }
+        // Deeper blocks get larger coefficients: block 1 is scaled by 1/3 + 0.5, block 0 by 1/3.
+        Assert.Equal(1f / 3 + 0.5f, recipe.TensorScale!("blocks.1.mlp.fc2.weight"), 6);
+        Assert.Equal(1f / 3, recipe.TensorScale!("blocks.0.mlp.fc1.weight"), 6);
+        Assert.Equal(1f / 3, recipe.TensorScale!("patch_embed.proj.weight"), 6);
+    }
+}
