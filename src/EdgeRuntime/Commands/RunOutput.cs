@@ -39,7 +39,6 @@ public sealed class InfoTask
 {
     public string Name { get; set; } = "";
     public long Bytes { get; set; }
-    public int Labels { get; set; }
     public List<string> OwnTensors { get; set; } = [];
 }
 
