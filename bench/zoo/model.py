@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 IMAGE_SIZE = 28
+LAYER_NORM_EPS = 1e-6
 
 CONFIGS = {
     "quick": dict(dim=48, depth=3, heads=3, mlp_dim=96, patch=7),
@@ -55,9 +56,9 @@ class Mlp(nn.Module):
 class Block(nn.Module):
     def __init__(self, dim, heads, mlp_dim):
         super().__init__()
-        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        self.norm1 = nn.LayerNorm(dim, eps=LAYER_NORM_EPS)
         self.attn = Attention(dim, heads)
-        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
+        self.norm2 = nn.LayerNorm(dim, eps=LAYER_NORM_EPS)
         self.mlp = Mlp(dim, mlp_dim)
 
     def forward(self, x):
@@ -85,7 +86,7 @@ class VitEncoder(nn.Module):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, tokens, dim))
         self.blocks = nn.ModuleList(Block(dim, heads, mlp_dim) for _ in range(depth))
-        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.norm = nn.LayerNorm(dim, eps=LAYER_NORM_EPS)
         self._init_weights()
 
     def _init_weights(self):
