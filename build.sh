@@ -215,6 +215,9 @@ run_eval() {
     "${eval[@]}" run --zoo "$(zoo_dir quick 8)" --grid --cross
     "${eval[@]}" run --zoo "$(zoo_dir quick 14)"
     "${eval[@]}" run --zoo "$(zoo_dir quick 20)"
+    # λ sweep of task arithmetic on the full zoo (docs/results.md, "Why TVQ INT2 merges better here").
+    "${eval[@]}" run --zoo "$(zoo_dir full 8)" --schemes FP32,FQ4,TVQ4,TVQ3,TVQ2,RTVQ-B3O2 \
+      --methods ta@0.05,ta@0.1,ta@0.15,ta@0.2,ta,ta@0.5,ta@1 --out artifacts/eval-sweep --no-analysis
     results=(artifacts/eval/full-8tasks/results.json artifacts/eval/quick-8tasks/results.json
              artifacts/eval/quick-14tasks/results.json artifacts/eval/quick-20tasks/results.json)
     report="docs/results"

@@ -47,7 +47,9 @@ public static class Analysis
                 HistogramEdges = edges, FinetunedHistogram = Histogram(ftAll, r), TaskVectorHistogram = Histogram(tauAll, r),
             });
         }
-        result.Cosine["FP32"] = Cosine(tau.Select(d => Flatten(d, quantized)).ToList());
+        var exact = tau.Select(d => Flatten(d, quantized)).ToList();
+        result.Cosine["FP32"] = Cosine(exact);
+        result.Norms["FP32"] = exact.Select(Norm).ToArray();
         foreach (var (id, pack) in packs)
         {
             if (pack.Scheme.IsFp32 || pack.Scheme.Options.Scheme == Format.Scheme.Fq) continue; // FQ decodes need θ_pre; its τ̂ is noise anyway
@@ -61,6 +63,7 @@ public static class Analysis
                 return Flatten(d, quantized);
             }).ToList();
             result.Cosine[id] = Cosine(decoded);
+            result.Norms[id] = decoded.Select(Norm).ToArray();
         }
         return result;
     }
@@ -73,6 +76,8 @@ public static class Analysis
     }
 
     private static float[] Flatten(Dictionary<string, float[]> d, List<SourceTensor> order) => order.SelectMany(t => d[t.Name]).ToArray();
+
+    private static double Norm(float[] v) => Math.Sqrt(v.Sum(x => (double)x * x));
 
     private static long[] Histogram(float[] values, double r)
     {

@@ -35,6 +35,19 @@ public sealed record MergingMethod(string Id, string Label, MethodKind Kind, str
         new("lines", "LiNeS", MethodKind.MultiTask, "α=1/T β=0.5", (c, _) => MergeRecipe.LiNeS(c.Tasks, c.TensorNames, 0.5f)),
     ];
 
-    public static MergingMethod Find(string id) => All.FirstOrDefault(m => m.Id == id)
-        ?? throw new ArgumentException($"unknown method '{id}'; known: {string.Join(", ", All.Select(m => m.Id))}");
+    /// <summary>Task arithmetic with another λ, for sweeps: id <c>ta@λ</c> (e.g. <c>ta@0.1</c>).</summary>
+    public static MergingMethod TaskArithmeticWith(float lambda)
+    {
+        string l = lambda.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture);
+        return new($"ta@{l}", $"Task arithmetic (λ={l})", MethodKind.MultiTask, $"λ={l}", (c, _) => MergeRecipe.TaskArithmetic(c.Tasks, lambda));
+    }
+
+    /// <summary>A method of <see cref="All"/> by id, or <c>ta@λ</c>.</summary>
+    public static MergingMethod Find(string id)
+    {
+        if (All.FirstOrDefault(m => m.Id == id) is { } m) return m;
+        if (id.StartsWith("ta@", StringComparison.Ordinal) && float.TryParse(id[3..], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out float lambda) && lambda > 0)
+            return TaskArithmeticWith(lambda);
+        throw new ArgumentException($"unknown method '{id}'; known: {string.Join(", ", All.Select(x => x.Id))}, or ta@λ (task arithmetic with coefficient λ)");
+    }
 }

@@ -5,7 +5,7 @@ namespace EdgeTvq.Eval;
 /// <summary>The paper's figures redrawn from our results with ScottPlot (PNG).</summary>
 public static class Plots
 {
-    private const int Width = 900, Height = 560;
+    private const int Width = 1100, Height = 560;
     private static readonly IPalette Palette = new ScottPlot.Palettes.Category10();
 
     /// <summary>Renders every plot the results allow; returns the files written.</summary>
@@ -87,7 +87,7 @@ public static class Plots
         plt.Title($"Accuracy vs bits per task — {cells[0].Zoo} ({cells[0].TaskCount} tasks)");
         plt.XLabel("bits per parameter per task (paper accounting)");
         plt.YLabel("average accuracy (%)");
-        plt.ShowLegend(Alignment.LowerRight);
+        plt.ShowLegend(Edge.Right);
         plt.SavePng(path, Width, Height);
         return path;
     }
@@ -191,7 +191,7 @@ public static class Plots
         plt.Axes.Bottom.TickLabelStyle.Alignment = Alignment.MiddleLeft;
         double off = OffDiagonal(m).Average();
         plt.Title($"Cosine similarity of task vectors, {scheme} — {a.Zoo} (mean off-diagonal {off:F3})");
-        plt.SavePng(path, Width, Width - 80);
+        plt.SavePng(path, 900, 820);
         return path;
     }
 
@@ -220,7 +220,7 @@ public static class Plots
         plt.Title($"Task arithmetic (λ = 0.3) when merging {string.Join(", ", zoos.Select(z => z.First().TaskCount).Order())} tasks");
         plt.XLabel("bits per parameter per task");
         plt.YLabel("average accuracy (%)");
-        plt.ShowLegend(Alignment.LowerRight);
+        plt.ShowLegend(Edge.Right);
         plt.SavePng(path, Width, Height);
         return path;
     }

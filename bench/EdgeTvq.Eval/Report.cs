@@ -151,6 +151,14 @@ public static class Report
             var off = Enumerable.Range(0, m.Length).SelectMany(i => Enumerable.Range(0, m.Length).Where(j => j != i).Select(j => m[i][j])).ToList();
             sb.AppendLine($"| {id} | {off.Average().ToString("F4", C)} | {off.Max().ToString("F4", C)} |");
         }
+        if (a.Norms.TryGetValue("FP32", out var exact))
+        {
+            sb.AppendLine().AppendLine("‖τ̂‖₂ ÷ ‖τ‖₂ per task (quantized tensors):").AppendLine();
+            sb.AppendLine($"| Scheme | {string.Join(" | ", a.Tasks)} |");
+            sb.AppendLine($"|---|{string.Concat(a.Tasks.Select(_ => "---:|"))}");
+            foreach (var (id, n) in a.Norms.Where(kv => kv.Key != "FP32"))
+                sb.AppendLine($"| {id} | {string.Join(" | ", n.Select((v, i) => (v / exact[i]).ToString("F3", C)))} |");
+        }
         return sb.ToString();
     }
 

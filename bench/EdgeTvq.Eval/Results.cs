@@ -76,6 +76,8 @@ public sealed class ZooAnalysis
     public List<string> Tasks { get; set; } = [];
     /// <summary>Scheme id → cosine similarity matrix between task vectors (FP32: exact τ; others: decoded τ̂), quantized tensors.</summary>
     public Dictionary<string, double[][]> Cosine { get; set; } = [];
+    /// <summary>Scheme id → per task ‖τ̂‖₂ over the quantized tensors (FP32: ‖τ‖₂).</summary>
+    public Dictionary<string, double[]> Norms { get; set; } = [];
 }
 
 /// <summary>Value distribution over the quantized tensors of one task: fine-tuned weights, task vector, RTVQ offset.</summary>
@@ -155,7 +157,7 @@ public sealed class ResultCache
     public static string CellKey(Zoo zoo, StorageScheme scheme, MergingMethod method, bool cross) =>
         Hash($"{HarnessVersion}|{zoo.Key}|{scheme.Key}|{method.Key}|cross={cross && method.Kind == MethodKind.PerTask}");
 
-    public static string AnalysisKey(Zoo zoo) => Hash($"{HarnessVersion}|analysis|{zoo.Key}");
+    public static string AnalysisKey(Zoo zoo) => Hash($"{HarnessVersion}|analysis 2|{zoo.Key}");
 
     private static string Hash(string s) => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(s)))[..20];
 
