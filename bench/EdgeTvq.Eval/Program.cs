@@ -1,0 +1,165 @@
+using System.CommandLine;
+using Spectre.Console;
+
+namespace EdgeTvq.Eval;
+
+/// <summary>
+/// edgetvq-eval: packs a model zoo under every storage scheme, merges every method through BundleMerger on the
+/// device runtime, classifies every task's test set with ONNX Runtime and reports accuracy, bits, bytes and
+/// quantization error. Results are cached per (zoo, scheme, method) cell, so an interrupted run resumes.
+/// </summary>
+public static class Program
+{
+    public static int Main(string[] args)
+    {
+        var zoo = new Option<string>("--zoo") { Description = "zoo folder (bench/zoo/README.md)", Required = true };
+        var outDir = new Option<string>("--out") { Description = "output folder: cache.json, packs/, <zoo>/results.json|csv", DefaultValueFactory = _ => "artifacts/eval" };
+        var schemes = new Option<string>("--schemes") { Description = "main (Table 1 columns) or a comma-separated list of ids (FP32, FQ8, TVQ4, RTVQ-B3O2, …)", DefaultValueFactory = _ => "main" };
+        var grid = new Option<bool>("--grid") { Description = "also the RTVQ base × offset grid of Table A (task arithmetic only)" };
+        var cross = new Option<bool>("--cross") { Description = "evaluate each Individual model on every task (Table 4's target vs cross-task accuracy)" };
+        var methods = new Option<string>("--methods") { Description = $"comma-separated method ids ({string.Join(", ", MergingMethod.All.Select(m => m.Id))}) or all", DefaultValueFactory = _ => "all" };
+        var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads (0: one per core)", DefaultValueFactory = _ => 0 };
+        var limit = new Option<int>("--limit") { Description = "at most this many test images per task (for smoke runs; changes the cache key)", DefaultValueFactory = _ => int.MaxValue };
+        var noAnalysis = new Option<bool>("--no-analysis") { Description = "skip the task-vector statistics (Figs. 3, B)" };
+        var run = new Command("run", "Evaluate one zoo: pack, merge, classify; write <out>/<zoo>/results.json and .csv")
+            { zoo, outDir, schemes, grid, cross, methods, threads, limit, noAnalysis };
+        run.SetAction(r => Guard(() => Run(r.GetValue(zoo)!, r.GetValue(outDir)!, r.GetValue(schemes)!, r.GetValue(grid), r.GetValue(cross),
+            r.GetValue(methods)!, r.GetValue(threads), r.GetValue(limit), !r.GetValue(noAnalysis), string.Join(' ', args))));
+
+        var results = new Option<string[]>("--results") { Description = "results.json files of edgetvq-eval run", Required = true, AllowMultipleArgumentsPerToken = true };
+        var docs = new Option<string>("--out") { Description = "folder for tables.md and the PNG plots", DefaultValueFactory = _ => "docs/results" };
+        var report = new Command("report", "Tables (markdown) and plots (PNG) from results files") { results, docs };
+        report.SetAction(r => Guard(() => Report_(r.GetValue(results)!, r.GetValue(docs)!)));
+
+        var root = new RootCommand("edgetvq-eval: accuracy of merged models per storage scheme on a model zoo") { run, report };
+        return root.Parse(args).Invoke();
+    }
+
+    private static int Guard(Func<int> f)
+    {
+        try { return f(); }
+        catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or UnauthorizedAccessException or Format.BundleFormatException)
+        {
+            Console.Error.WriteLine($"edgetvq-eval: {e.Message}");
+            return 1;
+        }
+    }
+
+    public static IReadOnlyList<StorageScheme> SelectSchemes(string spec, bool grid)
+    {
+        var known = StorageScheme.Main.Concat(StorageScheme.Grid).GroupBy(s => s.Id).Select(g => g.First()).ToDictionary(s => s.Id, StringComparer.OrdinalIgnoreCase);
+        var list = spec == "main" ? StorageScheme.Main.ToList()
+            : spec.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                .Select(id => known.TryGetValue(id, out var s) ? s : throw new ArgumentException($"unknown scheme '{id}'; known: {string.Join(", ", known.Keys)}")).ToList();
+        if (grid) list.AddRange(StorageScheme.Grid.Where(g => list.All(s => s.Id != g.Id)));
+        return list;
+    }
+
+    /// <summary>The cells to run: every selected method on the main schemes; only task arithmetic on the extra grid schemes.</summary>
+    public static List<(StorageScheme Scheme, MergingMethod Method)> Plan(IReadOnlyList<StorageScheme> schemes, IReadOnlyList<MergingMethod> methods)
+    {
+        var plan = new List<(StorageScheme, MergingMethod)>();
+        foreach (var s in schemes)
+        {
+            bool gridOnly = StorageScheme.Main.All(m => m.Id != s.Id);
+            foreach (var m in methods)
+                if (!gridOnly || m.Id == "ta") plan.Add((s, m));
+        }
+        return plan;
+    }
+
+    private static int Run(string zooDir, string outDir, string schemeSpec, bool grid, bool cross, string methodSpec, int threads, int limit, bool analysis, string command)
+    {
+        var zoo = Zoo.Open(zooDir);
+        var schemes = SelectSchemes(schemeSpec, grid);
+        var methods = methodSpec == "all" ? MergingMethod.All
+            : methodSpec.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(MergingMethod.Find).ToList();
+        var plan = Plan(schemes, methods);
+        var cache = new ResultCache(Path.Combine(outDir, "cache.json"));
+        var evaluator = new Evaluator(zoo, outDir, threads, limit);
+        string limitTag = limit == int.MaxValue ? "" : $" limit={limit}";
+        string Key(StorageScheme s, MergingMethod m) => ResultCache.CellKey(zoo, s, m, cross) + (limitTag == "" ? "" : "-l" + limit);
+        int cached = plan.Count(p => cache.TryGet(Key(p.Scheme, p.Method), out _));
+        AnsiConsole.MarkupLine($"[bold]{Markup.Escape(zoo.Name)}[/]: {zoo.Tasks.Count} tasks, {schemes.Count} schemes, {methods.Count} methods → {plan.Count} cells ({cached} cached){Markup.Escape(limitTag)}");
+
+        var cells = new List<CellResult>();
+        var packs = new Dictionary<string, Pack>();
+        ZooAnalysis? zooAnalysis = null;
+        AnsiConsole.Progress()
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new SpinnerColumn())
+            .Start(ctx =>
+            {
+                var overall = ctx.AddTask("all cells", maxValue: plan.Count);
+                foreach (var (scheme, method) in plan)
+                {
+                    string key = Key(scheme, method);
+                    if (cache.TryGet(key, out var done))
+                    {
+                        cells.Add(done);
+                        overall.Increment(1);
+                        continue;
+                    }
+                    if (!packs.TryGetValue(scheme.Id, out var pack))
+                    {
+                        var packTask = ctx.AddTask($"pack {scheme.Id}", maxValue: 1);
+                        packs[scheme.Id] = pack = evaluator.PackScheme(scheme, (_, d, t) => { packTask.MaxValue = Math.Max(1, t); packTask.Value = d; });
+                        packTask.Value = packTask.MaxValue;
+                        packTask.StopTask();
+                    }
+                    var cellTask = ctx.AddTask($"{scheme.Id} × {method.Id}", maxValue: 1);
+                    var cell = evaluator.Evaluate(pack, method, cross, key, (d, t) => { cellTask.MaxValue = t; cellTask.Value = d; });
+                    cellTask.StopTask();
+                    cache.Put(cell);
+                    cells.Add(cell);
+                    overall.Increment(1);
+                    AnsiConsole.MarkupLine($"  {Markup.Escape(scheme.Id),-12} {Markup.Escape(method.Id),-10} average {100 * cell.Average,5:F1} %" +
+                                           (cell.CrossAverage is { } ca ? $", cross {100 * ca:F1} %" : "") + $"  ({cell.Seconds:F1} s)");
+                }
+                if (analysis)
+                {
+                    string akey = ResultCache.AnalysisKey(zoo);
+                    if (!cache.TryGetAnalysis(akey, out zooAnalysis))
+                    {
+                        var at = ctx.AddTask("task-vector statistics", maxValue: 1);
+                        foreach (var id in new[] { "TVQ3", "TVQ2", "RTVQ-B3O2" })
+                            if (schemes.FirstOrDefault(s => s.Id == id) is { } s && !packs.ContainsKey(id)) packs[id] = evaluator.PackScheme(s);
+                        zooAnalysis = Analysis.Run(zoo, packs.Where(p => p.Key is "TVQ3" or "TVQ2" or "RTVQ-B3O2").ToDictionary(p => p.Key, p => p.Value));
+                        cache.PutAnalysis(akey, zooAnalysis);
+                        at.Value = 1;
+                    }
+                }
+            });
+
+        var file = new ResultsFile
+        {
+            Generated = DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ"), Machine = Machine(), Command = "edgetvq-eval " + command,
+            Cells = cells, Analyses = zooAnalysis is null ? [] : [zooAnalysis],
+        };
+        string dir = Path.Combine(outDir, zoo.Name);
+        Json.WriteAtomic(Path.Combine(dir, "results.json"), file);
+        File.WriteAllText(Path.Combine(dir, "results.csv"), Report.Csv(cells));
+        AnsiConsole.WriteLine();
+        Console.WriteLine(Report.MainTable(cells));
+        AnsiConsole.MarkupLine($"results: {Markup.Escape(Path.Combine(dir, "results.json"))} and results.csv");
+        return 0;
+    }
+
+    private static int Report_(string[] resultFiles, string outDir)
+    {
+        var files = resultFiles.Select(f => Json.Read<ResultsFile>(f) ?? throw new FileNotFoundException($"{f}: no such results file", f)).ToList();
+        var cells = files.SelectMany(f => f.Cells).ToList();
+        var analyses = files.SelectMany(f => f.Analyses).ToList();
+        Directory.CreateDirectory(outDir);
+        var header = string.Join("\n", files.Select(f => $"<!-- {f.Command} | {f.Machine} | {f.Generated} -->"));
+        File.WriteAllText(Path.Combine(outDir, "tables.md"), header + "\n\n" + Report.Markdown(cells, analyses));
+        foreach (var png in Plots.All(cells, analyses, outDir)) Console.WriteLine(png);
+        Console.WriteLine(Path.Combine(outDir, "tables.md"));
+        return 0;
+    }
+
+    private static string Machine()
+    {
+        string cpu = File.Exists("/proc/cpuinfo") ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name"))?.Split(':', 2)[1].Trim() ?? "" : "";
+        return $"{Environment.ProcessorCount} cores {cpu}, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}";
+    }
+}

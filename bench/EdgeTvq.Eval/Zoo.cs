@@ -1,0 +1,55 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+
+namespace EdgeTvq.Eval;
+
+/// <summary>One task of a zoo: its fine-tuned checkpoint and exported test set.</summary>
+public sealed record ZooTask(string Name, string Checkpoint, string TestImages, string[] Labels, double FinetunedAccuracyExported);
+
+/// <summary>
+/// A model zoo folder (bench/zoo/README.md): pretrained checkpoint, encoder.onnx, per-task fine-tuned checkpoints and
+/// idx test sets, all named by manifest.json. <see cref="Key"/> is the SHA-256 of manifest.json, which changes with
+/// every rebuild (it records the code version, options and creation time), so cached results never outlive their zoo.
+/// </summary>
+public sealed class Zoo
+{
+    public string Dir { get; }
+    public string Name { get; }
+    public string Key { get; }
+    public string Size { get; }
+    public string PretrainedCheckpoint { get; }
+    public string EncoderOnnx { get; }
+    public JsonElement Preprocessing { get; }
+    public IReadOnlyList<ZooTask> Tasks { get; }
+
+    private Zoo(string dir, JsonElement m, string key)
+    {
+        Dir = dir;
+        Name = Path.GetFileName(Path.TrimEndingDirectorySeparator(dir));
+        Key = key;
+        Size = m.GetProperty("options").GetProperty("size").GetString()!;
+        var files = m.GetProperty("files");
+        PretrainedCheckpoint = Path.Combine(dir, files.GetProperty("pretrained_pt").GetString()!);
+        EncoderOnnx = Path.Combine(dir, files.GetProperty("encoder_onnx").GetString()!);
+        Preprocessing = m.GetProperty("preprocessing").Clone();
+        Tasks = m.GetProperty("tasks").EnumerateArray().Select(t => new ZooTask(
+            t.GetProperty("name").GetString()!,
+            Path.Combine(dir, t.GetProperty("files").GetProperty("pt").GetString()!),
+            Path.Combine(dir, t.GetProperty("files").GetProperty("test_images").GetString()!),
+            t.GetProperty("label_names").EnumerateArray().Select(l => l.GetString()!).ToArray(),
+            t.GetProperty("accuracy").GetProperty("finetuned_exported_test").GetDouble())).ToList();
+    }
+
+    public static Zoo Open(string dir)
+    {
+        dir = Path.GetFullPath(dir);
+        string manifest = Path.Combine(dir, "manifest.json");
+        if (!File.Exists(manifest)) throw new FileNotFoundException($"{manifest}: no zoo manifest; build the zoo with ./build.sh zoo (bench/zoo/README.md)", manifest);
+        byte[] bytes = File.ReadAllBytes(manifest);
+        using var doc = JsonDocument.Parse(bytes);
+        var m = doc.RootElement;
+        if (!m.TryGetProperty("complete", out var c) || !c.GetBoolean())
+            throw new InvalidDataException($"{manifest}: the zoo build did not complete; rebuild it with ./build.sh zoo");
+        return new Zoo(dir, m.Clone(), Convert.ToHexStringLower(SHA256.HashData(bytes))[..16]);
+    }
+}

@@ -1,0 +1,63 @@
+using System.Text.Json;
+using EdgeTvq.Eval;
+using EdgeTvq.TestSupport;
+
+namespace EdgeTvq.Eval.Tests;
+
+public class HarnessTests
+{
+    [Fact]
+    public void A_rerun_takes_finished_cells_from_the_cache_and_writes_the_same_results()
+    {
+        var zoo = new ZooFixture();
+        string dir = Path.Combine(Path.GetTempPath(), "edgetvq-eval-resume-" + Guid.NewGuid().ToString("N")[..10]);
+        try
+        {
+            string[] args = ["run", "--zoo", zoo.Dir, "--schemes", "TVQ4", "--methods", "ta,lines", "--out", dir, "--no-analysis"];
+            Assert.Equal(0, Program.Main(args));
+            string results = Path.Combine(dir, Path.GetFileName(zoo.Dir), "results.json");
+            var first = Json.Read<ResultsFile>(results)!;
+            Assert.Equal(2, first.Cells.Count);
+            // Drop the pack: a cached cell must not need it.
+            Directory.Delete(Path.Combine(dir, "packs"), recursive: true);
+            Assert.Equal(0, Program.Main(args));
+            var second = Json.Read<ResultsFile>(results)!;
+            Assert.False(Directory.Exists(Path.Combine(dir, "packs")), "a cached cell was recomputed (its pack was rebuilt)");
+            Assert.Equal(first.Cells.Select(c => (c.Key, c.Average, c.FinishedUtc)), second.Cells.Select(c => (c.Key, c.Average, c.FinishedUtc)));
+        }
+        finally
+        {
+            try { Directory.Delete(dir, recursive: true); } catch (IOException) { }
+        }
+    }
+
+    [Fact]
+    public void Method_and_scheme_ids_are_unique_and_every_option_is_in_the_cache_key()
+    {
+        Assert.Equal(MergingMethod.All.Count, MergingMethod.All.Select(m => m.Id).Distinct().Count());
+        var schemes = StorageScheme.Main.Concat(StorageScheme.Grid).GroupBy(s => s.Id).Select(g => g.First()).ToList();
+        Assert.Equal(schemes.Count, schemes.Select(s => s.Key).Distinct().Count());
+        Assert.Equal(16, StorageScheme.Grid.Count);
+        Assert.NotEqual(StorageScheme.Tvq(4).Key, (StorageScheme.Tvq(4) with { Options = StorageScheme.Tvq(4).Options with { Mode = Quantization.QuantMode.Reference } }).Key);
+    }
+
+    [Fact]
+    public void The_grid_runs_task_arithmetic_only_and_the_main_schemes_run_every_method()
+    {
+        var plan = Program.Plan(Program.SelectSchemes("main", grid: true), MergingMethod.All);
+        Assert.Equal(StorageScheme.Main.Count * MergingMethod.All.Count + (StorageScheme.Grid.Count - 1), plan.Count);
+        Assert.All(plan.Where(p => StorageScheme.Main.All(m => m.Id != p.Scheme.Id)), p => Assert.Equal("ta", p.Method.Id));
+    }
+
+    [Fact]
+    public void Tables_show_differences_to_fp32_in_parentheses()
+    {
+        CellResult Cell(string scheme, double avg) => new()
+        {
+            Zoo = "z", Scheme = scheme, SchemeLabel = scheme, Method = "ta", MethodLabel = "Task arithmetic", Average = avg, TaskCount = 2,
+            Tasks = [new TaskScore { Task = "a", Accuracy = avg }], Pack = new PackStats { PaperBits = scheme == "FP32" ? 32 : 4 },
+        };
+        string table = Report.MainTable([Cell("FP32", 0.5), Cell("TVQ4", 0.512), Cell("TVQ2", 0.45)]);
+        Assert.Contains("| Task arithmetic | 50.0 | 51.2 (+1.2) | 45.0 (-5.0) |", table);
+    }
+}
