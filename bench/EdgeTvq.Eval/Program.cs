@@ -24,7 +24,7 @@ public static class Program
         var run = new Command("run", "Evaluate one zoo: pack, merge, classify; write <out>/<zoo>/results.json and .csv")
             { zoo, outDir, schemes, grid, cross, methods, threads, limit, noAnalysis };
         run.SetAction(r => Guard(() => Run(r.GetValue(zoo)!, r.GetValue(outDir)!, r.GetValue(schemes)!, r.GetValue(grid), r.GetValue(cross),
-            r.GetValue(methods)!, r.GetValue(threads), r.GetValue(limit), !r.GetValue(noAnalysis), string.Join(' ', args))));
+            r.GetValue(methods)!, r.GetValue(threads), r.GetValue(limit), !r.GetValue(noAnalysis), string.Join(' ', args.Select(RelativeToCwd)))));
 
         var results = new Option<string[]>("--results") { Description = "results.json files of edgetvq-eval run", Required = true, AllowMultipleArgumentsPerToken = true };
         var docs = new Option<string>("--out") { Description = "folder for tables.md and the PNG plots", DefaultValueFactory = _ => "docs/results" };
@@ -34,6 +34,9 @@ public static class Program
         var root = new RootCommand("edgetvq-eval: accuracy of merged models per storage scheme on a model zoo") { run, report };
         return root.Parse(args).Invoke();
     }
+
+    /// <summary>An absolute path argument as seen from the working directory, so recorded commands hold no machine paths.</summary>
+    private static string RelativeToCwd(string arg) => Path.IsPathRooted(arg) ? Path.GetRelativePath(Environment.CurrentDirectory, arg) : arg;
 
     private static int Guard(Func<int> f)
     {
