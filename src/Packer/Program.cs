@@ -16,6 +16,7 @@ public static class Program
             VerifyCommand.Create(),
             DecodeCommand.Create(),
             MergeCommand.Create(),
+            AdaMergeCommand.Create(),
         };
         return root.Parse(args).Invoke();
     }
