@@ -80,6 +80,8 @@ public static class AdaMergingRun
         foreach (var (task, file) in images)
             if (!File.Exists(file)) throw new FileNotFoundException($"images of task '{task}': {file} not found", file);
         if (images.Select(i => i.Task).Distinct().Count() != images.Count) throw new ArgumentException("a task is given --images twice");
+        var manifest = ManifestIO.Load(bundleDir);
+        foreach (var (task, _) in images) TaskDecoder.FindTask(manifest, task);
         torch.set_num_threads(o.Threads > 0 ? o.Threads : Environment.ProcessorCount);
 
         var bt = BundleTable.Decode(bundleDir, pretrained, (done, total) => progress?.Invoke("decoding task vectors", done, total, double.NaN));
@@ -137,7 +139,7 @@ public static class AdaMergingRun
         string source = string.Create(inv,
             $"adamerging {(o.Granularity == Granularity.LayerWise ? "layer-wise" : "task-wise")}, {o.Steps} steps, Adam lr {o.LearningRate:G3}, init {o.Init:G3}, " +
             $"batch {o.BatchSize}, entropy {before:F4} -> {after:F4} on {eval.Min(e => e.shape[0])} images per task, " +
-            $"quantized task vectors of bundle {ManifestIO.Load(bundleDir).BundleId}");
+            $"quantized task vectors of bundle {manifest.BundleId}");
         return new AdaMergingResult(tasks, coefficients, perTensor, source, before, after);
     }
 

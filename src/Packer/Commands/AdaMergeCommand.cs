@@ -47,8 +47,7 @@ internal static class AdaMergeCommand
                 Mean = r.GetValue(mean), Std = r.GetValue(std), HeadPrefix = r.GetValue(headPrefix)!, Seed = r.GetValue(seed), Threads = r.GetValue(threads),
             };
             using var pre = new CheckpointTensorSource(r.GetValue(pretrained)!);
-            var result = Cli.WithProgress(p => AdaMergingRun.Run(r.GetValue(bundle)!, pre, r.GetValue(model)!, pairs, o,
-                (phase, done, total, loss) => p(double.IsNaN(loss) ? phase : phase, done, total)));
+            var result = WithProgress(progress => AdaMergingRun.Run(r.GetValue(bundle)!, pre, r.GetValue(model)!, pairs, o, progress));
             string outPath = r.GetValue(output)!;
             result.WriteRecipe(outPath);
             AnsiConsole.MarkupLineInterpolated(CultureInfo.InvariantCulture,
@@ -64,4 +63,35 @@ internal static class AdaMergeCommand
         }));
         return cmd;
     }
+
+#if ADAMERGING
+    /// <summary>A Spectre.Console progress bar per phase; the AdaMerging bar shows the latest batch entropy.</summary>
+    private static T WithProgress<T>(Func<Action<string, int, int, double>, T> work)
+    {
+        if (!AnsiConsole.Profile.Capabilities.Interactive)
+        {
+            return work((phase, done, total, loss) =>
+            {
+                if (done == total || (phase == "adamerging" && done % 50 == 0))
+                    Console.Error.WriteLine(double.IsNaN(loss) ? $"{phase}: {done}/{total}" : string.Create(CultureInfo.InvariantCulture, $"{phase}: step {done}/{total}, batch entropy {loss:F4}"));
+            });
+        }
+        T result = default!;
+        AnsiConsole.Progress()
+            .AutoClear(true)
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+            .Start(ctx =>
+            {
+                var tasks = new Dictionary<string, ProgressTask>();
+                result = work((phase, done, total, loss) =>
+                {
+                    if (!tasks.TryGetValue(phase, out var t)) tasks[phase] = t = ctx.AddTask(phase, maxValue: Math.Max(1, total));
+                    if (!double.IsNaN(loss)) t.Description = string.Create(CultureInfo.InvariantCulture, $"{phase} (batch entropy {loss:F3})");
+                    t.Value = done;
+                });
+                foreach (var t in tasks.Values) t.Value = t.MaxValue;
+            });
+        return result;
+    }
+#endif
 }
