@@ -91,7 +91,7 @@ public class AdaMergingZooTests(AdaMergingZooFixture fx) : IClassFixture<AdaMerg
         using var doc = JsonDocument.Parse(File.ReadAllBytes(recipe));
         var r = doc.RootElement;
         Assert.Equal(3, r.GetProperty("tasks").GetArrayLength());
-        Assert.Equal(0, r.GetProperty("tensor_coefficients").EnumerateObject().Count());
+        Assert.Empty(r.GetProperty("tensor_coefficients").EnumerateObject());
         foreach (var c in r.GetProperty("coefficients").EnumerateObject()) Assert.InRange(c.Value.GetDouble(), 0, 1);
         Assert.StartsWith("adamerging task-wise, 3 steps", r.GetProperty("source").GetString());
 
