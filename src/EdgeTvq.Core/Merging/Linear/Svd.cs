@@ -1,4 +1,6 @@
+using System.Numerics;
 using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
 
 namespace EdgeTvq.Merging.Linear;
 
@@ -159,17 +161,20 @@ public static class Svd
     /// <summary>Jacobi sweeps over all pairs of the k vectors of w until they are mutually orthogonal.</summary>
     private static void Rotate(double[] w, double[] v, int k, int length)
     {
+        // ‖w_j‖², recomputed at every sweep and updated after each rotation (α' = α − tγ, β' = β + tγ): one dot product
+        // per pair instead of three.
+        var norms = new double[k];
         for (int sweep = 0; sweep < MaxSweeps; sweep++)
         {
             bool rotated = false;
+            for (int j = 0; j < k; j++) norms[j] = TensorPrimitives.Dot<double>(w.AsSpan(j * length, length), w.AsSpan(j * length, length));
             for (int p = 0; p < k - 1; p++)
             {
                 var wp = w.AsSpan(p * length, length);
                 for (int q = p + 1; q < k; q++)
                 {
                     var wq = w.AsSpan(q * length, length);
-                    double alpha = TensorPrimitives.Dot<double>(wp, wp);
-                    double beta = TensorPrimitives.Dot<double>(wq, wq);
+                    double alpha = norms[p], beta = norms[q];
                     double gamma = TensorPrimitives.Dot<double>(wp, wq);
                     if (gamma == 0 || Math.Abs(gamma) <= Orthogonal * Math.Sqrt(alpha * beta)) continue;
                     rotated = true;
@@ -179,6 +184,8 @@ public static class Svd
                     double c = 1 / Math.Sqrt(1 + t * t), s = c * t;
                     Apply(wp, wq, c, s);
                     Apply(v.AsSpan(p * k, k), v.AsSpan(q * k, k), c, s);
+                    norms[p] = Math.Max(0, alpha - t * gamma);
+                    norms[q] = Math.Max(0, beta + t * gamma);
                 }
             }
             if (!rotated) return;
@@ -186,9 +193,26 @@ public static class Svd
         throw new InvalidOperationException($"Jacobi SVD did not converge in {MaxSweeps} sweeps");
     }
 
+    /// <summary>(x, y) ← (c·x − s·y, s·x + c·y), with SIMD over the vector width and a scalar tail.</summary>
     private static void Apply(Span<double> x, Span<double> y, double c, double s)
     {
-        for (int i = 0; i < x.Length; i++)
+        int i = 0;
+        if (Vector.IsHardwareAccelerated && x.Length >= Vector<double>.Count)
+        {
+            var vx = MemoryMarshal.Cast<double, Vector<double>>(x);
+            var vy = MemoryMarshal.Cast<double, Vector<double>>(y);
+            var vc = new Vector<double>(c);
+            var vs = new Vector<double>(s);
+            for (int v = 0; v < vx.Length; v++)
+            {
+                var a = vx[v];
+                var b = vy[v];
+                vx[v] = vc * a - vs * b;
+                vy[v] = vs * a + vc * b;
+            }
+            i = vx.Length * Vector<double>.Count;
+        }
+        for (; i < x.Length; i++)
         {
             double a = x[i], b = y[i];
             x[i] = c * a - s * b;
