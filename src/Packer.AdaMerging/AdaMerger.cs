@@ -132,7 +132,8 @@ public sealed class AdaMerger : IDisposable
     {
         if (batches.Count != Tasks) throw new ArgumentException($"{batches.Count} batches for {Tasks} tasks");
         SetMergedWeights();
-        foreach (var p in _params) p.grad?.zero_();
+        using (NewDisposeScope())
+            foreach (var p in _params) p.grad?.zero_();
         double total = 0;
         for (int t = 0; t < Tasks; t++)
         {
