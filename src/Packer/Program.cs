@@ -15,6 +15,7 @@ public static class Program
             InspectCommand.Create(),
             VerifyCommand.Create(),
             DecodeCommand.Create(),
+            RecipeCommand.Create(),
         };
         return root.Parse(args).Invoke();
     }
