@@ -86,11 +86,11 @@ public sealed class RecipeDocument
         var bundleTasks = m.Tasks.Select(t => t.Name).ToList();
         string CheckTask(string field, string name) => bundleTasks.Contains(name) ? name
             : throw Bad(field, $"names task '{name}', which is not in this bundle; it has: {string.Join(", ", bundleTasks)}");
-        float Finite(string field, double v, double min = double.NegativeInfinity, double max = double.PositiveInfinity, string range = "")
+        double Finite(string field, double v, double min = double.NegativeInfinity, double max = double.PositiveInfinity, string range = "")
         {
             if (!double.IsFinite(v)) throw Bad(field, $"is {v.ToString(CultureInfo.InvariantCulture)}; it must be a finite number");
             if (v < min || v > max) throw Bad(field, $"is {v.ToString(CultureInfo.InvariantCulture)}; it must lie in {range}");
-            return (float)v;
+            return v;
         }
 
         if (Tasks is { Count: 0 }) throw Bad("tasks", "is empty; leave it out to merge every task");
@@ -98,7 +98,7 @@ public sealed class RecipeDocument
         if (tasks.Distinct().Count() != tasks.Count) throw Bad("tasks", "lists a task twice");
         if (tasks.Count == 0) throw Bad("tasks", "selects no task (the bundle has none)");
 
-        float? lambda = Lambda is { } l ? Finite("lambda", l) : null;
+        float? lambda = Lambda is { } l ? (float)Finite("lambda", l) : null;
         var known = ParamsOf(method);
         var p = Params ?? [];
         foreach (var name in p.Keys)
@@ -122,7 +122,7 @@ public sealed class RecipeDocument
                 {
                     float fallback = lambda ?? MergeRecipe.DefaultLambda;
                     var coefficients = new Dictionary<string, float>();
-                    foreach (var t in tasks) coefficients[t] = Coefficients is not null && Coefficients.TryGetValue(t, out double c) ? Finite($"coefficients.{t}", c) : fallback;
+                    foreach (var t in tasks) coefficients[t] = Coefficients is not null && Coefficients.TryGetValue(t, out double c) ? (float)Finite($"coefficients.{t}", c) : fallback;
                     foreach (var t in Coefficients?.Keys ?? Enumerable.Empty<string>())
                         if (!tasks.Contains(t)) throw Bad($"coefficients.{t}", $"names a task that \"tasks\" leaves out");
                     Dictionary<string, IReadOnlyDictionary<string, float>>? perTensor = null;
@@ -138,7 +138,7 @@ public sealed class RecipeDocument
                             foreach (var (tensor, c) in byTensor)
                             {
                                 if (!tensors.Contains(tensor)) throw Bad($"tensor_coefficients.{t}.{tensor}", "names a tensor that is not in the bundle's tensor table (or is not a floating tensor)");
-                                values[tensor] = Finite($"tensor_coefficients.{t}.{tensor}", c);
+                                values[tensor] = (float)Finite($"tensor_coefficients.{t}.{tensor}", c);
                             }
                             perTensor[t] = values;
                         }
@@ -150,15 +150,15 @@ public sealed class RecipeDocument
                 {
                     string pattern = BlockPattern ?? Methods.LiNeS.DefaultBlockPattern;
                     if (!pattern.Contains("{i}", StringComparison.Ordinal)) throw Bad("block_pattern", $"is '{pattern}'; it needs an {{i}} placeholder for the block index");
-                    float beta = Finite("params.beta", P("beta", Methods.LiNeS.DefaultBeta));
-                    float? alpha = p.TryGetValue("alpha", out double a) ? Finite("params.alpha", a) : null;
+                    float beta = (float)Finite("params.beta", P("beta", Methods.LiNeS.DefaultBeta));
+                    float? alpha = p.TryGetValue("alpha", out double a) ? (float)Finite("params.alpha", a) : null;
                     recipe = MergeRecipe.LiNeS(tasks, m.Tensors.Select(e => e.Name), beta, pattern, alpha);
                     break;
                 }
             default:
-                recipe = MergeRecipe.Of(method, tasks, task) with { Lambda = lambda };
                 if (method == MergeMethod.Emr && task is null) throw Bad("task", "is missing: EMR builds the model of one task (name it, or pass --task)");
                 if (method == MergeMethod.Emr && !tasks.Contains(task!)) throw Bad("task", $"'{task}' is not among the merged tasks");
+                recipe = MergeRecipe.Of(method, tasks, task) with { Lambda = lambda };
                 switch (method)
                 {
                     case MergeMethod.Ties or MergeMethod.TiesDisSum:
@@ -176,7 +176,7 @@ public sealed class RecipeDocument
                             double k = P("k", Methods.ConsensusMerging.DefaultK);
                             Finite("params.k", k, 1, tasks.Count, $"1 … {tasks.Count} (the number of merged tasks)");
                             if (k != Math.Floor(k)) throw Bad("params.k", $"is {k.ToString(CultureInfo.InvariantCulture)}; it must be a whole number of tasks");
-                            recipe = recipe with { ConsensusK = (int)k, TallLambda = Finite("params.tall_lambda", P("tall_lambda", Methods.ConsensusMerging.DefaultLambda), 0, double.MaxValue, "[0, ∞)") };
+                            recipe = recipe with { ConsensusK = (int)k, TallLambda = (float)Finite("params.tall_lambda", P("tall_lambda", Methods.ConsensusMerging.DefaultLambda), 0, double.MaxValue, "[0, ∞)") };
                             break;
                         }
                     case MergeMethod.Dare:
