@@ -59,7 +59,9 @@ public sealed class MergeCache : ITensorSource, IDisposable
 /// </code>
 /// with the fused dequantize-accumulate kernels. Memory: the merged weights plus one record per open file —
 /// never all task vectors at once. FQ bundles store θ_t, not τ_t, so θ = (1 − Σλ)·θ_pre + Σ λ_t·dq(task_t).
-/// Nothing is returned unless every file checked out completely.
+/// λ_t may be given per tensor (<see cref="MergeRecipe.TensorCoefficients"/>). Recipes of the other methods (TIES,
+/// MagMax, Breadcrumbs, Consensus, EMR, DARE) go to the general streaming path (<see cref="Streaming.GeneralMerger"/>,
+/// docs/merging.md). Nothing is returned unless every file checked out completely.
 /// </summary>
 public static class BundleMerger
 {
