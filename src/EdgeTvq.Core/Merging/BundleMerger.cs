@@ -79,6 +79,19 @@ public static class BundleMerger
     public static MergeResult Merge(string bundleDir, BundleManifest m, ITensorSource pretrained, MergeRecipe recipe, PackProgress? progress = null)
         => Merge(bundleDir, m, pretrained, recipe, progress, null, null);
 
+    /// <summary>
+    /// Runs <paramref name="method"/> on the general streaming path over <paramref name="tasks"/> (in this order): the
+    /// extension point for a method that is not (yet) a <see cref="MergeMethod"/>, e.g. a per-tensor method written
+    /// against the reference table through <see cref="Streaming.PerTensorHook"/>. <paramref name="servedTask"/>: the
+    /// task whose head is returned (null: every task's).
+    /// </summary>
+    public static MergeResult MergeWith(string bundleDir, BundleManifest m, ITensorSource pretrained, IReadOnlyList<string> tasks, Streaming.StreamingMethod method,
+        string? servedTask = null, PackProgress? progress = null)
+    {
+        var recipe = new MergeRecipe(MergeMethod.TaskArithmetic, tasks.ToDictionary(t => t, _ => 1f)) { Task = servedTask, Detail = method.GetType().Name };
+        return Streaming.GeneralMerger.Merge(bundleDir, m, pretrained, recipe, progress, pretrained as MergeCache, null, method);
+    }
+
     private static MergeResult Merge(string bundleDir, BundleManifest m, ITensorSource pretrained, MergeRecipe recipe, PackProgress? progress, MergeCache? cache, WeightSet? reuse)
     {
         if (!recipe.IsFused) return Streaming.GeneralMerger.Merge(bundleDir, m, pretrained, recipe, progress, cache, reuse);

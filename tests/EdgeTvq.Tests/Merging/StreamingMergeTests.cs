@@ -300,3 +300,54 @@ public class TensorCoefficientTests
         StreamingMergeTests.AssertEqualsReference(merged, pre, table, delta, recipe.ToString(), 2e-6f);
     }
 }
+
+public class StreamingExtensionTests
+{
+    /// <summary>A float32-only bundle (1-D tensors, θ_pre = 0, so τ is stored exactly) from the given task vectors [task][tensor].</summary>
+    private static MemorySource PackFloat32(string dir, (string Name, int Length)[] shapes, float[][][] taus)
+    {
+        var pre = new MemorySource("pretrained.pt", shapes.ToDictionary(s => s.Name, s => (new long[] { s.Length }, new float[s.Length])));
+        var tasks = taus.Select((tau, t) => new PackTask($"t{t}", new MemorySource($"t{t}.pt",
+            shapes.Select((s, n) => (s.Name, (new long[] { s.Length }, tau[n]))).ToDictionary(x => x.Name, x => x.Item2)))).ToList();
+        BundlePacker.Pack(pre, tasks, new PackOptions { Scheme = Scheme.Tvq, Bits = 4 }, dir);
+        return pre;
+    }
+
+    [Fact]
+    public void The_ties_threshold_is_exact_when_the_low_bits_decide_and_values_repeat()
+    {
+        // |τ| = 1 + r ulp with r < 300: every entry has the same upper 16 bits, so the second radix pass decides, and
+        // r repeats, so the threshold has ties. Signs random.
+        var rng = new Random(17);
+        var shapes = new[] { ("x.bias", 300), ("y.bias", 123), ("z.norm.weight", 1) };
+        var taus = Enumerable.Range(0, 3).Select(_ => shapes.Select(s => Enumerable.Range(0, s.Item2)
+            .Select(_ => BitConverter.Int32BitsToSingle(0x3F80_0000 + rng.Next(300)) * (rng.Next(2) == 0 ? -1 : 1)).ToArray()).ToArray()).ToArray();
+        using var dir = new TempDir();
+        var pre = PackFloat32(dir["b"], shapes, taus);
+        var m = ManifestIO.Load(dir["b"]);
+        string[] tasks = ["t0", "t1", "t2"];
+        var table = StreamingMergeTests.Table(dir["b"], m, pre, tasks);
+        foreach (double k in new[] { 0.001, 0.1, 0.37, 0.5, 0.9, 0.999 })
+        {
+            var recipe = MergeRecipe.Of(MergeMethod.Ties, tasks) with { TopK = k };
+            using var merged = BundleMerger.Merge(dir["b"], m, pre, recipe);
+            StreamingMergeTests.AssertEqualsReference(merged, pre, table, TiesMerging.Merge(table, k), recipe.ToString());
+        }
+    }
+
+    [Fact]
+    public void A_per_tensor_method_written_against_the_reference_table_plugs_in_through_the_hook()
+    {
+        using var dir = new TempDir();
+        var pre = StreamingMergeTests.Bundle("rtvq", dir["b"]);
+        var m = ManifestIO.Load(dir["b"]);
+        string[] tasks = ["t0", "t1", "t2", "t3"];
+        var table = StreamingMergeTests.Table(dir["b"], m, pre, tasks);
+        int calls = 0;
+        var hook = new EdgeTvq.Merging.Streaming.PerTensorHook(t => { calls++; return MagMax.Merge([t], 0.25f)[0]; });
+        using var merged = BundleMerger.MergeWith(dir["b"], m, pre, tasks, hook, servedTask: "t1");
+        Assert.Equal(table.Count, calls);
+        StreamingMergeTests.AssertEqualsReference(merged, pre, table, MagMax.Merge(table, 0.25f), "hooked MagMax");
+        Assert.Equal(["t1"], merged.OwnTensors.Keys);
+    }
+}

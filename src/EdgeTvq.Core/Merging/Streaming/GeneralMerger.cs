@@ -12,7 +12,9 @@ namespace EdgeTvq.Merging.Streaming;
 /// </summary>
 internal static class GeneralMerger
 {
-    public static MergeResult Merge(string bundleDir, BundleManifest m, ITensorSource pretrained, MergeRecipe recipe, PackProgress? progress, MergeCache? cache, WeightSet? reuse)
+    /// <param name="custom">the method to run instead of the recipe's (<see cref="BundleMerger.MergeWith"/>); the recipe then only selects tasks and the served task</param>
+    public static MergeResult Merge(string bundleDir, BundleManifest m, ITensorSource pretrained, MergeRecipe recipe, PackProgress? progress, MergeCache? cache, WeightSet? reuse,
+        StreamingMethod? custom = null)
     {
         var taskNames = recipe.SelectedTasks;
         if (taskNames.Count == 0) { reuse?.Dispose(); throw new ArgumentException("the merge recipe selects no task"); }
@@ -21,7 +23,7 @@ internal static class GeneralMerger
         try
         {
             tasks = taskNames.Select(t => TaskDecoder.FindTask(m, t)).ToList();
-            method = StreamingMethod.Create(recipe, taskNames);
+            method = custom ?? StreamingMethod.Create(recipe, taskNames);
         }
         catch
         {
