@@ -42,7 +42,7 @@ internal sealed class TiesStreaming : StreamingMethod
 
     public override void Observe(int pass, in TensorInfo tensor, TaskVectors tau)
     {
-        if (_histograms.Length == 0)
+        if (_threshold.Length == 0)
         {
             _histograms = new long[tau.Count][];
             for (int t = 0; t < tau.Count; t++) _histograms[t] = new long[Bins];
@@ -112,7 +112,7 @@ internal sealed class TiesStreaming : StreamingMethod
                 while (below + h[low] < _remaining[t]) below += h[low++];
                 _threshold[t] = BitConverter.Int32BitsToSingle((int)(_upper[t] << 16 | low));
             }
-            _histograms = _histograms.Select(_ => Array.Empty<long>()).ToArray(); // counters no longer needed
+            _histograms = []; // the counters are no longer needed
         }
         else if (pass == 2)
         {
