@@ -23,6 +23,9 @@ public sealed class MergeCache : ITensorSource, IDisposable
     private readonly WeightSet _pretrained = new();
     internal WeightSet? Base { get; set; }
 
+    /// <summary>EMR rescalers r_t by merged task list (they depend only on the tasks): a switch to another task's EMR model skips the statistics pass.</summary>
+    internal Dictionary<string, float[]> EmrRescalers { get; } = new(StringComparer.Ordinal);
+
     public MergeCache(ITensorSource pretrained, BundleManifest m)
     {
         Path = pretrained.Path;

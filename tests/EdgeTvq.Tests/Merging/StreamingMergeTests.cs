@@ -214,8 +214,16 @@ public class StreamingMergeTests
         Assert.True(cache.HasBase);
         File.Move(dir["b/base.tvqb"], dir["base.moved"]); // the remaining passes and merges read only task files
         var emr = MergeRecipe.Of(MergeMethod.Emr, Tasks, "t1");
-        using (var merged = BundleMerger.Merge(dir["b"], m, cache, emr))
+        var phases = new List<string>();
+        using (var merged = BundleMerger.Merge(dir["b"], m, cache, emr, (phase, _, _) => phases.Add(phase)))
             AssertEqualsReference(merged, pre, table, EmrMerging.Merge(table).TaskDelta(1), "cached EMR");
+        Assert.Contains(phases, p => p.StartsWith("statistics"));
+        // The rescalers are kept: another task's EMR model takes one pass.
+        phases.Clear();
+        using (var merged = BundleMerger.Merge(dir["b"], m, cache, emr.ForTask("t3"), (phase, _, _) => phases.Add(phase)))
+            AssertEqualsReference(merged, pre, table, EmrMerging.Merge(table).TaskDelta(3), "cached EMR, second task");
+        Assert.DoesNotContain(phases, p => p.StartsWith("statistics"));
+        Assert.Contains("merging", phases);
         // The fused path uses the base the general path cached.
         using var ta = BundleMerger.Merge(dir["b"], m, cache, MergeRecipe.TaskArithmetic(Tasks));
         AssertEqualsReference(ta, pre, table, TaskArithmetic.Merge(table), "cached TA", 1e-5f);

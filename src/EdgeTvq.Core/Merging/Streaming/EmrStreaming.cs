@@ -12,10 +12,10 @@ internal sealed class EmrStreaming(int served) : StreamingMethod
     private double[] _numerator = [], _denominator = [];
     private float[] _uni = [];
 
-    public override int StatisticPasses => 1;
+    public override int StatisticPasses => Rescalers.Length == 0 ? 1 : 0;
 
-    /// <summary>The rescalers r_t after pass 0.</summary>
-    public float[] Rescalers { get; private set; } = [];
+    /// <summary>The rescalers r_t after pass 0, or given (from a <see cref="MergeCache"/>) so that no statistics pass runs.</summary>
+    public float[] Rescalers { get; set; } = [];
 
     /// <summary>τ_uni of the tensor into <see cref="_uni"/>; sum[i] is accumulated exactly as Table.Sum does.</summary>
     private Span<float> Unify(TaskVectors tau)

@@ -30,10 +30,12 @@ internal static class GeneralMerger
             reuse?.Dispose();
             throw;
         }
+        string emrKey = string.Join('\n', taskNames);
+        if (method is EmrStreaming emr && cache is not null && cache.EmrRescalers.TryGetValue(emrKey, out var rescalers)) emr.Rescalers = rescalers;
         var stored = m.Tensors.Where(e => e.Storage != "skipped").ToList();
         int capacity = (int)stored.Select(e => e.ElementCount).DefaultIfEmpty(0).Max();
         var vectors = new TaskVectors(tasks.Count, capacity);
-        int passes = method.StatisticPasses + 1;
+        int passes = method.StatisticPasses + 1; // fixed before the first pass (EMR's rescalers may come from the cache)
         string Phase(int pass) => passes == 1 ? "merging" : pass < passes - 1 ? $"statistics, pass {pass + 1} of {passes}" : $"merging, pass {passes} of {passes}";
 
         var layout = stored.Select(e => (e.Name, e.Shape)).ToList();
@@ -68,7 +70,11 @@ internal static class GeneralMerger
                 }
                 stream.Finish(merge ? t => recipe.Task is null || t == recipe.Task : null, merge ? own : null);
                 if (newBase is not null) { cache!.Base = newBase; newBase = null; }
-                if (!merge) method.EndPass(pass);
+                if (!merge)
+                {
+                    method.EndPass(pass);
+                    if (method is EmrStreaming e && cache is not null) cache.EmrRescalers[emrKey] = e.Rescalers;
+                }
                 else
                 {
                     progress?.Invoke(Phase(pass), stored.Count, stored.Count);
