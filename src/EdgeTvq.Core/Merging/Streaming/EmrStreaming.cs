@@ -25,13 +25,14 @@ internal sealed class EmrStreaming(int served) : StreamingMethod
         var uni = _uni.AsSpan(0, len);
         uni.Clear();
         for (int t = 0; t < tau.Count; t++) System.Numerics.Tensors.TensorPrimitives.Add(uni, tau[t], uni); // Σ_t τ_t
+        var buffers = tau.Buffers;
         for (int i = 0; i < len; i++)
         {
             float flag = uni[i] > 0 ? 1f : -1f;
             float max = 0f;
             for (int t = 0; t < tau.Count; t++)
             {
-                float v = tau[t][i];
+                float v = buffers[t][i];
                 if (v * flag > 0) max = MathF.Max(max, MathF.Abs(v));
             }
             uni[i] = flag * max;

@@ -57,12 +57,13 @@ internal sealed class ConsensusStep(float alpha, int k, float tallLambda) : Stre
     public override void Merge(in TensorInfo tensor, TaskVectors tau, Span<float> delta)
     {
         for (int t = 0; t < tau.Count; t++) TensorPrimitives.Add(delta, tau[t], delta); // τ_MTL
+        var buffers = tau.Buffers;
         for (int i = 0; i < delta.Length; i++)
         {
             int votes = 0;
-            for (int t = 0; t < tau.Count; t++)
+            for (int t = 0; t < buffers.Length; t++)
             {
-                float v = tau[t][i];
+                float v = buffers[t][i];
                 if (MathF.Abs(v) > tallLambda * MathF.Abs(delta[i] - v)) votes++;
             }
             delta[i] = votes >= k ? alpha * delta[i] : 0f;

@@ -28,6 +28,9 @@ public sealed class TaskVectors
     public int Length { get; internal set; }
 
     public Span<float> this[int task] => _buffers[task].AsSpan(0, Length);
+
+    /// <summary>The buffers themselves (each at least <see cref="Length"/> long), for per-entry loops over tasks.</summary>
+    internal float[][] Buffers => _buffers;
 }
 
 /// <summary>

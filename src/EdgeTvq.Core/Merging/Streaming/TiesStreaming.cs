@@ -74,10 +74,11 @@ internal sealed class TiesStreaming : StreamingMethod
                 }
                 break;
             case 2:
+                var buffers = tau.Buffers;
                 for (int i = 0; i < tensor.Length; i++)
                 {
                     float s = 0f;
-                    for (int t = 0; t < tau.Count; t++) s += Trimmed(tau[t][i], t);
+                    for (int t = 0; t < buffers.Length; t++) s += Trimmed(buffers[t][i], t);
                     _majority += MathF.Sign(s);
                 }
                 break;
@@ -129,17 +130,18 @@ internal sealed class TiesStreaming : StreamingMethod
             var v = tau[t];
             for (int i = 0; i < v.Length; i++) v[i] = Trimmed(v[i], t);
         }
+        var buffers = tau.Buffers;
         for (int i = 0; i < delta.Length; i++)
         {
             float s = 0f;
-            for (int t = 0; t < tau.Count; t++) s += tau[t][i];
+            for (int t = 0; t < buffers.Length; t++) s += buffers[t][i];
             float gamma = MathF.Sign(s);
             if (gamma == 0) gamma = _fallback;
             float sum = 0f;
             int count = 0;
-            for (int t = 0; t < tau.Count; t++)
+            for (int t = 0; t < buffers.Length; t++)
             {
-                float v = tau[t][i];
+                float v = buffers[t][i];
                 if (gamma > 0 ? v > 0 : v < 0) { sum += v; count++; }
             }
             delta[i] = _lambda * (_aggregation == DisjointAggregation.Mean ? sum / Math.Max(1, count) : sum);
