@@ -265,6 +265,9 @@ public class StreamingMergeTests
         var m = ManifestIO.Load(dir["b"]);
         Assert.Contains("k must lie", Assert.Throws<ArgumentOutOfRangeException>(() => BundleMerger.Merge(dir["b"], m, pre, MergeRecipe.Of(MergeMethod.Ties, Tasks) with { TopK = 0 })).Message);
         Assert.Contains("p must lie", Assert.Throws<ArgumentOutOfRangeException>(() => BundleMerger.Merge(dir["b"], m, pre, MergeRecipe.Of(MergeMethod.Dare, Tasks) with { DropRate = 1 })).Message);
+        Assert.Contains("k must lie in 1 … 2", Assert.Throws<ArgumentOutOfRangeException>(() => BundleMerger.Merge(dir["b"], m, pre, MergeRecipe.Of(MergeMethod.Consensus, ["t0", "t1"]) with { ConsensusK = 3 })).Message);
+        Assert.Contains("β (1.5)", Assert.Throws<ArgumentOutOfRangeException>(() => BundleMerger.Merge(dir["b"], m, pre, MergeRecipe.Of(MergeMethod.Breadcrumbs, Tasks) with { BreadcrumbsBeta = 1.5 })).Message);
+        Assert.Contains("must be finite", Assert.Throws<ArgumentOutOfRangeException>(() => BundleMerger.Merge(dir["b"], m, pre, MergeRecipe.Of(MergeMethod.MagMax, Tasks) with { Lambda = float.NaN })).Message);
         Assert.Contains("'t9' is not among", Assert.Throws<ArgumentException>(() => BundleMerger.Merge(dir["b"], m, pre, MergeRecipe.Of(MergeMethod.Emr, ["t0", "t1"], "t9"))).Message);
         Assert.Contains("not in this bundle", Assert.Throws<ArgumentException>(() => BundleMerger.Merge(dir["b"], m, pre, MergeRecipe.Of(MergeMethod.MagMax, ["t0", "nope"]))).Message);
     }

@@ -28,14 +28,20 @@ public abstract class StreamingMethod
     /// TSV-Merge, <c>float[] Tsv.MergeTensor(TaskTensor, …)</c>) plugs in as one more case:
     /// <c>MergeMethod.Tsv =&gt; new PerTensorHook(t =&gt; Tsv.MergeTensor(t, …))</c>.
     /// </summary>
-    public static StreamingMethod Create(MergeRecipe recipe, IReadOnlyList<string> tasks) => recipe.Method switch
+    public static StreamingMethod Create(MergeRecipe recipe, IReadOnlyList<string> tasks) => !float.IsFinite(recipe.EffectiveLambda)
+        ? throw new ArgumentOutOfRangeException(nameof(recipe), $"the coefficient λ must be finite, got {recipe.EffectiveLambda}")
+        : recipe.Method switch
     {
         MergeMethod.Individual or MergeMethod.TaskArithmetic => new TaskArithmeticStep(recipe.EffectiveLambda),
         MergeMethod.Ties => new TiesStreaming(recipe.TopK, recipe.EffectiveLambda, DisjointAggregation.Mean),
         MergeMethod.TiesDisSum => new TiesStreaming(recipe.TopK, recipe.EffectiveLambda, DisjointAggregation.Sum),
         MergeMethod.MagMax => new MagMaxStep(recipe.EffectiveLambda),
-        MergeMethod.Breadcrumbs => new BreadcrumbsStep(recipe.EffectiveLambda, recipe.BreadcrumbsBeta, recipe.BreadcrumbsGamma),
-        MergeMethod.Consensus => new ConsensusStep(recipe.EffectiveLambda, recipe.ConsensusK, recipe.TallLambda),
+        MergeMethod.Breadcrumbs => recipe.BreadcrumbsBeta is >= 0 and <= 1 && recipe.BreadcrumbsGamma is >= 0 and <= 1
+            ? new BreadcrumbsStep(recipe.EffectiveLambda, recipe.BreadcrumbsBeta, recipe.BreadcrumbsGamma)
+            : throw new ArgumentOutOfRangeException(nameof(recipe), $"Breadcrumbs: β ({recipe.BreadcrumbsBeta}) and γ ({recipe.BreadcrumbsGamma}) must lie in [0, 1]"),
+        MergeMethod.Consensus => recipe.ConsensusK >= 1 && recipe.ConsensusK <= tasks.Count && float.IsFinite(recipe.TallLambda) && recipe.TallLambda >= 0
+            ? new ConsensusStep(recipe.EffectiveLambda, recipe.ConsensusK, recipe.TallLambda)
+            : throw new ArgumentOutOfRangeException(nameof(recipe), $"Consensus: k must lie in 1 … {tasks.Count} (the merged tasks), got {recipe.ConsensusK}; TALL λ must be finite and ≥ 0, got {recipe.TallLambda}"),
         MergeMethod.Dare => new DareStep(recipe.DropRate, recipe.DareMask ?? SeededMasks(recipe.DropRate, recipe.Seed), recipe.EffectiveLambda),
         MergeMethod.Emr => new EmrStreaming(IndexOfServed(recipe, tasks)),
         _ => throw new ArgumentException($"{recipe.Method} is merged by the fused path, not a streaming method"),
