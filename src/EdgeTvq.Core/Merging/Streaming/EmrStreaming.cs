@@ -10,19 +10,24 @@ namespace EdgeTvq.Merging.Streaming;
 internal sealed class EmrStreaming(int served) : StreamingMethod
 {
     private double[] _numerator = [], _denominator = [];
-    private float[] _uni = [];
+    private float[] _uni = [], _flag = [];
 
     public override int StatisticPasses => Rescalers.Length == 0 ? 1 : 0;
 
     /// <summary>The rescalers r_t after pass 0, or given (from a <see cref="MergeCache"/>) so that no statistics pass runs.</summary>
     public float[] Rescalers { get; set; } = [];
 
-    /// <summary>τ_uni of the tensor into <see cref="_uni"/>; sum[i] is accumulated exactly as Table.Sum does.</summary>
-    private Span<float> Unify(TaskVectors tau)
+    /// <summary>
+    /// τ_uni of the tensor into <see cref="_uni"/> and the flags into <see cref="_flag"/>; Σ_t τ_t is accumulated as
+    /// Table.Sum does. The loops avoid data-dependent branches (masks are random): where an entry is not selected they
+    /// combine with 0, which leaves a maximum of non-negative values or a sum of them unchanged, bit for bit.
+    /// </summary>
+    private void Unify(TaskVectors tau)
     {
         int len = tau.Length;
-        if (_uni.Length < len) _uni = new float[len];
+        if (_uni.Length < len) (_uni, _flag) = (new float[len], new float[len]);
         var uni = _uni.AsSpan(0, len);
+        var flags = _flag.AsSpan(0, len);
         uni.Clear();
         for (int t = 0; t < tau.Count; t++) System.Numerics.Tensors.TensorPrimitives.Add(uni, tau[t], uni); // Σ_t τ_t
         var buffers = tau.Buffers;
@@ -30,27 +35,22 @@ internal sealed class EmrStreaming(int served) : StreamingMethod
         {
             float flag = uni[i] > 0 ? 1f : -1f;
             float max = 0f;
-            for (int t = 0; t < tau.Count; t++)
+            for (int t = 0; t < buffers.Length; t++)
             {
                 float v = buffers[t][i];
-                if (v * flag > 0) max = MathF.Max(max, MathF.Abs(v));
+                max = MathF.Max(max, v * flag > 0 ? MathF.Abs(v) : 0f);
             }
+            flags[i] = flag;
             uni[i] = flag * max;
         }
-        return uni;
     }
-
-    /// <summary>m_t[i] = τ_t[i]·flag &gt; 0.</summary>
-    private static bool Mask(float tau, float flag) => tau * flag > 0;
-
-    /// <summary>The flag from τ_uni = flag·max: its sign, including the sign of a zero (±0 where no task agrees).</summary>
-    private static float Flag(float uni) => uni > 0 || (uni == 0 && !float.IsNegative(uni)) ? 1f : -1f;
 
     public override void Observe(int pass, in TensorInfo tensor, TaskVectors tau)
     {
         if (_numerator.Length == 0) (_numerator, _denominator) = (new double[tau.Count], new double[tau.Count]);
         if (tensor.Length == 0) return;
-        var uni = Unify(tau);
+        Unify(tau);
+        var (uni, flags) = (_uni, _flag);
         for (int t = 0; t < tau.Count; t++)
         {
             var v = tau[t];
@@ -58,7 +58,7 @@ internal sealed class EmrStreaming(int served) : StreamingMethod
             for (int i = 0; i < v.Length; i++)
             {
                 tauAbs += MathF.Abs(v[i]);
-                if (Mask(v[i], Flag(uni[i]))) uniAbs += MathF.Abs(uni[i]);
+                uniAbs += v[i] * flags[i] > 0 ? MathF.Abs(uni[i]) : 0f; // m_t ∘ τ_uni
             }
             _numerator[t] += tauAbs / v.Length;
             _denominator[t] += uniAbs / v.Length;
@@ -74,10 +74,11 @@ internal sealed class EmrStreaming(int served) : StreamingMethod
     public override void Merge(in TensorInfo tensor, TaskVectors tau, Span<float> delta)
     {
         if (tensor.Length == 0) return;
-        var uni = Unify(tau);
+        Unify(tau);
+        var (uni, flags) = (_uni, _flag);
         var v = tau[served];
         float r = Rescalers[served];
         for (int i = 0; i < delta.Length; i++)
-            delta[i] = Mask(v[i], Flag(uni[i])) ? r * uni[i] : 0f;
+            delta[i] = v[i] * flags[i] > 0 ? r * uni[i] : 0f; // r_s·(m_s ∘ τ_uni)
     }
 }
