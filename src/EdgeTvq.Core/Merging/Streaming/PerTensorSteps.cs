@@ -26,7 +26,7 @@ internal sealed class MagMaxStep(float lambda) : StreamingMethod
         {
             var v = tau[t];
             for (int i = 0; i < delta.Length; i++)
-                if (MathF.Abs(v[i]) >= MathF.Abs(delta[i])) delta[i] = v[i];
+                delta[i] = MathF.Abs(v[i]) >= MathF.Abs(delta[i]) ? v[i] : delta[i];
         }
         for (int i = 0; i < delta.Length; i++) delta[i] *= lambda;
     }
@@ -64,7 +64,7 @@ internal sealed class ConsensusStep(float alpha, int k, float tallLambda) : Stre
             for (int t = 0; t < buffers.Length; t++)
             {
                 float v = buffers[t][i];
-                if (MathF.Abs(v) > tallLambda * MathF.Abs(delta[i] - v)) votes++;
+                votes += MathF.Abs(v) > tallLambda * MathF.Abs(delta[i] - v) ? 1 : 0;
             }
             delta[i] = votes >= k ? alpha * delta[i] : 0f;
         }

@@ -141,8 +141,11 @@ internal sealed class TiesStreaming : StreamingMethod
             int count = 0;
             for (int t = 0; t < buffers.Length; t++)
             {
+                // No data-dependent branch: a rejected entry adds +0 (the sum is never −0, so this changes nothing).
                 float v = buffers[t][i];
-                if (gamma > 0 ? v > 0 : v < 0) { sum += v; count++; }
+                bool agrees = gamma > 0 ? v > 0 : v < 0;
+                sum += agrees ? v : 0f;
+                count += agrees ? 1 : 0;
             }
             delta[i] = _lambda * (_aggregation == DisjointAggregation.Mean ? sum / Math.Max(1, count) : sum);
         }
