@@ -91,7 +91,7 @@ public static class BundleMerger
     public static MergeResult MergeWith(string bundleDir, BundleManifest m, ITensorSource pretrained, IReadOnlyList<string> tasks, Streaming.StreamingMethod method,
         string? servedTask = null, PackProgress? progress = null)
     {
-        var recipe = new MergeRecipe(MergeMethod.TaskArithmetic, tasks.ToDictionary(t => t, _ => 1f)) { Task = servedTask, Detail = method.GetType().Name };
+        var recipe = new MergeRecipe(MergeMethod.TaskArithmetic, tasks.ToDictionary(t => t, _ => 1f)) { Task = servedTask };
         return Streaming.GeneralMerger.Merge(bundleDir, m, pretrained, recipe, progress, pretrained as MergeCache, null, method);
     }
 
