@@ -43,7 +43,11 @@ internal static class MergeBenchmark
         Console.WriteLine("memcpy: a copy of the merged weights' size between buffers already in memory, in the same process (best of 3);");
         Console.WriteLine("fresh: allocate a new buffer of that size and copy into it, which adds the first touch of every page.");
         Console.WriteLine($"{"scenario",-34} {"time (s)",9} {"weights GB/s",13} {"memcpy GB/s",12} {"÷ memcpy",9} {"fresh GB/s",11} {"÷ fresh",8} {"files read MB",14} {"peak RSS MiB",13}");
-        foreach (var scenario in new[] { "individual:1", "ta:8", "ta:20", "switch:1" })
+        // --general adds the general streaming path's methods (docs/merging.md) on 8 tasks, beside task arithmetic on 8.
+        string[] scenarios = args.Contains("--general")
+            ? ["ta:8", "magmax:8", "consensus:8", "ties:8", "emr:8"]
+            : ["individual:1", "ta:8", "ta:20", "switch:1"];
+        foreach (var scenario in scenarios)
         {
             var psi = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true, UseShellExecute = false };
             if (Path.GetFileNameWithoutExtension(Environment.ProcessPath) == "dotnet") psi.ArgumentList.Add(typeof(MergeBenchmark).Assembly.Location);
@@ -83,12 +87,22 @@ internal static class MergeBenchmark
             readBytes = m.Tasks[1].Bytes;
             label = "switch individual (cache, refill)";
         }
-        else
+        else if (kind is "individual" or "ta")
         {
             var recipe = kind == "individual" ? MergeRecipe.Individual(names[0]) : MergeRecipe.TaskArithmetic(names);
             using var merged = BundleMerger.Merge(bundle, m, pretrained, recipe);
             readBytes = m.Base!.Bytes + m.Tasks.Take(count).Sum(t => t.Bytes) + weightBytes;
             label = kind == "individual" ? "load + merge, individual (1 task)" : $"load + merge, task arithmetic ({count})";
+        }
+        else
+        {
+            // The general streaming path, no cache (as the fused scenarios): every pass re-reads the base and task files.
+            var method = MergeRecipe.ParseMethod(kind) ?? throw new ArgumentException($"unknown scenario '{scenario}'");
+            var recipe = MergeRecipe.Of(method, names, names[0]);
+            using var merged = BundleMerger.Merge(bundle, m, pretrained, recipe);
+            int passes = method switch { MergeMethod.Ties or MergeMethod.TiesDisSum => 4, MergeMethod.Emr => 2, _ => 1 };
+            readBytes = passes * (m.Base!.Bytes + m.Tasks.Take(count).Sum(t => t.Bytes)) + weightBytes;
+            label = $"load + merge, {MergeRecipe.NameOf(method)} ({count}, {passes} pass{(passes > 1 ? "es" : "")})";
         }
         double seconds = sw.Elapsed.TotalSeconds;
         double gbps = weightBytes / seconds / 1e9;

@@ -17,6 +17,7 @@ public static class Program
             DecodeCommand.Create(),
             MergeCommand.Create(),
             AdaMergeCommand.Create(),
+            RecipeCommand.Create(),
         };
         return root.Parse(args).Invoke();
     }

@@ -12,7 +12,9 @@ internal static class InfoCommand
         var dir = new Argument<string>("DIR") { Description = "bundle folder" };
         var verify = new Option<bool>("--verify") { Description = "read every file and check every checksum and cross-reference" };
         var json = new Option<bool>("--json") { Description = "print as JSON" };
-        var cmd = new Command("info", "Describe a bundle") { dir, verify, json };
+        var recipeOption = new Option<string?>("--recipe") { Description = "check the recipe NAME (in the manifest) or FILE.json against the bundle and print what it merges" };
+        var task = new Option<string?>("--task") { Description = "with --recipe: the task an individual/emr recipe serves when it names none" };
+        var cmd = new Command("info", "Describe a bundle") { dir, verify, json, recipeOption, task };
         cmd.SetAction(r => Cli.Run(() =>
         {
             string path = r.GetValue(dir)!;
@@ -32,10 +34,14 @@ internal static class InfoCommand
                 Parameters = m.Pretrained.ParameterCount,
                 Bytes = (m.Base?.Bytes ?? 0) + m.Tasks.Sum(t => t.Bytes), Verified = verified,
                 Tasks = m.Tasks.Select(t => new InfoTask { Name = t.Name, Bytes = t.Bytes, OwnTensors = t.OwnTensors.Select(o => o.Name).ToList() }).ToList(),
+                Recipes = (m.Recipes ?? []).Select(kv => new InfoRecipe { Name = kv.Key, Method = kv.Value.Method, Source = kv.Value.Source }).ToList(),
+                Recipe = r.GetValue(recipeOption) is { } rec ? EdgeTvq.Merging.BundleRecipes.Resolve(m, rec, r.GetValue(task)).ToString() : null,
             };
             if (r.GetValue(json)) { Console.WriteLine(JsonSerializer.Serialize(info, RuntimeJsonContext.Default.InfoOutput)); return Cli.Ok; }
             Console.WriteLine($"{info.Bundle}: {info.Scheme.ToUpperInvariant()} ({info.Widths}, {info.Quantizer} quantizer), {info.Parameters:N0} parameters, {info.Bytes:N0} bytes{(verified ? ", verified" : "")}");
             foreach (var t in info.Tasks) Console.WriteLine($"  {t.Name,-20} {t.Bytes,12:N0} bytes  own: {string.Join(", ", t.OwnTensors)}");
+            foreach (var rc in info.Recipes) Console.WriteLine($"  recipe {rc.Name,-13} {rc.Method}{(rc.Source is null ? "" : $"  ({rc.Source})")}");
+            if (info.Recipe is not null) Console.WriteLine($"recipe: {info.Recipe}");
             return Cli.Ok;
         }));
         return cmd;

@@ -13,26 +13,31 @@ internal static class RunCommand
     {
         var common = new RuntimeOptions();
         var task = new Option<string>("--task") { Description = "task whose head and labels classify the inputs", Required = true };
-        var merge = new Option<string?>("--merge") { Description = "ta: task arithmetic over every task of the bundle; lines: LiNeS on task arithmetic (default: --individual)" };
+        var merge = new Option<string?>("--merge") { Description = RuntimeOptions.MergeHelp };
+        var tasks = new Option<string[]?>("--tasks") { Description = "tasks to merge (repeated or comma-separated; default: every task of the bundle)", AllowMultipleArgumentsPerToken = true };
+        var recipeOption = new Option<string?>("--recipe") { Description = "NAME of a recipe in the bundle's manifest, or FILE.json (docs/merging.md); instead of --merge" };
         var individual = new Option<bool>("--individual") { Description = "θ_pre + τ̂ of --task only (the paper's Individual; the default)" };
-        var lambda = new Option<float>("--lambda") { Description = "task-arithmetic coefficient", DefaultValueFactory = _ => 0.3f };
+        var lambda = new Option<float?>("--lambda") { Description = "coefficient on the merged vector (default: the method's: TA 0.3, TIES 1, TIES dis-sum 0.3, MagMax 0.5, Breadcrumbs 0.2, Consensus 0.3, DARE 0.3)" };
         var beta = new Option<float>("--beta") { Description = "LiNeS depth scaling β", DefaultValueFactory = _ => 0.5f };
         var input = new Option<string[]>("--input") { Description = "PNG/JPEG images or idx image files (idx: labels from a sibling labels file give accuracy)", Required = true, AllowMultipleArgumentsPerToken = true };
         var top = new Option<int>("--top") { Description = "classes to print per input", DefaultValueFactory = _ => 3 };
         var limit = new Option<int>("--limit") { Description = "at most this many images per idx file", DefaultValueFactory = _ => int.MaxValue };
         var json = new Option<bool>("--json") { Description = "print everything as JSON" };
-        var cmd = new Command("run", "Merge the bundle into the model and classify inputs") { task, merge, individual, lambda, beta, input, top, limit, json };
+        var cmd = new Command("run", "Merge the bundle into the model and classify inputs") { task, merge, tasks, recipeOption, individual, lambda, beta, input, top, limit, json };
         common.AddTo(cmd);
         cmd.SetAction(r => Cli.Run(() =>
         {
-            if (r.GetValue(individual) && r.GetValue(merge) is "ta" or "lines") throw new ArgumentException("--individual and --merge exclude each other");
+            if (r.GetValue(individual) && (r.GetValue(merge) is not (null or "individual") || r.GetValue(recipeOption) is not null))
+                throw new ArgumentException("--individual excludes --merge and --recipe");
             var options = common.Inference(r);
             using var host = new ModelHost(r.GetValue(common.Bundle)!, r.GetValue(common.Model)!, options);
             string taskName = r.GetValue(task)!;
-            var recipe = RuntimeOptions.Recipe(taskName, r.GetValue(merge), r.GetValue(lambda), r.GetValue(beta), host.Manifest);
+            var recipe = RuntimeOptions.Recipe(taskName, r.GetValue(merge), r.GetValue(lambda), r.GetValue(beta), host.Manifest,
+                RuntimeOptions.SplitTasks(r.GetValue(tasks)), r.GetValue(recipeOption));
             var report = host.Switch(recipe);
             using var lease = host.Acquire();
-            var view = lease.Model.Tasks.TryGetValue(taskName, out var v) ? v : throw new ArgumentException($"task '{taskName}' is not in the bundle");
+            var view = lease.Model.Tasks.TryGetValue(taskName, out var v) ? v
+                : throw new ArgumentException($"task '{taskName}' is not among the tasks of the merged model ({recipe}); add it to --tasks or the recipe");
             var images = r.GetValue(input)!.SelectMany(f => ImageFiles.Load(f, view.Preprocessing.Size, r.GetValue(limit))).ToList();
             var clock = Stopwatch.StartNew();
             var predictions = Classifier.Classify(lease.Model, taskName, images, r.GetValue(top));

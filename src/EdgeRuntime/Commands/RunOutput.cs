@@ -33,6 +33,17 @@ public sealed class InfoOutput
     public long Bytes { get; set; }
     public bool Verified { get; set; }
     public List<InfoTask> Tasks { get; set; } = [];
+    /// <summary>The manifest's named recipes.</summary>
+    public List<InfoRecipe> Recipes { get; set; } = [];
+    /// <summary>With --recipe: the checked recipe, described.</summary>
+    public string? Recipe { get; set; }
+}
+
+public sealed class InfoRecipe
+{
+    public string Name { get; set; } = "";
+    public string Method { get; set; } = "";
+    public string? Source { get; set; }
 }
 
 public sealed class InfoTask

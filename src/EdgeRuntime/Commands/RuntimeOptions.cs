@@ -42,12 +42,37 @@ internal sealed class RuntimeOptions
         };
     }
 
-    /// <summary>The merge recipe from --individual / --merge ta|lines with --lambda / --beta, for a bundle.</summary>
-    public static MergeRecipe Recipe(string task, string? merge, float lambda, float beta, BundleManifest m) => merge switch
+    /// <summary>Help text of --merge: every method name.</summary>
+    public static string MergeHelp =>
+        $"merge method over the bundle's tasks (or --tasks): {string.Join(" | ", MergeRecipe.MethodNames)} (ta = task_arithmetic); emr builds --task's model; default: individual";
+
+    /// <summary>--tasks: names, repeated or comma-separated; null when absent.</summary>
+    public static IReadOnlyList<string>? SplitTasks(string[]? values) =>
+        values is null || values.Length == 0 ? null : values.SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
+
+    /// <summary>
+    /// The merge recipe for a bundle: --recipe NAME|FILE.json (a named recipe of the manifest or a recipe file), or
+    /// --merge METHOD over --tasks (default: every task) with --lambda (the method's default when absent) and --beta
+    /// (LiNeS). individual and emr serve <paramref name="task"/>.
+    /// </summary>
+    public static MergeRecipe Recipe(string? task, string? merge, float? lambda, float beta, BundleManifest m, IReadOnlyList<string>? tasks = null, string? recipe = null)
     {
-        null or "individual" => MergeRecipe.Individual(task),
-        "ta" => MergeRecipe.TaskArithmetic(m.Tasks.Select(t => t.Name), lambda),
-        "lines" => MergeRecipe.LiNeS(m.Tasks.Select(t => t.Name).ToList(), m.Tensors.Select(t => t.Name), beta),
-        _ => throw new ArgumentException($"--merge must be ta, lines or individual, got '{merge}'"),
-    };
+        if (recipe is not null)
+        {
+            if (merge is not null) throw new ArgumentException("--recipe and --merge exclude each other (a recipe names its method)");
+            return BundleRecipes.Resolve(m, recipe, task);
+        }
+        if (lambda is { } l && !float.IsFinite(l)) throw new ArgumentException($"--lambda must be a finite number, got {l}");
+        var method = merge is null ? MergeMethod.Individual
+            : MergeRecipe.ParseMethod(merge) ?? throw new ArgumentException($"--merge must be one of {string.Join(", ", MergeRecipe.MethodNames)} (or ta), got '{merge}'");
+        var selected = tasks ?? m.Tasks.Select(t => t.Name).ToList();
+        foreach (var t in selected) TaskDecoder.FindTask(m, t);
+        return method switch
+        {
+            MergeMethod.Individual => MergeRecipe.Individual(task ?? throw new ArgumentException("individual needs --task")),
+            MergeMethod.TaskArithmetic => MergeRecipe.TaskArithmetic(selected, lambda ?? MergeRecipe.DefaultLambda),
+            MergeMethod.LiNeS => MergeRecipe.LiNeS(selected, m.Tensors.Select(t => t.Name), beta),
+            _ => MergeRecipe.Of(method, selected, task) with { Lambda = lambda },
+        };
+    }
 }

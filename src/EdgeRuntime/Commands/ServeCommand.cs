@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
+using EdgeTvq.Bundle;
 using EdgeTvq.Merging;
 using EdgeTvq.Runtime.Input;
 using EdgeTvq.Runtime.Serving;
@@ -13,6 +14,9 @@ namespace EdgeTvq.Runtime.Commands;
 ///   use individual TASK          → switched to individual TASK: merge 12 ms, session 48 ms, total 61 ms
 ///   use ta [LAMBDA]              → task arithmetic over every task of the bundle
 ///   use lines [BETA]             → LiNeS on task arithmetic (α = 1/T)
+///   use emr TASK                 → EMR: TASK's model from the unified task vector, its mask and rescaler
+///   use METHOD [LAMBDA]          → ties | ties_dis_sum | magmax | breadcrumbs | consensus | dare over every task
+///   use recipe NAME|FILE [TASK]  → a named recipe of the manifest or a recipe file (TASK: served by individual/emr)
 ///   classify TASK FILE [FILE…]   → one JSON line per input: {"input":…,"trueLabel":…,"top":[{"index":…,"label":…,"probability":…}]}
 ///   quit
 /// </code>
@@ -23,14 +27,18 @@ internal static class ServeCommand
     public static Command Create()
     {
         var common = new RuntimeOptions();
-        var initial = new Option<string?>("--task") { Description = "task to serve at start (individual); default: task arithmetic over all tasks" };
-        var cmd = new Command("serve", "Serve a bundle, switching tasks on request (commands on standard input)") { initial };
+        var initial = new Option<string?>("--task") { Description = "task to serve at start (individual, or the task of --recipe/--merge emr); default: task arithmetic over all tasks" };
+        var merge = new Option<string?>("--merge") { Description = RuntimeOptions.MergeHelp };
+        var recipeOption = new Option<string?>("--recipe") { Description = "NAME of a recipe in the bundle's manifest, or FILE.json, to serve at start" };
+        var cmd = new Command("serve", "Serve a bundle, switching tasks on request (commands on standard input)") { initial, merge, recipeOption };
         common.AddTo(cmd);
         cmd.SetAction(r => Cli.Run(() =>
         {
             using var host = new ModelHost(r.GetValue(common.Bundle)!, r.GetValue(common.Model)!, common.Inference(r));
             var tasks = host.Manifest.Tasks.Select(t => t.Name).ToList();
-            var start = r.GetValue(initial) is { } t ? MergeRecipe.Individual(t) : MergeRecipe.TaskArithmetic(tasks);
+            var start = r.GetValue(merge) is null && r.GetValue(recipeOption) is null
+                ? r.GetValue(initial) is { } t ? MergeRecipe.Individual(t) : MergeRecipe.TaskArithmetic(tasks)
+                : RuntimeOptions.Recipe(r.GetValue(initial), r.GetValue(merge), null, EdgeTvq.Merging.Methods.LiNeS.DefaultBeta, host.Manifest, null, r.GetValue(recipeOption));
             Console.WriteLine(Describe(host.Switch(start)));
             string? line;
             while ((line = Console.In.ReadLine()) is not null)
@@ -54,6 +62,17 @@ internal static class ServeCommand
                             float lambda = words.Length > 2 ? float.Parse(words[2], System.Globalization.CultureInfo.InvariantCulture) : MergeRecipe.DefaultLambda;
                             Console.WriteLine(Describe(host.Switch(MergeRecipe.TaskArithmetic(tasks, lambda))));
                             break;
+                        case "use" when words.Length >= 3 && words[1] == "recipe":
+                            Console.WriteLine(Describe(host.Switch(BundleRecipes.Resolve(host.Manifest, words[2], words.Length > 3 ? words[3] : null))));
+                            break;
+                        case "use" when words.Length >= 3 && words[1] == "emr":
+                            Console.WriteLine(Describe(host.Switch(RuntimeOptions.Recipe(words[2], "emr", null, 0f, host.Manifest))));
+                            break;
+                        case "use" when words.Length >= 2 && MergeRecipe.ParseMethod(words[1]) is { } method
+                                        && method is not (MergeMethod.Individual or MergeMethod.Emr or MergeMethod.LiNeS):
+                            float? l = words.Length > 2 ? float.Parse(words[2], System.Globalization.CultureInfo.InvariantCulture) : null;
+                            Console.WriteLine(Describe(host.Switch(RuntimeOptions.Recipe(null, words[1], l, 0f, host.Manifest))));
+                            break;
                         case "classify" when words.Length >= 3:
                             using (var lease = host.Acquire())
                             {
@@ -64,7 +83,7 @@ internal static class ServeCommand
                             }
                             break;
                         default:
-                            Console.WriteLine("error: commands are: use individual TASK | use ta [LAMBDA] | use lines [BETA] | classify TASK FILE… | quit");
+                            Console.WriteLine("error: commands are: use individual TASK | use ta [LAMBDA] | use lines [BETA] | use emr TASK | use ties|ties_dis_sum|magmax|breadcrumbs|consensus|dare [LAMBDA] | use recipe NAME|FILE [TASK] | classify TASK FILE… | quit");
                             break;
                     }
                 }

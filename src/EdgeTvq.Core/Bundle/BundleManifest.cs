@@ -33,6 +33,12 @@ public sealed class BundleManifest
     public FileEntry? Base { get; set; }
     public List<TaskEntry> Tasks { get; set; } = [];
     /// <summary>
+    /// Named merge recipes (optional; absent in bundles that have none, so older manifests stay byte-identical).
+    /// Edited with <c>edgetvq-pack recipe set|remove</c>; covered by the checksum like every other member.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public Dictionary<string, EdgeTvq.Merging.RecipeDocument>? Recipes { get; set; }
+    /// <summary>
     /// Always the last member: 16 lowercase hex digits of the xxHash64 (seed 0) of the manifest file's bytes with
     /// these 16 digits replaced by ASCII '0'. Written and checked by <see cref="ManifestIO"/>.
     /// </summary>

@@ -79,6 +79,10 @@ public static class ManifestIO
             }
             if (!files.Add(t.File)) Fail($"task '{t.Name}': file '{t.File}' is used twice");
         }
+        // Recipes are checked against the bundle when used (a recipe of a method this build does not know must not
+        // make the whole bundle unreadable); here only their names.
+        foreach (var name in m.Recipes?.Keys ?? Enumerable.Empty<string>())
+            if (!BundleNames.IsValidTaskName(name)) Fail($"recipe name '{name}' is invalid (1-64 characters of letters, digits, '_', '.', '-', starting with a letter or digit)");
     }
 
     /// <summary>Rank ≤ 8, no negative dimension, element count ≤ 2^31 − 1 (checked arithmetic).</summary>

@@ -23,6 +23,9 @@ public sealed class MergeCache : ITensorSource, IDisposable
     private readonly WeightSet _pretrained = new();
     internal WeightSet? Base { get; set; }
 
+    /// <summary>EMR rescalers r_t by merged task list (they depend only on the tasks): a switch to another task's EMR model skips the statistics pass.</summary>
+    internal Dictionary<string, float[]> EmrRescalers { get; } = new(StringComparer.Ordinal);
+
     public MergeCache(ITensorSource pretrained, BundleManifest m)
     {
         Path = pretrained.Path;
@@ -59,7 +62,9 @@ public sealed class MergeCache : ITensorSource, IDisposable
 /// </code>
 /// with the fused dequantize-accumulate kernels. Memory: the merged weights plus one record per open file —
 /// never all task vectors at once. FQ bundles store θ_t, not τ_t, so θ = (1 − Σλ)·θ_pre + Σ λ_t·dq(task_t).
-/// Nothing is returned unless every file checked out completely.
+/// λ_t may be given per tensor (<see cref="MergeRecipe.TensorCoefficients"/>). Recipes of the other methods (TIES,
+/// MagMax, Breadcrumbs, Consensus, EMR, DARE) go to the general streaming path (<see cref="Streaming.GeneralMerger"/>,
+/// docs/merging.md). Nothing is returned unless every file checked out completely.
 /// </summary>
 public static class BundleMerger
 {
@@ -77,12 +82,35 @@ public static class BundleMerger
     public static MergeResult Merge(string bundleDir, BundleManifest m, ITensorSource pretrained, MergeRecipe recipe, PackProgress? progress = null)
         => Merge(bundleDir, m, pretrained, recipe, progress, null, null);
 
+    /// <summary>
+    /// Runs <paramref name="method"/> on the general streaming path over <paramref name="tasks"/> (in this order): the
+    /// extension point for a method that is not (yet) a <see cref="MergeMethod"/>, e.g. a per-tensor method written
+    /// against the reference table through <see cref="Streaming.PerTensorHook"/>. <paramref name="servedTask"/>: the
+    /// task whose head is returned (null: every task's).
+    /// </summary>
+    public static MergeResult MergeWith(string bundleDir, BundleManifest m, ITensorSource pretrained, IReadOnlyList<string> tasks, Streaming.StreamingMethod method,
+        string? servedTask = null, PackProgress? progress = null)
+    {
+        var recipe = new MergeRecipe(MergeMethod.TaskArithmetic, tasks.ToDictionary(t => t, _ => 1f)) { Task = servedTask };
+        return Streaming.GeneralMerger.Merge(bundleDir, m, pretrained, recipe, progress, pretrained as MergeCache, null, method);
+    }
+
     private static MergeResult Merge(string bundleDir, BundleManifest m, ITensorSource pretrained, MergeRecipe recipe, PackProgress? progress, MergeCache? cache, WeightSet? reuse)
     {
+        if (!recipe.IsFused) return Streaming.GeneralMerger.Merge(bundleDir, m, pretrained, recipe, progress, cache, reuse);
         var o = ManifestIO.OptionsOf(m);
-        var tasks = recipe.Coefficients.Where(kv => kv.Value != 0f).Select(kv => (Entry: TaskDecoder.FindTask(m, kv.Key), Lambda: kv.Value)).ToList();
-        if (tasks.Count == 0) throw new ArgumentException("the merge recipe selects no task (all coefficients are zero)");
-        float lambdaSum = tasks.Sum(t => t.Lambda);
+        List<(TaskEntry Entry, float Lambda, IReadOnlyDictionary<string, float>? PerTensor)> tasks;
+        try
+        {
+            tasks = recipe.SelectedTasks.Select(t => (TaskDecoder.FindTask(m, t), recipe.Coefficients[t], recipe.TensorCoefficients?.GetValueOrDefault(t))).ToList();
+            if (tasks.Count == 0) throw new ArgumentException("the merge recipe selects no task (all coefficients are zero)");
+        }
+        catch
+        {
+            reuse?.Dispose();
+            throw;
+        }
+        var coefficients = new float[tasks.Count];
         var stored = m.Tensors.Where(e => e.Storage != "skipped").ToList();
         uint quantizedCount = (uint)stored.Count(e => e.Storage == "quantized");
 
@@ -96,12 +124,12 @@ public static class BundleMerger
         WeightSet? newBase = null;
         try
         {
-            var taskReaders = new List<(CheckedFileReader Reader, float Lambda, TaskEntry Entry)>();
-            foreach (var (entry, lambda) in tasks)
+            var taskReaders = new List<(CheckedFileReader Reader, TaskEntry Entry)>();
+            foreach (var (entry, _, _) in tasks)
             {
                 var r = CheckedFileReader.Open(bundleDir, m, entry, FileKind.Task, (uint)(1 + stored.Count + entry.OwnTensors.Count));
                 readers.Add(r);
-                taskReaders.Add((r, lambda, entry));
+                taskReaders.Add((r, entry));
                 metadata[entry.Name] = r.ReadMetadata(entry);
             }
             CheckedFileReader? baseReader = null;
@@ -119,7 +147,15 @@ public static class BundleMerger
                 var dst = refill ? weights.Span(e.Name) : weights.Add(e.Name, e.Shape);
                 pretrained.ReadFloat32(e.Name, dst);
                 float scale = recipe.TensorScale?.Invoke(e.Name) ?? 1f;  // per-tensor factor (LiNeS), 1 otherwise
-                float baseCoefficient = lambdaSum * scale;
+                double lambdaSum = 0; // in double, as Enumerable.Sum did before per-tensor coefficients
+                for (int t = 0; t < tasks.Count; t++)
+                {
+                    // λ_t^l when the recipe gives one for this (task, tensor), else λ_t; the base gets Σ_t of them.
+                    float lambda = tasks[t].PerTensor is { } perTensor && perTensor.TryGetValue(e.Name, out float l) ? l : tasks[t].Lambda;
+                    coefficients[t] = lambda * scale;
+                    lambdaSum += lambda;
+                }
+                float baseCoefficient = (float)lambdaSum * scale;
                 bool fqValues = o.Scheme == Scheme.Fq && e.Storage == "quantized";
                 if (fqValues) Accumulate.Float32(dst, -baseCoefficient, dst); // θ_pre·(1 − Σλ): FQ records hold θ_t
                 if (cache?.Base is { } cachedBase && e.Storage == "quantized")
@@ -137,15 +173,16 @@ public static class BundleMerger
                     }
                     else Accumulate.Record(b, o.Mode, baseCoefficient, dst);
                 }
-                foreach (var (reader, lambda, _) in taskReaders)
+                for (int t = 0; t < taskReaders.Count; t++)
                 {
+                    var reader = taskReaders[t].Reader;
                     var r = e.Storage == "quantized"
                         ? reader.Next(e.Name, e.Shape, o.TaskBits, RecordKind.Quantized, RecordKind.Constant, RecordKind.Float32)
                         : reader.Next(e.Name, e.Shape, null, RecordKind.Float32);
-                    Accumulate.Record(r, o.Mode, lambda * scale, dst);
+                    if (coefficients[t] != 0f) Accumulate.Record(r, o.Mode, coefficients[t], dst);
                 }
             }
-            foreach (var (reader, _, entry) in taskReaders)
+            foreach (var (reader, entry) in taskReaders)
             {
                 var set = new WeightSet();
                 own[entry.Name] = set;

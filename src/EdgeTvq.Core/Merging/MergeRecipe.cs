@@ -1,3 +1,6 @@
+using System.Globalization;
+using EdgeTvq.Merging.Methods;
+
 namespace EdgeTvq.Merging;
 
 /// <summary>Which merged model to build from a bundle.</summary>
@@ -5,15 +8,35 @@ public enum MergeMethod
 {
     /// <summary>The paper's "Individual": θ_pre + τ̂_t for one task.</summary>
     Individual,
-    /// <summary>Task arithmetic: θ_pre + Σ_t λ_t τ̂_t (λ = 0.3 for every task by default).</summary>
+    /// <summary>Task arithmetic: θ_pre + Σ_t λ_t τ̂_t (λ = 0.3 for every task by default; per-tensor λ_t^l allowed).</summary>
     TaskArithmetic,
     /// <summary>LiNeS on task arithmetic: θ_pre + s(l)·Σ_t τ̂_t with s(l) = 1/T + β·l/(L − 1) for block l (1/T outside blocks).</summary>
     LiNeS,
+    /// <summary>TIES with disjoint mean (global top-k trim, elected sign), λ = 1.</summary>
+    Ties,
+    /// <summary>TIES with disjoint sum, λ = 0.3.</summary>
+    TiesDisSum,
+    /// <summary>MagMax: per entry the task vector of largest magnitude, λ = 0.5.</summary>
+    MagMax,
+    /// <summary>Model Breadcrumbs: per row, drop the top γ outliers, keep the next β; α = 0.2.</summary>
+    Breadcrumbs,
+    /// <summary>Consensus TA with TALL masks (k = 2, TALL λ = 0.6), α = 0.3.</summary>
+    Consensus,
+    /// <summary>EMR: the unified task vector with the served task's mask and rescaler (a per-task model).</summary>
+    Emr,
+    /// <summary>DARE (drop p = 0.5 with a seeded Bernoulli mask, rescale) then task arithmetic λ = 0.3.</summary>
+    Dare,
 }
 
+/// <summary>Fills a DARE keep-mask (true = keep) for one tensor of one task; lets tests inject masks.</summary>
+public delegate void DareMaskSource(string tensor, int task, Span<bool> keep);
+
 /// <summary>
-/// A merge recipe: the method and the per-task coefficients λ_t. The coefficients are what the fused kernel
-/// multiplies each task's (and, summed, the RTVQ base's) dequantized codes by.
+/// A merge recipe: the method, the tasks it merges (<see cref="Coefficients"/>: for task arithmetic and LiNeS the
+/// coefficient λ_t each task's dequantized codes are multiplied by; for the other methods the keys, in order, select the
+/// tasks and a zero value leaves a task out) and the method's hyperparameters (defaults from the reference
+/// implementations, docs/merging.md). <see cref="BundleMerger.Merge(string, Bundle.BundleManifest, Bundle.ITensorSource, MergeRecipe, Bundle.PackProgress?)"/>
+/// runs any recipe; recipes are also read from JSON (<see cref="RecipeDocument"/>).
 /// </summary>
 public sealed record MergeRecipe(MergeMethod Method, IReadOnlyDictionary<string, float> Coefficients)
 {
@@ -22,10 +45,82 @@ public sealed record MergeRecipe(MergeMethod Method, IReadOnlyDictionary<string,
     /// <summary>Per-tensor factor on every task's coefficient (null: 1); LiNeS's layer scaling.</summary>
     public Func<string, float>? TensorScale { get; init; }
 
+    /// <summary>
+    /// Task arithmetic (and LiNeS): per (task, tensor) coefficients λ_t^l that replace λ_t for the tensors listed
+    /// (AdaMerging layer-wise results); θ = θ_pre + Σ_t λ_t^l τ_t^l. Tensors a task does not list use its λ_t.
+    /// </summary>
+    public IReadOnlyDictionary<string, IReadOnlyDictionary<string, float>>? TensorCoefficients { get; init; }
+
+    /// <summary>The task whose model is built, for methods that build a per-task model (individual, EMR).</summary>
+    public string? Task { get; init; }
+
+    /// <summary>The coefficient on the merged vector: TIES λ, MagMax λ, Breadcrumbs α, Consensus α, DARE's TA λ (null: the method's default).</summary>
+    public float? Lambda { get; init; }
+
+    /// <summary>TIES: fraction of entries kept per task (0 &lt; k ≤ 1; values in (1, 100] are percentages).</summary>
+    public double TopK { get; init; } = TiesMerging.DefaultK;
+
+    /// <summary>Breadcrumbs: fraction of each row kept after the outliers (β).</summary>
+    public double BreadcrumbsBeta { get; init; } = Methods.Breadcrumbs.DefaultBeta;
+
+    /// <summary>Breadcrumbs: fraction of each row dropped as outliers (γ).</summary>
+    public double BreadcrumbsGamma { get; init; } = Methods.Breadcrumbs.DefaultGamma;
+
+    /// <summary>Consensus: an entry is kept where at least this many TALL masks agree.</summary>
+    public int ConsensusK { get; init; } = ConsensusMerging.DefaultK;
+
+    /// <summary>TALL masks: m_t = |τ_t| &gt; λ·|τ_MTL − τ_t| with this λ for every task.</summary>
+    public float TallLambda { get; init; } = ConsensusMerging.DefaultLambda;
+
+    /// <summary>DARE: drop probability p.</summary>
+    public double DropRate { get; init; } = Methods.Dare.DefaultP;
+
+    /// <summary>DARE: seed of the Bernoulli masks (System.Random, drawn tensor by tensor in table order, task by task, entry by entry).</summary>
+    public int Seed { get; init; }
+
+    /// <summary>DARE: masks from here instead of the seeded generator (tests); not part of the JSON form.</summary>
+    public DareMaskSource? DareMask { get; init; }
+
     /// <summary>Free text describing extra settings (e.g. β), shown by <see cref="ToString"/>.</summary>
     public string? Detail { get; init; }
 
-    public static MergeRecipe Individual(string task) => new(MergeMethod.Individual, new Dictionary<string, float> { [task] = 1f });
+    /// <summary>Free-text provenance (where the coefficients came from).</summary>
+    public string? Source { get; init; }
+
+    /// <summary>True for the methods the fused dequantize-accumulate path computes in one pass (individual, TA, LiNeS).</summary>
+    public bool IsFused => Method is MergeMethod.Individual or MergeMethod.TaskArithmetic or MergeMethod.LiNeS;
+
+    /// <summary>The coefficient on the merged vector, the method's default when <see cref="Lambda"/> is null.</summary>
+    public float EffectiveLambda => Lambda ?? DefaultLambdaOf(Method);
+
+    /// <summary>The tasks this recipe reads, in order: a non-zero coefficient, or any per-tensor coefficient.</summary>
+    public IReadOnlyList<string> SelectedTasks =>
+        Coefficients.Where(kv => kv.Value != 0f || TensorCoefficients?.ContainsKey(kv.Key) == true).Select(kv => kv.Key).ToList();
+
+    /// <summary>The method's coefficient on the merged vector when none is given.</summary>
+    public static float DefaultLambdaOf(MergeMethod method) => method switch
+    {
+        MergeMethod.Ties => TiesMerging.DefaultLambda,
+        MergeMethod.TiesDisSum => TiesMerging.DefaultDisSumLambda,
+        MergeMethod.MagMax => Methods.MagMax.DefaultLambda,
+        MergeMethod.Breadcrumbs => Methods.Breadcrumbs.DefaultAlpha,
+        MergeMethod.Consensus => ConsensusMerging.DefaultAlpha,
+        MergeMethod.Individual or MergeMethod.LiNeS or MergeMethod.Emr => 1f,
+        _ => DefaultLambda,
+    };
+
+    /// <summary>
+    /// The recipe that builds task <paramref name="task"/>'s model: for individual and EMR the served task changes;
+    /// every other method gives one model for all its tasks and is returned as it is.
+    /// </summary>
+    public MergeRecipe ForTask(string task) => Method switch
+    {
+        MergeMethod.Individual => Individual(task),
+        MergeMethod.Emr => this with { Task = task },
+        _ => this,
+    };
+
+    public static MergeRecipe Individual(string task) => new(MergeMethod.Individual, new Dictionary<string, float> { [task] = 1f }) { Task = task };
 
     public static MergeRecipe TaskArithmetic(IEnumerable<string> tasks, float lambda = DefaultLambda) =>
         new(MergeMethod.TaskArithmetic, tasks.ToDictionary(t => t, _ => lambda));
@@ -36,21 +131,75 @@ public sealed record MergeRecipe(MergeMethod Method, IReadOnlyDictionary<string,
     /// scaled by α + β·l/(L − 1), others by α.
     /// </summary>
     public static MergeRecipe LiNeS(IReadOnlyCollection<string> tasks, IEnumerable<string> tensorNames, float beta = Methods.LiNeS.DefaultBeta,
-        string blockPattern = Methods.LiNeS.DefaultBlockPattern)
+        string blockPattern = Methods.LiNeS.DefaultBlockPattern, float? alpha = null)
     {
         int numBlocks = 1 + tensorNames.Select(n => Methods.LiNeS.BlockIndex(n, blockPattern)).DefaultIfEmpty(-1).Max();
-        float alpha = 1f / tasks.Count;
+        float a = alpha ?? 1f / tasks.Count;
         return new MergeRecipe(MergeMethod.LiNeS, tasks.ToDictionary(t => t, _ => 1f))
         {
-            TensorScale = name => Methods.LiNeS.Scale(Methods.LiNeS.BlockIndex(name, blockPattern), numBlocks, alpha, beta),
-            Detail = $"α=1/{tasks.Count}, β={beta:G3}, {numBlocks} blocks",
+            TensorScale = name => Methods.LiNeS.Scale(Methods.LiNeS.BlockIndex(name, blockPattern), numBlocks, a, beta),
+            Detail = $"α={(alpha is null ? $"1/{tasks.Count}" : a.ToString("G3", CultureInfo.InvariantCulture))}, β={beta.ToString("G3", CultureInfo.InvariantCulture)}, {numBlocks} blocks",
         };
     }
 
-    public override string ToString() => Method switch
+    /// <summary>A recipe of <paramref name="method"/> over <paramref name="tasks"/> with the method's defaults.</summary>
+    public static MergeRecipe Of(MergeMethod method, IEnumerable<string> tasks, string? task = null)
     {
-        MergeMethod.Individual => $"individual {Coefficients.Keys.Single()}",
-        MergeMethod.LiNeS => $"LiNeS ({string.Join(", ", Coefficients.Keys)}; {Detail})",
-        _ => $"task arithmetic ({string.Join(", ", Coefficients.Select(kv => $"{kv.Key} λ={kv.Value:G3}"))})",
+        var list = tasks.ToList();
+        return method switch
+        {
+            MergeMethod.Individual => Individual(task ?? throw new ArgumentException("individual needs the task to serve")),
+            MergeMethod.TaskArithmetic => TaskArithmetic(list),
+            MergeMethod.LiNeS => throw new ArgumentException("LiNeS needs the tensor names: use MergeRecipe.LiNeS"),
+            MergeMethod.Emr => new MergeRecipe(method, list.ToDictionary(t => t, _ => 1f)) { Task = task ?? throw new ArgumentException("EMR builds one task's model: name the task to serve") },
+            _ => new MergeRecipe(method, list.ToDictionary(t => t, _ => 1f)),
+        };
+    }
+
+    /// <summary>The JSON name of a method (recipe files, <c>--merge</c>).</summary>
+    public static string NameOf(MergeMethod method) => method switch
+    {
+        MergeMethod.Individual => "individual",
+        MergeMethod.TaskArithmetic => "task_arithmetic",
+        MergeMethod.LiNeS => "lines",
+        MergeMethod.Ties => "ties",
+        MergeMethod.TiesDisSum => "ties_dis_sum",
+        MergeMethod.MagMax => "magmax",
+        MergeMethod.Breadcrumbs => "breadcrumbs",
+        MergeMethod.Consensus => "consensus",
+        MergeMethod.Emr => "emr",
+        MergeMethod.Dare => "dare",
+        _ => throw new ArgumentOutOfRangeException(nameof(method)),
     };
+
+    /// <summary>Every method's JSON name, for error messages and help.</summary>
+    public static IReadOnlyList<string> MethodNames { get; } = Enum.GetValues<MergeMethod>().Select(NameOf).ToArray();
+
+    /// <summary>Parses a method name (the JSON names; "ta" is accepted for task arithmetic); null when unknown.</summary>
+    public static MergeMethod? ParseMethod(string name) => name switch
+    {
+        "ta" => MergeMethod.TaskArithmetic,
+        _ => Enum.GetValues<MergeMethod>().Cast<MergeMethod?>().FirstOrDefault(m => NameOf(m!.Value) == name),
+    };
+
+    public override string ToString()
+    {
+        string G(double v) => v.ToString("G3", CultureInfo.InvariantCulture);
+        string tasks = string.Join(", ", SelectedTasks);
+        string perTensor = TensorCoefficients is { Count: > 0 } tc ? $"; per-tensor λ for {tc.Sum(kv => kv.Value.Count)} (task, tensor) pairs" : "";
+        return Method switch
+        {
+            MergeMethod.Individual => $"individual {Task ?? Coefficients.Keys.Single()}",
+            MergeMethod.LiNeS => $"LiNeS ({tasks}; {Detail}{perTensor})",
+            MergeMethod.TaskArithmetic => $"task arithmetic ({string.Join(", ", Coefficients.Select(kv => $"{kv.Key} λ={G(kv.Value)}"))}{perTensor})",
+            MergeMethod.Ties => $"TIES ({tasks}; k={G(TopK)}, disjoint mean, λ={G(EffectiveLambda)})",
+            MergeMethod.TiesDisSum => $"TIES ({tasks}; k={G(TopK)}, disjoint sum, λ={G(EffectiveLambda)})",
+            MergeMethod.MagMax => $"MagMax ({tasks}; λ={G(EffectiveLambda)})",
+            MergeMethod.Breadcrumbs => $"Breadcrumbs ({tasks}; α={G(EffectiveLambda)}, β={G(BreadcrumbsBeta)}, γ={G(BreadcrumbsGamma)})",
+            MergeMethod.Consensus => $"Consensus TA ({tasks}; k={ConsensusK}, TALL λ={G(TallLambda)}, α={G(EffectiveLambda)})",
+            MergeMethod.Emr => $"EMR for {Task} ({tasks})",
+            MergeMethod.Dare => $"DARE ({tasks}; p={G(DropRate)}, seed {Seed}{(DareMask is null ? "" : ", injected masks")}) + task arithmetic λ={G(EffectiveLambda)}",
+            _ => Method.ToString(),
+        };
+    }
 }

@@ -18,7 +18,9 @@ public class ModelHostTests(MergedReference fx)
     {
         using var bundle = new BundleOnModel(fx, BundleOnModel.Tvq8);
         using var host = new ModelHost(bundle.Bundle, fx.ModelPath, new InferenceOptions { Mode = mode, IntraOpThreads = 1 });
-        var recipes = new[] { MergeRecipe.Individual("a"), MergeRecipe.Individual("b"), MergeRecipe.TaskArithmetic(["a", "b"]) };
+        // Fused (individual, TA) and general streaming (MagMax, EMR with its cached rescalers) merges alike.
+        var recipes = new[] { MergeRecipe.Individual("a"), MergeRecipe.Individual("b"), MergeRecipe.TaskArithmetic(["a", "b"]),
+                              MergeRecipe.Of(MergeMethod.MagMax, ["a", "b"]), MergeRecipe.Of(MergeMethod.Emr, ["a", "b"], "b") };
         var expected = new Dictionary<MergeRecipe, float[]>();
         foreach (var r in recipes)
         {
@@ -43,7 +45,7 @@ public class ModelHostTests(MergedReference fx)
                 Interlocked.Increment(ref served);
             }
         })).ToArray();
-        for (int i = 0; i < 12; i++) host.Switch(recipes[i % 3]);
+        for (int i = 0; i < 15; i++) host.Switch(recipes[i % recipes.Length]);
         stop.Cancel();
         Task.WaitAll(workers);
         Assert.Empty(failures);

@@ -4,6 +4,7 @@ using EdgeTvq.Checkpoints;
 using EdgeTvq.Format;
 using EdgeTvq.Runtime.Tests.Aot;
 using EdgeTvq.TestSupport;
+using Xunit.Abstractions;
 
 namespace EdgeTvq.Runtime.Tests.Zoo;
 
@@ -50,7 +51,7 @@ public sealed class ZooBundle : IDisposable
 
 /// <summary>`edgetvq run` classifies real zoo images: in-process, as the x64 native binary, and under qemu as the arm64 one.</summary>
 [Collection(ZooBundleCollection.Name)]
-public class ZooRuntimeTests(ZooBundle zb)
+public class ZooRuntimeTests(ZooBundle zb, ITestOutputHelper log)
 {
     private static (int Code, string Out, string Err) InProcess(params string[] args) => InProcessWithInput("", args);
 
@@ -118,6 +119,108 @@ public class ZooRuntimeTests(ZooBundle zb)
         using var doc = JsonDocument.Parse(lines);
         Assert.StartsWith("LiNeS (", doc.RootElement.GetProperty("recipe").GetString());
         Assert.NotEqual(Parse(lines).P1, Parse(ta).P1);
+    }
+
+    /// <summary>
+    /// Every merging method runs from the bundle on the device path (RTVQ B3O2 of the quick zoo, all 8 tasks) and
+    /// classifies a task's real test images above chance. Not a claim about which method is better: 200 images of
+    /// one small zoo.
+    /// </summary>
+    [Theory]
+    [InlineData("ties")]
+    [InlineData("ties_dis_sum")]
+    [InlineData("magmax")]
+    [InlineData("breadcrumbs")]
+    [InlineData("consensus")]
+    [InlineData("dare")]
+    [InlineData("emr")]
+    [InlineData("task_arithmetic")]
+    [InlineData("lines")]
+    public void Every_merging_method_runs_from_the_bundle_and_classifies_above_chance(string method)
+    {
+        foreach (var (task, _, _, labels) in zb.Zoo.Tasks.Take(2))
+        {
+            var (code, output, err) = InProcess(RunArgs(task, 200, "--merge", method));
+            Assert.True(code == 0, err);
+            var (accuracy, _, _) = Parse(output);
+            using var doc = JsonDocument.Parse(output);
+            log.WriteLine($"{method} on {task}: {accuracy:P1} ({doc.RootElement.GetProperty("recipe").GetString()})");
+            Assert.True(accuracy > 1.0 / labels.Length, $"{method} on {task}: accuracy {accuracy:P1} is not above chance ({1.0 / labels.Length:P0})");
+        }
+    }
+
+    [Fact]
+    public void A_recipe_file_and_a_named_recipe_run_and_bad_ones_are_refused_with_file_and_field()
+    {
+        var task = zb.Zoo.Tasks.First().Name;
+        string file = Path.Combine(zb.Dir, "ties-k30.json");
+        File.WriteAllText(file, """{"method": "ties", "params": {"k": 0.3}, "source": "test"}""");
+        var (c1, fromFile, e1) = InProcess(RunArgs(task, 100, "--recipe", file));
+        Assert.True(c1 == 0, e1);
+        using (var doc = JsonDocument.Parse(fromFile))
+            Assert.StartsWith("TIES (", doc.RootElement.GetProperty("recipe").GetString());
+        var (c2, fromFlags, e2) = InProcess(RunArgs(task, 100, "--merge", "ties", "--tasks", string.Join(",", zb.Zoo.Tasks.Select(t => t.Name))));
+        Assert.True(c2 == 0, e2);
+        Assert.NotEqual(Parse(fromFile).P1, Parse(fromFlags).P1); // k = 0.3 vs the default 0.2
+
+        // The same recipe stored in (a copy of) the bundle's manifest under a name gives the same predictions.
+        string copy = Path.Combine(zb.Dir, "with-recipes");
+        Directory.CreateDirectory(copy);
+        foreach (var f in Directory.EnumerateFiles(zb.Bundle)) File.Copy(f, Path.Combine(copy, Path.GetFileName(f)), overwrite: true);
+        EdgeTvq.Merging.BundleRecipes.Set(copy, "ties30", EdgeTvq.Merging.RecipeDocument.Load(file), "ties-k30.json");
+        var (c7, named, e7) = InProcess(["run", "--bundle", copy, "--model", zb.Model, "--task", task, "--input", zb.Zoo.TestImages(task), "--limit", "100", "--json", "--recipe", "ties30"]);
+        Assert.True(c7 == 0, e7);
+        Assert.Equal(Parse(fromFile).P1, Parse(named).P1);
+        var (c8, listed, e8) = InProcess("info", copy);
+        Assert.True(c8 == 0, e8);
+        Assert.Contains("recipe ties30", listed);
+
+        string bad = Path.Combine(zb.Dir, "bad.json");
+        File.WriteAllText(bad, """{"method": "consensus", "params": {"k": 0}}""");
+        var (c3, o3, e3) = InProcess(RunArgs(task, 10, "--recipe", bad));
+        Assert.Equal(2, c3);
+        Assert.Equal("", o3);
+        Assert.Contains("bad.json: \"params.k\" is 0", e3);
+        var (c4, _, e4) = InProcess(RunArgs(task, 10, "--recipe", "no-such-recipe"));
+        Assert.Equal(2, c4);
+        Assert.Contains("no recipe 'no-such-recipe'", e4);
+        var (c5, _, e5) = InProcess(RunArgs(task, 10, "--merge", "ties", "--recipe", file));
+        Assert.Equal(2, c5);
+        Assert.Contains("exclude each other", e5);
+        var (c6, info, e6) = InProcess("info", zb.Bundle, "--recipe", file, "--json");
+        Assert.True(c6 == 0, e6);
+        Assert.Contains("TIES (", info);
+    }
+
+    [Fact]
+    public void Serve_switches_between_methods_and_recipes()
+    {
+        var names = zb.Zoo.Tasks.Select(t => t.Name).ToList();
+        string file = Path.Combine(zb.Dir, "magmax.json");
+        File.WriteAllText(file, """{"method": "magmax", "lambda": 0.4}""");
+        string stdin = string.Join("\n",
+            "use ties",
+            $"classify {names[0]} {zb.Zoo.TestImages(names[0])}",
+            $"use emr {names[1]}",
+            $"classify {names[1]} {zb.Zoo.TestImages(names[1])}",
+            $"classify {names[0]} {zb.Zoo.TestImages(names[0])}",
+            $"use recipe {file}",
+            "use dare 0.3",
+            "use consensus",
+            "use breadcrumbs",
+            "use ties_dis_sum",
+            "use bogus",
+            "quit") + "\n";
+        var (code, output, err) = InProcessWithInput(stdin, "serve", "--bundle", zb.Bundle, "--model", zb.Model, "--merge", "emr", "--task", names[0]);
+        Assert.True(code == 0, err);
+        var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.StartsWith($"switched to EMR for {names[0]} (", lines[0]);
+        foreach (var start in new[] { "switched to TIES (", $"switched to EMR for {names[1]} (", "switched to MagMax (", "switched to DARE (", "switched to Consensus TA (", "switched to Breadcrumbs (" })
+            Assert.Contains(lines, l => l.StartsWith(start) && l.Contains(" ms, total "));
+        Assert.Contains(lines, l => l.Contains("disjoint sum"));
+        // EMR builds one task's model: the other tasks' heads are not served with it.
+        Assert.Contains(lines, l => l.StartsWith("error: ") && l.Contains($"task '{names[0]}' is not in the live model (EMR for {names[1]}"));
+        Assert.Contains(lines, l => l.StartsWith("error: commands are:"));
     }
 
     [Fact]
