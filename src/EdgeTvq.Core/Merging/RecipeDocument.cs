@@ -103,7 +103,9 @@ public sealed class RecipeDocument
         var known = ParamsOf(method);
         var p = Params ?? [];
         foreach (var name in p.Keys)
-            if (!known.Contains(name))
+            if (method == MergeMethod.TsvMerge && name == "alpha")
+                throw Bad("params.alpha", "is not a parameter of tsv_merge: its α (θ = θ_pre + α·τ_M) is \"lambda\", the coefficient on the merged vector as for every method");
+            else if (!known.Contains(name))
                 throw Bad($"params.{name}", known.Count == 0 ? $"is not a parameter of {Method} (it takes none)" : $"is not a parameter of {Method}; it takes: {string.Join(", ", known)}");
         if (Coefficients is not null && method != MergeMethod.TaskArithmetic) throw Bad("coefficients", "is only for task_arithmetic");
         if (TensorCoefficients is not null && method != MergeMethod.TaskArithmetic) throw Bad("tensor_coefficients", "is only for task_arithmetic");
