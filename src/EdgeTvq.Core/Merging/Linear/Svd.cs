@@ -167,12 +167,24 @@ public static class Svd
         for (int sweep = 0; sweep < MaxSweeps; sweep++)
         {
             bool rotated = false;
-            for (int j = 0; j < k; j++) norms[j] = TensorPrimitives.Dot<double>(w.AsSpan(j * length, length), w.AsSpan(j * length, length));
+            double largest = 0;
+            for (int j = 0; j < k; j++)
+            {
+                norms[j] = TensorPrimitives.Dot<double>(w.AsSpan(j * length, length), w.AsSpan(j * length, length));
+                largest = Math.Max(largest, norms[j]);
+            }
+            // A vector at or below the zero threshold of Decompose (σ ≤ σ_max·length·1e-16; no column norm exceeds
+            // σ_max) is rounding noise with no direction: an exactly rank-deficient matrix leaves such vectors behind,
+            // and no rotation makes noise orthogonal to relative precision. They are left alone (their norms then stay
+            // below the threshold) and completed to an orthonormal set afterwards.
+            double negligible = largest * Square(length * 1e-16);
             for (int p = 0; p < k - 1; p++)
             {
                 var wp = w.AsSpan(p * length, length);
+                if (norms[p] <= negligible) continue;
                 for (int q = p + 1; q < k; q++)
                 {
+                    if (norms[q] <= negligible) continue;
                     var wq = w.AsSpan(q * length, length);
                     double alpha = norms[p], beta = norms[q];
                     double gamma = TensorPrimitives.Dot<double>(wp, wq);
@@ -192,6 +204,8 @@ public static class Svd
         }
         throw new InvalidOperationException($"Jacobi SVD did not converge in {MaxSweeps} sweeps");
     }
+
+    private static double Square(double x) => x * x;
 
     /// <summary>(x, y) ← (c·x − s·y, s·x + c·y), with SIMD over the vector width and a scalar tail.</summary>
     private static void Apply(Span<double> x, Span<double> y, double c, double s)
