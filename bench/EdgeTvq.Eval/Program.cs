@@ -58,7 +58,10 @@ public static class Program
         return list;
     }
 
-    /// <summary>The cells to run: every selected method on the main schemes; only task arithmetic on the extra grid schemes.</summary>
+    /// <summary>
+    /// The cells to run: every selected method on the main schemes it runs on (<see cref="MergingMethod.Schemes"/>);
+    /// only task arithmetic on the extra grid schemes.
+    /// </summary>
     public static List<(StorageScheme Scheme, MergingMethod Method)> Plan(IReadOnlyList<StorageScheme> schemes, IReadOnlyList<MergingMethod> methods)
     {
         var plan = new List<(StorageScheme, MergingMethod)>();
@@ -66,7 +69,7 @@ public static class Program
         {
             bool gridOnly = StorageScheme.Main.All(m => m.Id != s.Id);
             foreach (var m in methods)
-                if (!gridOnly || m.Id == "ta") plan.Add((s, m));
+                if (gridOnly ? m.Id == "ta" : m.RunsOn(s)) plan.Add((s, m));
         }
         return plan;
     }

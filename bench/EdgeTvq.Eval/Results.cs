@@ -63,6 +63,8 @@ public sealed class CellResult
     /// <summary>Mean of the off-diagonal entries of <see cref="Cross"/>.</summary>
     public double? CrossAverage { get; set; }
     public PackStats Pack { get; set; } = new();
+    /// <summary>Where a multi-task recipe came from when it says (AdaMerging: steps, entropy before and after, bundle id).</summary>
+    public string? RecipeSource { get; set; }
     public double Seconds { get; set; }
     public string FinishedUtc { get; set; } = "";
 }
@@ -155,7 +157,7 @@ public sealed class ResultCache
     }
 
     public static string CellKey(Zoo zoo, StorageScheme scheme, MergingMethod method, bool cross) =>
-        Hash($"{HarnessVersion}|{zoo.Key}|{scheme.Key}|{method.Key}|cross={cross && method.Kind == MethodKind.PerTask}");
+        Hash($"{HarnessVersion}|{zoo.Key}|{scheme.Key}|{method.Key}|cross={cross && method.CrossTask}");
 
     public static string AnalysisKey(Zoo zoo) => Hash($"{HarnessVersion}|analysis 2|{zoo.Key}");
 
