@@ -46,7 +46,7 @@ public sealed record MergingMethod(string Id, string Label, MethodKind Kind, str
 
     /// <summary>
     /// AdaMerging's step count in the tables, with Adam lr 5e-3: the λ travel of the reference's 500 steps at 1e-3 in a
-    /// fifth of the time (measured about 0.4 s a step on the full zoo, 1 thread; docs/results.md).
+    /// fifth of the time (measured 16–18 s a run on the full zoo, 1 thread; docs/results.md).
     /// </summary>
     public const int AdaMergingSteps = 100;
 
