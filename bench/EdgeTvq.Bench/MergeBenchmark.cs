@@ -43,9 +43,10 @@ internal static class MergeBenchmark
         Console.WriteLine("memcpy: a copy of the merged weights' size between buffers already in memory, in the same process (best of 3);");
         Console.WriteLine("fresh: allocate a new buffer of that size and copy into it, which adds the first touch of every page.");
         Console.WriteLine($"{"scenario",-34} {"time (s)",9} {"weights GB/s",13} {"memcpy GB/s",12} {"÷ memcpy",9} {"fresh GB/s",11} {"÷ fresh",8} {"files read MB",14} {"peak RSS MiB",13}");
-        // --general adds the general streaming path's methods (docs/merging.md) on 8 tasks, beside task arithmetic on 8.
-        string[] scenarios = args.Contains("--general")
-            ? ["ta:8", "magmax:8", "consensus:8", "ties:8", "emr:8"]
+        // --general adds the general streaming path's methods (docs/merging.md) on 8 tasks, beside task arithmetic on 8;
+        // --tsv the TSV methods on 8 tasks (an SVD per matrix and task: tens of minutes, docs/merging.md).
+        string[] scenarios = args.Contains("--tsv") ? ["tsv_compress:8", "tsv_merge:8"]
+            : args.Contains("--general") ? ["ta:8", "magmax:8", "consensus:8", "ties:8", "emr:8"]
             : ["individual:1", "ta:8", "ta:20", "switch:1"];
         foreach (var scenario in scenarios)
         {

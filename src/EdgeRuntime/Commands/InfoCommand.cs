@@ -13,7 +13,7 @@ internal static class InfoCommand
         var verify = new Option<bool>("--verify") { Description = "read every file and check every checksum and cross-reference" };
         var json = new Option<bool>("--json") { Description = "print as JSON" };
         var recipeOption = new Option<string?>("--recipe") { Description = "check the recipe NAME (in the manifest) or FILE.json against the bundle and print what it merges" };
-        var task = new Option<string?>("--task") { Description = "with --recipe: the task an individual/emr recipe serves when it names none" };
+        var task = new Option<string?>("--task") { Description = "with --recipe: the task an individual/emr/tsv_compress recipe serves when it names none" };
         var cmd = new Command("info", "Describe a bundle") { dir, verify, json, recipeOption, task };
         cmd.SetAction(r => Cli.Run(() =>
         {

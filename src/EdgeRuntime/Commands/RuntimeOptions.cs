@@ -44,7 +44,7 @@ internal sealed class RuntimeOptions
 
     /// <summary>Help text of --merge: every method name.</summary>
     public static string MergeHelp =>
-        $"merge method over the bundle's tasks (or --tasks): {string.Join(" | ", MergeRecipe.MethodNames)} (ta = task_arithmetic); emr builds --task's model; default: individual";
+        $"merge method over the bundle's tasks (or --tasks): {string.Join(" | ", MergeRecipe.MethodNames)} (ta = task_arithmetic); emr and tsv_compress build --task's model; default: individual";
 
     /// <summary>--tasks: names, repeated or comma-separated; null when absent.</summary>
     public static IReadOnlyList<string>? SplitTasks(string[]? values) =>
@@ -53,7 +53,7 @@ internal sealed class RuntimeOptions
     /// <summary>
     /// The merge recipe for a bundle: --recipe NAME|FILE.json (a named recipe of the manifest or a recipe file), or
     /// --merge METHOD over --tasks (default: every task) with --lambda (the method's default when absent) and --beta
-    /// (LiNeS). individual and emr serve <paramref name="task"/>.
+    /// (LiNeS). individual, emr and tsv_compress serve <paramref name="task"/>.
     /// </summary>
     public static MergeRecipe Recipe(string? task, string? merge, float? lambda, float beta, BundleManifest m, IReadOnlyList<string>? tasks = null, string? recipe = null)
     {
@@ -72,6 +72,8 @@ internal sealed class RuntimeOptions
             MergeMethod.Individual => MergeRecipe.Individual(task ?? throw new ArgumentException("individual needs --task")),
             MergeMethod.TaskArithmetic => MergeRecipe.TaskArithmetic(selected, lambda ?? MergeRecipe.DefaultLambda),
             MergeMethod.LiNeS => MergeRecipe.LiNeS(selected, m.Tensors.Select(t => t.Name), beta),
+            MergeMethod.Emr or MergeMethod.TsvCompress when task is null => throw new ArgumentException($"--merge {merge} builds one task's model: it needs --task"),
+            MergeMethod.TsvCompress when lambda is not null => throw new ArgumentException("--lambda is not used by tsv_compress"),
             _ => MergeRecipe.Of(method, selected, task) with { Lambda = lambda },
         };
     }

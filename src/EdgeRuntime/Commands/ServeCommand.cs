@@ -15,8 +15,9 @@ namespace EdgeTvq.Runtime.Commands;
 ///   use ta [LAMBDA]              → task arithmetic over every task of the bundle
 ///   use lines [BETA]             → LiNeS on task arithmetic (α = 1/T)
 ///   use emr TASK                 → EMR: TASK's model from the unified task vector, its mask and rescaler
-///   use METHOD [LAMBDA]          → ties | ties_dis_sum | magmax | breadcrumbs | consensus | dare over every task
-///   use recipe NAME|FILE [TASK]  → a named recipe of the manifest or a recipe file (TASK: served by individual/emr)
+///   use tsv_compress TASK        → TSV-Compress: TASK's τ̂ with each matrix at rank ⌊r/T⌋ (T: every task)
+///   use METHOD [LAMBDA]          → ties | ties_dis_sum | magmax | breadcrumbs | consensus | dare | tsv_merge over every task
+///   use recipe NAME|FILE [TASK]  → a named recipe of the manifest or a recipe file (TASK: served by individual/emr/tsv_compress)
 ///   classify TASK FILE [FILE…]   → one JSON line per input: {"input":…,"trueLabel":…,"top":[{"index":…,"label":…,"probability":…}]}
 ///   quit
 /// </code>
@@ -27,7 +28,7 @@ internal static class ServeCommand
     public static Command Create()
     {
         var common = new RuntimeOptions();
-        var initial = new Option<string?>("--task") { Description = "task to serve at start (individual, or the task of --recipe/--merge emr); default: task arithmetic over all tasks" };
+        var initial = new Option<string?>("--task") { Description = "task to serve at start (individual, or the task of --recipe/--merge emr|tsv_compress); default: task arithmetic over all tasks" };
         var merge = new Option<string?>("--merge") { Description = RuntimeOptions.MergeHelp };
         var recipeOption = new Option<string?>("--recipe") { Description = "NAME of a recipe in the bundle's manifest, or FILE.json, to serve at start" };
         var cmd = new Command("serve", "Serve a bundle, switching tasks on request (commands on standard input)") { initial, merge, recipeOption };
@@ -65,11 +66,11 @@ internal static class ServeCommand
                         case "use" when words.Length >= 3 && words[1] == "recipe":
                             Console.WriteLine(Describe(host.Switch(BundleRecipes.Resolve(host.Manifest, words[2], words.Length > 3 ? words[3] : null))));
                             break;
-                        case "use" when words.Length >= 3 && words[1] == "emr":
-                            Console.WriteLine(Describe(host.Switch(RuntimeOptions.Recipe(words[2], "emr", null, 0f, host.Manifest))));
+                        case "use" when words.Length >= 3 && words[1] is "emr" or "tsv_compress":
+                            Console.WriteLine(Describe(host.Switch(RuntimeOptions.Recipe(words[2], words[1], null, 0f, host.Manifest))));
                             break;
                         case "use" when words.Length >= 2 && MergeRecipe.ParseMethod(words[1]) is { } method
-                                        && method is not (MergeMethod.Individual or MergeMethod.Emr or MergeMethod.LiNeS):
+                                        && !MergeRecipe.BuildsOneTask(method) && method != MergeMethod.LiNeS:
                             float? l = words.Length > 2 ? float.Parse(words[2], System.Globalization.CultureInfo.InvariantCulture) : null;
                             Console.WriteLine(Describe(host.Switch(RuntimeOptions.Recipe(null, words[1], l, 0f, host.Manifest))));
                             break;
@@ -83,7 +84,7 @@ internal static class ServeCommand
                             }
                             break;
                         default:
-                            Console.WriteLine("error: commands are: use individual TASK | use ta [LAMBDA] | use lines [BETA] | use emr TASK | use ties|ties_dis_sum|magmax|breadcrumbs|consensus|dare [LAMBDA] | use recipe NAME|FILE [TASK] | classify TASK FILE… | quit");
+                            Console.WriteLine("error: commands are: use individual TASK | use ta [LAMBDA] | use lines [BETA] | use emr|tsv_compress TASK | use ties|ties_dis_sum|magmax|breadcrumbs|consensus|dare|tsv_merge [LAMBDA] | use recipe NAME|FILE [TASK] | classify TASK FILE… | quit");
                             break;
                     }
                 }

@@ -26,6 +26,10 @@ public enum MergeMethod
     Emr,
     /// <summary>DARE (drop p = 0.5 with a seeded Bernoulli mask, rescale) then task arithmetic λ = 0.3.</summary>
     Dare,
+    /// <summary>TSV-Merge (<see cref="Methods.Tsv"/>): per matrix the tasks' top-⌊r/T⌋ singular vectors, orthogonalised; θ = θ_pre + α·τ_M, α = 1.</summary>
+    TsvMerge,
+    /// <summary>TSV-Compress: the served task's τ̂ with every matrix replaced by its rank-⌊r/T⌋ approximation (a per-task model).</summary>
+    TsvCompress,
 }
 
 /// <summary>Fills a DARE keep-mask (true = keep) for one tensor of one task; lets tests inject masks.</summary>
@@ -51,10 +55,10 @@ public sealed record MergeRecipe(MergeMethod Method, IReadOnlyDictionary<string,
     /// </summary>
     public IReadOnlyDictionary<string, IReadOnlyDictionary<string, float>>? TensorCoefficients { get; init; }
 
-    /// <summary>The task whose model is built, for methods that build a per-task model (individual, EMR).</summary>
+    /// <summary>The task whose model is built, for methods that build a per-task model (individual, EMR, TSV-Compress).</summary>
     public string? Task { get; init; }
 
-    /// <summary>The coefficient on the merged vector: TIES λ, MagMax λ, Breadcrumbs α, Consensus α, DARE's TA λ (null: the method's default).</summary>
+    /// <summary>The coefficient on the merged vector: TIES λ, MagMax λ, Breadcrumbs α, Consensus α, DARE's TA λ, TSV-Merge α (null: the method's default).</summary>
     public float? Lambda { get; init; }
 
     /// <summary>TIES: fraction of entries kept per task (0 &lt; k ≤ 1; values in (1, 100] are percentages).</summary>
@@ -90,6 +94,9 @@ public sealed record MergeRecipe(MergeMethod Method, IReadOnlyDictionary<string,
     /// <summary>True for the methods the fused dequantize-accumulate path computes in one pass (individual, TA, LiNeS).</summary>
     public bool IsFused => Method is MergeMethod.Individual or MergeMethod.TaskArithmetic or MergeMethod.LiNeS;
 
+    /// <summary>True for the methods that build one task's model (individual, EMR, TSV-Compress): <see cref="Task"/> names it.</summary>
+    public static bool BuildsOneTask(MergeMethod method) => method is MergeMethod.Individual or MergeMethod.Emr or MergeMethod.TsvCompress;
+
     /// <summary>The coefficient on the merged vector, the method's default when <see cref="Lambda"/> is null.</summary>
     public float EffectiveLambda => Lambda ?? DefaultLambdaOf(Method);
 
@@ -105,18 +112,19 @@ public sealed record MergeRecipe(MergeMethod Method, IReadOnlyDictionary<string,
         MergeMethod.MagMax => Methods.MagMax.DefaultLambda,
         MergeMethod.Breadcrumbs => Methods.Breadcrumbs.DefaultAlpha,
         MergeMethod.Consensus => ConsensusMerging.DefaultAlpha,
-        MergeMethod.Individual or MergeMethod.LiNeS or MergeMethod.Emr => 1f,
+        MergeMethod.TsvMerge => Tsv.DefaultAlpha,
+        MergeMethod.Individual or MergeMethod.LiNeS or MergeMethod.Emr or MergeMethod.TsvCompress => 1f,
         _ => DefaultLambda,
     };
 
     /// <summary>
-    /// The recipe that builds task <paramref name="task"/>'s model: for individual and EMR the served task changes;
+    /// The recipe that builds task <paramref name="task"/>'s model: for individual, EMR and TSV-Compress the served task changes;
     /// every other method gives one model for all its tasks and is returned as it is.
     /// </summary>
     public MergeRecipe ForTask(string task) => Method switch
     {
         MergeMethod.Individual => Individual(task),
-        MergeMethod.Emr => this with { Task = task },
+        MergeMethod.Emr or MergeMethod.TsvCompress => this with { Task = task },
         _ => this,
     };
 
@@ -151,7 +159,8 @@ public sealed record MergeRecipe(MergeMethod Method, IReadOnlyDictionary<string,
             MergeMethod.Individual => Individual(task ?? throw new ArgumentException("individual needs the task to serve")),
             MergeMethod.TaskArithmetic => TaskArithmetic(list),
             MergeMethod.LiNeS => throw new ArgumentException("LiNeS needs the tensor names: use MergeRecipe.LiNeS"),
-            MergeMethod.Emr => new MergeRecipe(method, list.ToDictionary(t => t, _ => 1f)) { Task = task ?? throw new ArgumentException("EMR builds one task's model: name the task to serve") },
+            MergeMethod.Emr or MergeMethod.TsvCompress => new MergeRecipe(method, list.ToDictionary(t => t, _ => 1f))
+                { Task = task ?? throw new ArgumentException($"{NameOf(method)} builds one task's model: name the task to serve") },
             _ => new MergeRecipe(method, list.ToDictionary(t => t, _ => 1f)),
         };
     }
@@ -169,6 +178,8 @@ public sealed record MergeRecipe(MergeMethod Method, IReadOnlyDictionary<string,
         MergeMethod.Consensus => "consensus",
         MergeMethod.Emr => "emr",
         MergeMethod.Dare => "dare",
+        MergeMethod.TsvMerge => "tsv_merge",
+        MergeMethod.TsvCompress => "tsv_compress",
         _ => throw new ArgumentOutOfRangeException(nameof(method)),
     };
 
@@ -198,6 +209,8 @@ public sealed record MergeRecipe(MergeMethod Method, IReadOnlyDictionary<string,
             MergeMethod.Breadcrumbs => $"Breadcrumbs ({tasks}; α={G(EffectiveLambda)}, β={G(BreadcrumbsBeta)}, γ={G(BreadcrumbsGamma)})",
             MergeMethod.Consensus => $"Consensus TA ({tasks}; k={ConsensusK}, TALL λ={G(TallLambda)}, α={G(EffectiveLambda)})",
             MergeMethod.Emr => $"EMR for {Task} ({tasks})",
+            MergeMethod.TsvMerge => $"TSV-Merge ({tasks}; α={G(EffectiveLambda)})",
+            MergeMethod.TsvCompress => $"TSV-Compress for {Task} ({tasks})",
             MergeMethod.Dare => $"DARE ({tasks}; p={G(DropRate)}, seed {Seed}{(DareMask is null ? "" : ", injected masks")}) + task arithmetic λ={G(EffectiveLambda)}",
             _ => Method.ToString(),
         };

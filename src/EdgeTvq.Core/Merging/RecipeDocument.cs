@@ -20,10 +20,10 @@ public sealed class RecipeDocument
     /// <summary>Tasks to merge, in order (default: the keys of "coefficients", else every task of the bundle).</summary>
     [JsonPropertyName("tasks"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public List<string>? Tasks { get; set; }
 
-    /// <summary>The task served (individual, emr); the runtime's --task when absent.</summary>
+    /// <summary>The task served (individual, emr, tsv_compress); the runtime's --task when absent.</summary>
     [JsonPropertyName("task"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Task { get; set; }
 
-    /// <summary>The coefficient on the merged vector (TA λ, TIES λ, MagMax λ, Breadcrumbs α, Consensus α, DARE's λ).</summary>
+    /// <summary>The coefficient on the merged vector (TA λ, TIES λ, MagMax λ, Breadcrumbs α, Consensus α, DARE's λ, TSV-Merge α).</summary>
     [JsonPropertyName("lambda"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? Lambda { get; set; }
 
     /// <summary>task_arithmetic: λ_t per task (tasks not listed get "lambda").</summary>
@@ -76,7 +76,8 @@ public sealed class RecipeDocument
 
     /// <summary>
     /// The recipe for bundle <paramref name="m"/>, checked: method, tasks and tensors must exist, every number must be
-    /// finite and in range. <paramref name="servedTask"/> is the task to serve when the recipe names none (individual, EMR).
+    /// finite and in range. <paramref name="servedTask"/> is the task to serve when the recipe names none (individual,
+    /// EMR, TSV-Compress).
     /// Errors are <see cref="ArgumentException"/>s naming <paramref name="origin"/> and the field.
     /// </summary>
     public MergeRecipe ToRecipe(BundleManifest m, string origin, string? servedTask = null)
@@ -102,13 +103,15 @@ public sealed class RecipeDocument
         var known = ParamsOf(method);
         var p = Params ?? [];
         foreach (var name in p.Keys)
-            if (!known.Contains(name))
+            if (method == MergeMethod.TsvMerge && name == "alpha")
+                throw Bad("params.alpha", "is not a parameter of tsv_merge: its α (θ = θ_pre + α·τ_M) is \"lambda\", the coefficient on the merged vector as for every method");
+            else if (!known.Contains(name))
                 throw Bad($"params.{name}", known.Count == 0 ? $"is not a parameter of {Method} (it takes none)" : $"is not a parameter of {Method}; it takes: {string.Join(", ", known)}");
         if (Coefficients is not null && method != MergeMethod.TaskArithmetic) throw Bad("coefficients", "is only for task_arithmetic");
         if (TensorCoefficients is not null && method != MergeMethod.TaskArithmetic) throw Bad("tensor_coefficients", "is only for task_arithmetic");
         if (BlockPattern is not null && method != MergeMethod.LiNeS) throw Bad("block_pattern", "is only for lines");
 
-        string? task = Task ?? (method is MergeMethod.Individual or MergeMethod.Emr ? servedTask : null);
+        string? task = Task ?? (MergeRecipe.BuildsOneTask(method) ? servedTask : null);
         if (task is not null) CheckTask("task", task);
         double P(string name, double fallback) => p.TryGetValue(name, out double v) ? v : fallback;
 
@@ -156,8 +159,13 @@ public sealed class RecipeDocument
                     break;
                 }
             default:
-                if (method == MergeMethod.Emr && task is null) throw Bad("task", "is missing: EMR builds the model of one task (name it, or pass --task)");
-                if (method == MergeMethod.Emr && !tasks.Contains(task!)) throw Bad("task", $"'{task}' is not among the merged tasks");
+                if (method is MergeMethod.Emr or MergeMethod.TsvCompress)
+                {
+                    string name = method == MergeMethod.Emr ? "EMR" : Method;
+                    if (task is null) throw Bad("task", $"is missing: {name} builds the model of one task (name it, or pass --task)");
+                    if (!tasks.Contains(task)) throw Bad("task", $"'{task}' is not among the merged tasks");
+                    if (method == MergeMethod.TsvCompress && lambda is not null) throw Bad("lambda", "is not used by tsv_compress (it scales nothing: each matrix of τ̂ is replaced by its low-rank approximation)");
+                }
                 recipe = MergeRecipe.Of(method, tasks, task) with { Lambda = lambda };
                 switch (method)
                 {

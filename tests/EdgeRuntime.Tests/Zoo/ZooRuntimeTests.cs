@@ -134,6 +134,8 @@ public class ZooRuntimeTests(ZooBundle zb, ITestOutputHelper log)
     [InlineData("consensus")]
     [InlineData("dare")]
     [InlineData("emr")]
+    [InlineData("tsv_merge")]
+    [InlineData("tsv_compress")]
     [InlineData("task_arithmetic")]
     [InlineData("lines")]
     public void Every_merging_method_runs_from_the_bundle_and_classifies_above_chance(string method)
@@ -190,6 +192,19 @@ public class ZooRuntimeTests(ZooBundle zb, ITestOutputHelper log)
         var (c6, info, e6) = InProcess("info", zb.Bundle, "--recipe", file, "--json");
         Assert.True(c6 == 0, e6);
         Assert.Contains("TIES (", info);
+
+        // tsv_compress builds one task's model: the recipe or --task names it.
+        string tsvc = Path.Combine(zb.Dir, "tsvc.json");
+        File.WriteAllText(tsvc, """{"method": "tsv_compress"}""");
+        var (c9, _, e9) = InProcess("info", zb.Bundle, "--recipe", tsvc);
+        Assert.Equal(2, c9);
+        Assert.Contains("tsvc.json: \"task\" is missing: tsv_compress builds the model of one task", e9);
+        var (c10, info10, e10) = InProcess("info", zb.Bundle, "--recipe", tsvc, "--task", task);
+        Assert.True(c10 == 0, e10);
+        Assert.Contains($"recipe: TSV-Compress for {task} (", info10);
+        var (c11, _, e11) = InProcess("serve", "--bundle", zb.Bundle, "--model", zb.Model, "--merge", "tsv_compress");
+        Assert.Equal(2, c11);
+        Assert.Contains("--merge tsv_compress builds one task's model: it needs --task", e11);
     }
 
     [Fact]
@@ -209,17 +224,24 @@ public class ZooRuntimeTests(ZooBundle zb, ITestOutputHelper log)
             "use consensus",
             "use breadcrumbs",
             "use ties_dis_sum",
+            "use tsv_merge 0.8",
+            $"use tsv_compress {names[2]}",
+            $"classify {names[0]} {zb.Zoo.TestImages(names[0])}",
+            "use tsv_compress",
             "use bogus",
             "quit") + "\n";
         var (code, output, err) = InProcessWithInput(stdin, "serve", "--bundle", zb.Bundle, "--model", zb.Model, "--merge", "emr", "--task", names[0]);
         Assert.True(code == 0, err);
         var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.StartsWith($"switched to EMR for {names[0]} (", lines[0]);
-        foreach (var start in new[] { "switched to TIES (", $"switched to EMR for {names[1]} (", "switched to MagMax (", "switched to DARE (", "switched to Consensus TA (", "switched to Breadcrumbs (" })
+        foreach (var start in new[] { "switched to TIES (", $"switched to EMR for {names[1]} (", "switched to MagMax (", "switched to DARE (", "switched to Consensus TA (", "switched to Breadcrumbs (",
+                                      "switched to TSV-Merge (", $"switched to TSV-Compress for {names[2]} (" })
             Assert.Contains(lines, l => l.StartsWith(start) && l.Contains(" ms, total "));
         Assert.Contains(lines, l => l.Contains("disjoint sum"));
         // EMR builds one task's model: the other tasks' heads are not served with it.
         Assert.Contains(lines, l => l.StartsWith("error: ") && l.Contains($"task '{names[0]}' is not in the live model (EMR for {names[1]}"));
+        Assert.Contains(lines, l => l.StartsWith("switched to TSV-Merge (") && l.Contains("α=0.8"));
+        Assert.Contains(lines, l => l.StartsWith("error: ") && l.Contains($"task '{names[0]}' is not in the live model (TSV-Compress for {names[2]}"));
         Assert.Contains(lines, l => l.StartsWith("error: commands are:"));
     }
 

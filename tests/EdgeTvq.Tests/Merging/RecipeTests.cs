@@ -48,6 +48,14 @@ public class RecipeTests
         var emr = FromJson(m, """{"method": "emr", "tasks": ["t1", "t3"], "task": "t3"}""");
         Assert.Equal((MergeMethod.Emr, "t3"), (emr.Method, emr.Task));
         Assert.Equal(["t1", "t3"], emr.SelectedTasks);
+        var tsvM = FromJson(m, """{"method": "tsv_merge"}""");
+        Assert.Equal((MergeMethod.TsvMerge, 1f, null), (tsvM.Method, tsvM.EffectiveLambda, tsvM.Task));
+        Assert.Equal(0.7f, FromJson(m, """{"method": "tsv_merge", "lambda": 0.7}""").EffectiveLambda);
+        var tsvC = FromJson(m, """{"method": "tsv_compress", "tasks": ["t0", "t2"]}""", served: "t2");
+        Assert.Equal((MergeMethod.TsvCompress, "t2"), (tsvC.Method, tsvC.Task));
+        Assert.Equal(["t0", "t2"], tsvC.SelectedTasks);
+        Assert.Equal("t1", tsvC.ForTask("t1").Task);
+        Assert.Same(tsvM, tsvM.ForTask("t1"));
         var lines = FromJson(m, """{"method": "lines", "params": {"beta": 0.7}, "block_pattern": "blocks.{i}."}""");
         Assert.Equal(1f / 4 + 0.7f, lines.TensorScale!("blocks.1.mlp.fc2.weight"), 6);
     }
@@ -86,6 +94,12 @@ public class RecipeTests
     [InlineData("""{"method": "ties", "lamda": 1}""", "'lamda' could not be mapped")]
     [InlineData("""{"method": "emr"}""", "\"task\" is missing: EMR builds the model of one task")]
     [InlineData("""{"method": "emr", "tasks": ["t0", "t1"], "task": "t2"}""", "\"task\" 't2' is not among the merged tasks")]
+    [InlineData("""{"method": "tsv_compress"}""", "\"task\" is missing: tsv_compress builds the model of one task (name it, or pass --task)")]
+    [InlineData("""{"method": "tsv_compress", "tasks": ["t0", "t1"], "task": "t2"}""", "\"task\" 't2' is not among the merged tasks")]
+    [InlineData("""{"method": "tsv_compress", "task": "t0", "lambda": 0.5}""", "\"lambda\" is not used by tsv_compress")]
+    [InlineData("""{"method": "tsv_merge", "params": {"alpha": 0.5}}""", "\"params.alpha\" is not a parameter of tsv_merge: its α (θ = θ_pre + α·τ_M) is \"lambda\"")]
+    [InlineData("""{"method": "tsv_merge", "params": {"k": 2}}""", "\"params.k\" is not a parameter of tsv_merge (it takes none)")]
+    [InlineData("""{"method": "tsv_merge", "lambda": NaN}""", "r.json: not a valid recipe")]
     [InlineData("""{"method": "lines", "block_pattern": "blocks."}""", "\"block_pattern\" is 'blocks.'; it needs an {i} placeholder")]
     [InlineData("""{"method": "ties", "coefficients": {"t0": 1}}""", "\"coefficients\" is only for task_arithmetic")]
     [InlineData("""{"method": "ties", "tasks": []}""", "\"tasks\" is empty")]

@@ -20,7 +20,7 @@ public class StreamingMergeTests
     public static IEnumerable<object[]> SchemesAndMethods()
     {
         string[] schemes = ["tvq2", "tvq4", "rtvq", "rtvq-reference", "fq", "fp32"];
-        string[] methods = ["ties", "ties_dis_sum", "magmax", "breadcrumbs", "consensus", "dare", "emr"];
+        string[] methods = ["ties", "ties_dis_sum", "magmax", "breadcrumbs", "consensus", "dare", "emr", "tsv_merge", "tsv_compress"];
         foreach (var s in schemes)
             foreach (var m in methods)
                 yield return [s, m];
@@ -125,6 +125,13 @@ public class StreamingMergeTests
             ],
             "dare" => [(MergeRecipe.Of(MergeMethod.Dare, tasks) with { Seed = DareSeed }, t => Dare.TaskArithmetic(t, Dare.BernoulliMasks(t, new Random(DareSeed))))],
             "emr" => tasks.Select((task, i) => (MergeRecipe.Of(MergeMethod.Emr, tasks, task), (Func<List<TaskTensor>, float[][]>)(t => EmrMerging.Merge(t).TaskDelta(i)))).ToArray(),
+            // TSV runs Tsv.MergeTensor / CompressTensor on the stream, the code of the in-memory Tsv.Merge / Compress.
+            "tsv_merge" =>
+            [
+                (MergeRecipe.Of(MergeMethod.TsvMerge, tasks), t => Tsv.Merge(t)),
+                (MergeRecipe.Of(MergeMethod.TsvMerge, tasks) with { Lambda = 0.7f }, t => Tsv.Merge(t, 0.7f)),
+            ],
+            "tsv_compress" => tasks.Select((task, i) => (MergeRecipe.Of(MergeMethod.TsvCompress, tasks, task), (Func<List<TaskTensor>, float[][]>)(t => Tsv.Compress(t, i)))).ToArray(),
             _ => throw new ArgumentException(method),
         };
     }
@@ -269,6 +276,12 @@ public class StreamingMergeTests
         Assert.Contains("β (1.5)", Assert.Throws<ArgumentOutOfRangeException>(() => BundleMerger.Merge(dir["b"], m, pre, MergeRecipe.Of(MergeMethod.Breadcrumbs, Tasks) with { BreadcrumbsBeta = 1.5 })).Message);
         Assert.Contains("must be finite", Assert.Throws<ArgumentOutOfRangeException>(() => BundleMerger.Merge(dir["b"], m, pre, MergeRecipe.Of(MergeMethod.MagMax, Tasks) with { Lambda = float.NaN })).Message);
         Assert.Contains("'t9' is not among", Assert.Throws<ArgumentException>(() => BundleMerger.Merge(dir["b"], m, pre, MergeRecipe.Of(MergeMethod.Emr, ["t0", "t1"], "t9"))).Message);
+        Assert.Contains("tsv_compress: the served task 't2' is not among the merged tasks (t0, t1)",
+            Assert.Throws<ArgumentException>(() => BundleMerger.Merge(dir["b"], m, pre, MergeRecipe.Of(MergeMethod.TsvCompress, ["t0", "t1"], "t2"))).Message);
+        Assert.Contains("tsv_compress builds one task's model", Assert.Throws<ArgumentException>(() => MergeRecipe.Of(MergeMethod.TsvCompress, ["t0", "t1"])).Message);
+        Assert.Contains("tsv_compress builds one task's model: the recipe must name the task",
+            Assert.Throws<ArgumentException>(() => BundleMerger.Merge(dir["b"], m, pre, new MergeRecipe(MergeMethod.TsvCompress, new Dictionary<string, float> { ["t0"] = 1f }))).Message);
+        Assert.Contains("must be finite", Assert.Throws<ArgumentOutOfRangeException>(() => BundleMerger.Merge(dir["b"], m, pre, MergeRecipe.Of(MergeMethod.TsvMerge, Tasks) with { Lambda = float.PositiveInfinity })).Message);
         Assert.Contains("not in this bundle", Assert.Throws<ArgumentException>(() => BundleMerger.Merge(dir["b"], m, pre, MergeRecipe.Of(MergeMethod.MagMax, ["t0", "nope"]))).Message);
     }
 }

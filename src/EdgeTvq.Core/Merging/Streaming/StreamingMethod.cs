@@ -24,9 +24,10 @@ public abstract class StreamingMethod
     public abstract void Merge(in TensorInfo tensor, TaskVectors tau, Span<float> delta);
 
     /// <summary>
-    /// The method of a (non-fused) recipe, over <paramref name="tasks"/> in this order. A new per-tensor method (e.g.
-    /// TSV-Merge, <c>float[] Tsv.MergeTensor(TaskTensor, …)</c>) plugs in as one more case:
-    /// <c>MergeMethod.Tsv =&gt; new PerTensorHook(t =&gt; Tsv.MergeTensor(t, …))</c>.
+    /// The method of a (non-fused) recipe, over <paramref name="tasks"/> in this order. A per-tensor method written
+    /// against the in-memory table (<c>float[] F(TaskTensor, …)</c>) plugs in as one case through
+    /// <see cref="PerTensorHook"/>, as TSV-Merge and TSV-Compress do: the device runs the same code as
+    /// <c>edgetvq-pack merge</c>.
     /// </summary>
     public static StreamingMethod Create(MergeRecipe recipe, IReadOnlyList<string> tasks) => !float.IsFinite(recipe.EffectiveLambda)
         ? throw new ArgumentOutOfRangeException(nameof(recipe), $"the coefficient λ must be finite, got {recipe.EffectiveLambda}")
@@ -44,15 +45,28 @@ public abstract class StreamingMethod
             : throw new ArgumentOutOfRangeException(nameof(recipe), $"Consensus: k must lie in 1 … {tasks.Count} (the merged tasks), got {recipe.ConsensusK}; TALL λ must be finite and ≥ 0, got {recipe.TallLambda}"),
         MergeMethod.Dare => new DareStep(recipe.DropRate, recipe.DareMask ?? SeededMasks(recipe.DropRate, recipe.Seed), recipe.EffectiveLambda),
         MergeMethod.Emr => new EmrStreaming(IndexOfServed(recipe, tasks)),
+        MergeMethod.TsvMerge => TsvMerge(recipe.EffectiveLambda),
+        MergeMethod.TsvCompress => TsvCompress(IndexOfServed(recipe, tasks)),
         _ => throw new ArgumentException($"{recipe.Method} is merged by the fused path, not a streaming method"),
     };
 
     private static int IndexOfServed(MergeRecipe recipe, IReadOnlyList<string> tasks)
     {
-        string task = recipe.Task ?? throw new ArgumentException("EMR builds one task's model: the recipe must name the task to serve (\"task\")");
+        string name = recipe.Method == MergeMethod.Emr ? "EMR" : MergeRecipe.NameOf(recipe.Method);
+        string task = recipe.Task ?? throw new ArgumentException($"{name} builds one task's model: the recipe must name the task to serve (\"task\")");
         int i = tasks.ToList().IndexOf(task);
-        return i >= 0 ? i : throw new ArgumentException($"EMR: the served task '{task}' is not among the merged tasks ({string.Join(", ", tasks)})");
+        return i >= 0 ? i : throw new ArgumentException($"{name}: the served task '{task}' is not among the merged tasks ({string.Join(", ", tasks)})");
     }
+
+    /// <summary>TSV-Merge, one tensor at a time: <see cref="Tsv.MergeTensor"/> (the code <c>edgetvq-pack merge</c> runs).</summary>
+    internal static PerTensorHook TsvMerge(float alpha) => new(t => Tsv.MergeTensor(t, alpha));
+
+    /// <summary>
+    /// TSV-Compress of task <paramref name="served"/> (an index into the merged tasks), one tensor at a time:
+    /// <see cref="Tsv.CompressTensor"/>. Every merged task is read although only the served one is compressed: k = ⌊r/T⌋
+    /// depends on how many tasks are merged, so the recipe's task list keeps its meaning.
+    /// </summary>
+    internal static PerTensorHook TsvCompress(int served) => new(t => Tsv.CompressTensor(t, served));
 
     /// <summary>Bernoulli(1 − p) keep-masks from one System.Random(seed), drawn in stream order (tensor, task, entry): equal to <see cref="Dare.BernoulliMasks"/> on the same table.</summary>
     private static DareMaskSource SeededMasks(double p, int seed)
