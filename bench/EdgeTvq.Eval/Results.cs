@@ -107,6 +107,8 @@ public sealed class ResultsFile
     public string Machine { get; set; } = "";
     public string Command { get; set; } = "";
     public List<CellResult> Cells { get; set; } = [];
+    /// <summary>"zoo scheme × method: error" for each cell whose merge failed (not cached, retried by a rerun).</summary>
+    public List<string> Failures { get; set; } = [];
     public List<ZooAnalysis> Analyses { get; set; } = [];
 }
 

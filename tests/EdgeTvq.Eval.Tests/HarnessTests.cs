@@ -63,7 +63,7 @@ public class HarnessTests
         Assert.NotEqual(MergingMethod.Find("adamerging-lw").Key, ada.Key);
         Assert.Throws<ArgumentException>(() => MergingMethod.Find("adamerging-lw@0"));
         Assert.Equal(["individual"], MergingMethod.All.Where(m => m.CrossTask).Select(m => m.Id));
-        Assert.Equal(["emr", "individual"], MergingMethod.All.Where(m => m.Kind == MethodKind.PerTask).Select(m => m.Id).Order());
+        Assert.Equal(["emr", "individual", "tsv-compress"], MergingMethod.All.Where(m => m.Kind == MethodKind.PerTask).Select(m => m.Id).Order());
     }
 
     [Fact]
