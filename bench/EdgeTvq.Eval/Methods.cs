@@ -41,8 +41,11 @@ public sealed record MergingMethod(string Id, string Label, MethodKind Kind, str
 
     public bool RunsOn(StorageScheme s) => Schemes is null || Schemes.Contains(s.Id);
 
-    /// <summary>AdaMerging runs on these schemes only: each learns its own coefficients (minutes per scheme).</summary>
-    public static IReadOnlyList<string> AdaMergingSchemes { get; } = ["FP32", "TVQ4", "TVQ2", "RTVQ-B3O2"];
+    /// <summary>
+    /// The main schemes AdaMerging runs on (each learns its own coefficients, 5–18 s a run): all of them (the whole
+    /// evaluation takes about 17 minutes, docs/results.md); narrow this list where learning costs more.
+    /// </summary>
+    public static IReadOnlyList<string> AdaMergingSchemes { get; } = StorageScheme.Main.Select(s => s.Id).ToList();
 
     /// <summary>
     /// AdaMerging's step count in the tables, with Adam lr 5e-3: the λ travel of the reference's 500 steps at 1e-3 in a
