@@ -199,6 +199,8 @@ run_eval() {
   done
   need_dotnet
   dotnet build bench/EdgeTvq.Eval/EdgeTvq.Eval.csproj -c "$configuration" -nologo -clp:ErrorsOnly
+  # The AdaMerging rows run `edgetvq-pack adamerge` (needs a torch backend; docs/adamerging.md).
+  dotnet build src/Packer/Packer.csproj -c "$configuration" -nologo -clp:ErrorsOnly -p:TorchBackend="$torch_backend"
   local eval=(dotnet "bench/EdgeTvq.Eval/bin/$configuration/net10.0/edgetvq-eval.dll")
   local results=() z
   export ORT_DISABLE_TELEMETRY=1

@@ -53,10 +53,12 @@ public sealed class Evaluator
     private readonly InferenceOptions _inference;
     private readonly Dictionary<string, TestSet> _testSets = [];
     private readonly int _limit;
+    private readonly string _outDir;
 
     public Evaluator(Zoo zoo, string outDir, int threads, int limit = int.MaxValue)
     {
         _zoo = zoo;
+        _outDir = outDir;
         _packRoot = Path.Combine(outDir, "packs", $"{zoo.Name}-{zoo.Key[..8]}");
         _inference = new InferenceOptions { IntraOpThreads = threads };
         _limit = limit;
@@ -139,12 +141,16 @@ public sealed class Evaluator
         return heads;
     }
 
-    /// <summary>Evaluates one method on one pack. <paramref name="step"/> reports models done / total.</summary>
+    /// <summary>
+    /// Evaluates one method on one pack. <paramref name="step"/> reports models done / total. <paramref name="cross"/>
+    /// applies to <see cref="MergingMethod.CrossTask"/> methods only.
+    /// </summary>
     public CellResult Evaluate(Pack pack, MergingMethod method, bool cross, string key, Action<int, int>? step = null)
     {
         var clock = Stopwatch.StartNew();
         var names = TaskNames;
-        var context = new MergeContext(names, pack.Manifest);
+        var context = new MergeContext(names, pack.Manifest) { Zoo = _zoo, Scheme = pack.Scheme, BundleDir = pack.Dir, OutDir = _outDir };
+        cross &= method.CrossTask;
         var cell = new CellResult
         {
             Key = key, Zoo = _zoo.Name, ZooKey = _zoo.Key, TaskCount = names.Count, Scheme = pack.Scheme.Id, SchemeLabel = pack.Scheme.Label,
@@ -154,7 +160,9 @@ public sealed class Evaluator
         if (method.Kind == MethodKind.MultiTask)
         {
             step?.Invoke(0, 1);
-            host.Switch(method.Recipe(context, null));
+            var recipe = method.Recipe(context, null);
+            cell.RecipeSource = recipe.Source;
+            host.Switch(recipe);
             using var lease = host.Acquire();
             foreach (var t in _zoo.Tasks) cell.Tasks.Add(Score(lease.Model, pack.Heads[t.Name], TestSetOf(t)));
             step?.Invoke(1, 1);

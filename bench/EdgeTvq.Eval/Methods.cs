@@ -1,18 +1,27 @@
+using System.Globalization;
 using EdgeTvq.Bundle;
 using EdgeTvq.Merging;
 
 namespace EdgeTvq.Eval;
 
 /// <summary>
-/// Per-task: one merged model per task (θ_pre + τ̂_t), evaluated on its own task (and, with cross-task evaluation,
-/// on every other task). Multi-task: one merged model for all tasks, evaluated on every task.
+/// Per-task: one merged model per task (θ_pre + τ̂_t, EMR's task-specific models), evaluated on its own task (and,
+/// for <see cref="MergingMethod.CrossTask"/> methods with cross-task evaluation, on every other task). Multi-task:
+/// one merged model for all tasks, evaluated on every task.
 /// </summary>
 public enum MethodKind { PerTask, MultiTask }
 
-/// <summary>What a recipe factory may use: the bundle's tasks (in zoo order) and tensor table.</summary>
+/// <summary>
+/// What a recipe factory may use: the bundle's tasks (in zoo order) and tensor table, and for methods that learn
+/// their recipe from the bundle (AdaMerging) the zoo, the scheme's bundle folder and the harness's output folder.
+/// </summary>
 public sealed record MergeContext(IReadOnlyList<string> Tasks, BundleManifest Manifest)
 {
     public IEnumerable<string> TensorNames => Manifest.Tensors.Select(t => t.Name);
+    public Zoo? Zoo { get; init; }
+    public StorageScheme? Scheme { get; init; }
+    public string? BundleDir { get; init; }
+    public string? OutDir { get; init; }
 }
 
 /// <summary>
@@ -24,30 +33,83 @@ public sealed record MergingMethod(string Id, string Label, MethodKind Kind, str
 {
     public string Key => $"{Id} {Kind} {Settings}";
 
+    /// <summary>Evaluate each per-task model on every task with <c>--cross</c> (Table 4: Individual only).</summary>
+    public bool CrossTask { get; init; }
+
+    /// <summary>The main schemes this method runs on (null: all); expensive methods (AdaMerging) run on a few.</summary>
+    public IReadOnlyList<string>? Schemes { get; init; }
+
+    public bool RunsOn(StorageScheme s) => Schemes is null || Schemes.Contains(s.Id);
+
     /// <summary>
-    /// Every method the harness evaluates, in table order. Adding a method (e.g. from the richer MergeRecipe of the
-    /// merging-methods branch) is one line here: id, label, kind, settings text, recipe factory.
+    /// The main schemes AdaMerging runs on (each learns its own coefficients, 5–18 s a run): all of them (the whole
+    /// evaluation takes about 17 minutes, docs/results.md); narrow this list where learning costs more.
+    /// </summary>
+    public static IReadOnlyList<string> AdaMergingSchemes { get; } = StorageScheme.Main.Select(s => s.Id).ToList();
+
+    /// <summary>
+    /// AdaMerging's step count in the tables, with Adam lr 5e-3: the λ travel of the reference's 500 steps at 1e-3 in a
+    /// fifth of the time (measured 16–18 s a run on the full zoo, 1 thread; docs/results.md).
+    /// </summary>
+    public const int AdaMergingSteps = 100;
+
+    /// <summary>
+    /// Every method the harness evaluates, in table order. Adding a method is one line here: id, label, kind,
+    /// settings text, recipe factory. Hyperparameters are the reference defaults (docs/merging.md), set explicitly
+    /// so that the settings text says what runs.
     /// </summary>
     public static IReadOnlyList<MergingMethod> All { get; } =
     [
-        new("individual", "Individual", MethodKind.PerTask, "", (_, task) => MergeRecipe.Individual(task!)),
+        new("individual", "Individual", MethodKind.PerTask, "", (_, task) => MergeRecipe.Individual(task!)) { CrossTask = true },
         new("ta", "Task arithmetic", MethodKind.MultiTask, "λ=0.3", (c, _) => MergeRecipe.TaskArithmetic(c.Tasks, 0.3f)),
+        new("ties", "TIES", MethodKind.MultiTask, "disjoint mean k=0.2 λ=1",
+            (c, _) => MergeRecipe.Of(MergeMethod.Ties, c.Tasks) with { TopK = 0.2, Lambda = 1f }),
+        new("ties-dis-sum", "TIES (dis-sum)", MethodKind.MultiTask, "disjoint sum k=0.2 λ=0.3",
+            (c, _) => MergeRecipe.Of(MergeMethod.TiesDisSum, c.Tasks) with { TopK = 0.2, Lambda = 0.3f }),
+        new("magmax", "MagMax", MethodKind.MultiTask, "λ=0.5", (c, _) => MergeRecipe.Of(MergeMethod.MagMax, c.Tasks) with { Lambda = 0.5f }),
+        new("breadcrumbs", "Breadcrumbs", MethodKind.MultiTask, "α=0.2 β=0.15 γ=0.006",
+            (c, _) => MergeRecipe.Of(MergeMethod.Breadcrumbs, c.Tasks) with { Lambda = 0.2f, BreadcrumbsBeta = 0.15, BreadcrumbsGamma = 0.006 }),
+        new("consensus", "Consensus TA", MethodKind.MultiTask, "k=2 TALL λ=0.6 α=0.3",
+            (c, _) => MergeRecipe.Of(MergeMethod.Consensus, c.Tasks) with { ConsensusK = 2, TallLambda = 0.6f, Lambda = 0.3f }),
+        new("emr", "EMR (per task)", MethodKind.PerTask, "", (c, task) => MergeRecipe.Of(MergeMethod.Emr, c.Tasks, task)),
+        new("dare", "DARE + TA", MethodKind.MultiTask, "p=0.5 seed=0 λ=0.3",
+            (c, _) => MergeRecipe.Of(MergeMethod.Dare, c.Tasks) with { DropRate = 0.5, Seed = 0, Lambda = 0.3f }),
         new("lines", "LiNeS", MethodKind.MultiTask, "α=1/T β=0.5", (c, _) => MergeRecipe.LiNeS(c.Tasks, c.TensorNames, 0.5f)),
+        new("tsv-merge", "TSV-Merge", MethodKind.MultiTask, "rank ⌊r/T⌋ α=1", (c, _) => MergeRecipe.Of(MergeMethod.TsvMerge, c.Tasks) with { Lambda = 1f }),
+        new("tsv-compress", "TSV-C (per task)", MethodKind.PerTask, "rank ⌊r/T⌋", (c, task) => MergeRecipe.Of(MergeMethod.TsvCompress, c.Tasks, task)),
+        AdaMerging(layerWise: false, AdaMergingSteps),
+        AdaMerging(layerWise: true, AdaMergingSteps),
     ];
+
+    /// <summary>
+    /// AdaMerging (task-wise or layer-wise): coefficients learned by <c>edgetvq-pack adamerge</c> on the scheme's own
+    /// bundle, cached per (zoo, scheme, mode, steps) by <see cref="AdaMergingRecipes"/>, applied as task arithmetic.
+    /// </summary>
+    public static MergingMethod AdaMerging(bool layerWise, int steps)
+    {
+        string mode = layerWise ? "layer-wise" : "task-wise";
+        return new($"adamerging-{(layerWise ? "lw" : "tw")}", $"AdaMerging ({mode})", MethodKind.MultiTask,
+            $"{mode} steps={steps} {AdaMergingRecipes.FixedSettings}", (c, _) => AdaMergingRecipes.Get(c, layerWise, steps))
+        { Schemes = AdaMergingSchemes };
+    }
 
     /// <summary>Task arithmetic with another λ, for sweeps: id <c>ta@λ</c> (e.g. <c>ta@0.1</c>).</summary>
     public static MergingMethod TaskArithmeticWith(float lambda)
     {
-        string l = lambda.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture);
+        string l = lambda.ToString("0.###", CultureInfo.InvariantCulture);
         return new($"ta@{l}", $"Task arithmetic (λ={l})", MethodKind.MultiTask, $"λ={l}", (c, _) => MergeRecipe.TaskArithmetic(c.Tasks, lambda));
     }
 
-    /// <summary>A method of <see cref="All"/> by id, or <c>ta@λ</c>.</summary>
+    /// <summary>A method of <see cref="All"/> by id, <c>ta@λ</c>, or <c>adamerging-tw@STEPS</c> / <c>adamerging-lw@STEPS</c>.</summary>
     public static MergingMethod Find(string id)
     {
         if (All.FirstOrDefault(m => m.Id == id) is { } m) return m;
-        if (id.StartsWith("ta@", StringComparison.Ordinal) && float.TryParse(id[3..], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out float lambda) && lambda > 0)
+        if (id.StartsWith("ta@", StringComparison.Ordinal) && float.TryParse(id[3..], NumberStyles.Float, CultureInfo.InvariantCulture, out float lambda) && lambda > 0)
             return TaskArithmeticWith(lambda);
-        throw new ArgumentException($"unknown method '{id}'; known: {string.Join(", ", All.Select(x => x.Id))}, or ta@λ (task arithmetic with coefficient λ)");
+        foreach (var (prefix, layerWise) in new[] { ("adamerging-tw@", false), ("adamerging-lw@", true) })
+            if (id.StartsWith(prefix, StringComparison.Ordinal) && int.TryParse(id[prefix.Length..], NumberStyles.None, CultureInfo.InvariantCulture, out int steps) && steps > 0)
+                return AdaMerging(layerWise, steps) with { Id = id };
+        throw new ArgumentException($"unknown method '{id}'; known: {string.Join(", ", All.Select(x => x.Id))}, ta@λ (task arithmetic with coefficient λ), " +
+                                    "adamerging-tw@STEPS or adamerging-lw@STEPS");
     }
 }

@@ -58,7 +58,10 @@ public static class Program
         return list;
     }
 
-    /// <summary>The cells to run: every selected method on the main schemes; only task arithmetic on the extra grid schemes.</summary>
+    /// <summary>
+    /// The cells to run: every selected method on the main schemes it runs on (<see cref="MergingMethod.Schemes"/>);
+    /// only task arithmetic on the extra grid schemes.
+    /// </summary>
     public static List<(StorageScheme Scheme, MergingMethod Method)> Plan(IReadOnlyList<StorageScheme> schemes, IReadOnlyList<MergingMethod> methods)
     {
         var plan = new List<(StorageScheme, MergingMethod)>();
@@ -66,7 +69,7 @@ public static class Program
         {
             bool gridOnly = StorageScheme.Main.All(m => m.Id != s.Id);
             foreach (var m in methods)
-                if (!gridOnly || m.Id == "ta") plan.Add((s, m));
+                if (gridOnly ? m.Id == "ta" : m.RunsOn(s)) plan.Add((s, m));
         }
         return plan;
     }
@@ -86,6 +89,7 @@ public static class Program
         AnsiConsole.MarkupLine($"[bold]{Markup.Escape(zoo.Name)}[/]: {zoo.Tasks.Count} tasks, {schemes.Count} schemes, {methods.Count} methods → {plan.Count} cells ({cached} cached){Markup.Escape(limitTag)}");
 
         var cells = new List<CellResult>();
+        var failures = new List<string>();
         var packs = new Dictionary<string, Pack>();
         ZooAnalysis? zooAnalysis = null;
         AnsiConsole.Progress()
@@ -110,7 +114,21 @@ public static class Program
                         packTask.StopTask();
                     }
                     var cellTask = ctx.AddTask($"{scheme.Id} × {method.Id}", maxValue: 1);
-                    var cell = evaluator.Evaluate(pack, method, cross, key, (d, t) => { cellTask.MaxValue = t; cellTask.Value = d; });
+                    CellResult cell;
+                    try
+                    {
+                        cell = evaluator.Evaluate(pack, method, cross, key, (d, t) => { cellTask.MaxValue = t; cellTask.Value = d; });
+                    }
+                    catch (InvalidOperationException e)
+                    {
+                        // A method that cannot merge this bundle (e.g. an SVD that does not converge): the cell is
+                        // reported as failed, not cached (a rerun tries again), and the other cells go on.
+                        cellTask.StopTask();
+                        failures.Add($"{zoo.Name} {scheme.Id} × {method.Id}: {e.Message}");
+                        AnsiConsole.MarkupLine($"  [red]{Markup.Escape(scheme.Id),-12} {Markup.Escape(method.Id),-10} failed: {Markup.Escape(e.Message)}[/]");
+                        overall.Increment(1);
+                        continue;
+                    }
                     cellTask.StopTask();
                     cache.Put(cell);
                     cells.Add(cell);
@@ -136,7 +154,7 @@ public static class Program
         var file = new ResultsFile
         {
             Generated = DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ"), Machine = Machine(), Command = "edgetvq-eval " + command,
-            Cells = cells, Analyses = zooAnalysis is null ? [] : [zooAnalysis],
+            Cells = cells, Failures = failures, Analyses = zooAnalysis is null ? [] : [zooAnalysis],
         };
         string dir = Path.Combine(outDir, zoo.Name);
         Json.WriteAtomic(Path.Combine(dir, "results.json"), file);
@@ -144,6 +162,7 @@ public static class Program
         AnsiConsole.WriteLine();
         Console.WriteLine(Report.MainTable(cells));
         AnsiConsole.MarkupLine($"results: {Markup.Escape(Path.Combine(dir, "results.json"))} and results.csv");
+        foreach (var f in failures) AnsiConsole.MarkupLine($"[red]failed:[/] {Markup.Escape(f)}");
         return 0;
     }
 
@@ -154,7 +173,9 @@ public static class Program
         var analyses = files.SelectMany(f => f.Analyses).ToList();
         Directory.CreateDirectory(outDir);
         var header = string.Join("\n", files.Select(f => $"<!-- {f.Command} | {f.Machine} | {f.Generated} -->"));
-        File.WriteAllText(Path.Combine(outDir, "tables.md"), header + "\n\n" + Report.Markdown(cells, analyses));
+        var failures = files.SelectMany(f => f.Failures).ToList();
+        string failed = failures.Count == 0 ? "" : "\nCells that failed (not in the tables, shown as \"–\"):\n\n" + string.Concat(failures.Select(f => $"* {f}\n"));
+        File.WriteAllText(Path.Combine(outDir, "tables.md"), header + "\n\n" + Report.Markdown(cells, analyses) + failed);
         foreach (var png in Plots.All(cells, analyses, outDir)) Console.WriteLine(png);
         Console.WriteLine(Path.Combine(outDir, "tables.md"));
         return 0;

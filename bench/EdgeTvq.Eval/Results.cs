@@ -63,6 +63,8 @@ public sealed class CellResult
     /// <summary>Mean of the off-diagonal entries of <see cref="Cross"/>.</summary>
     public double? CrossAverage { get; set; }
     public PackStats Pack { get; set; } = new();
+    /// <summary>Where a multi-task recipe came from when it says (AdaMerging: steps, entropy before and after, bundle id).</summary>
+    public string? RecipeSource { get; set; }
     public double Seconds { get; set; }
     public string FinishedUtc { get; set; } = "";
 }
@@ -105,6 +107,8 @@ public sealed class ResultsFile
     public string Machine { get; set; } = "";
     public string Command { get; set; } = "";
     public List<CellResult> Cells { get; set; } = [];
+    /// <summary>"zoo scheme × method: error" for each cell whose merge failed (not cached, retried by a rerun).</summary>
+    public List<string> Failures { get; set; } = [];
     public List<ZooAnalysis> Analyses { get; set; } = [];
 }
 
@@ -155,7 +159,7 @@ public sealed class ResultCache
     }
 
     public static string CellKey(Zoo zoo, StorageScheme scheme, MergingMethod method, bool cross) =>
-        Hash($"{HarnessVersion}|{zoo.Key}|{scheme.Key}|{method.Key}|cross={cross && method.Kind == MethodKind.PerTask}");
+        Hash($"{HarnessVersion}|{zoo.Key}|{scheme.Key}|{method.Key}|cross={cross && method.CrossTask}");
 
     public static string AnalysisKey(Zoo zoo) => Hash($"{HarnessVersion}|analysis 2|{zoo.Key}");
 

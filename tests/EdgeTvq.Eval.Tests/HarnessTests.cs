@@ -45,8 +45,25 @@ public class HarnessTests
     public void The_grid_runs_task_arithmetic_only_and_the_main_schemes_run_every_method()
     {
         var plan = Program.Plan(Program.SelectSchemes("main", grid: true), MergingMethod.All);
-        Assert.Equal(StorageScheme.Main.Count * MergingMethod.All.Count + (StorageScheme.Grid.Count - 1), plan.Count);
+        int everywhere = MergingMethod.All.Count(m => m.Schemes is null), adaMerging = MergingMethod.All.Count(m => m.Id.StartsWith("adamerging", StringComparison.Ordinal));
+        Assert.Equal(2, adaMerging);
+        Assert.Equal(everywhere + adaMerging, MergingMethod.All.Count);
+        Assert.Equal(StorageScheme.Main.Count * everywhere + adaMerging * MergingMethod.AdaMergingSchemes.Count + (StorageScheme.Grid.Count - 1), plan.Count);
         Assert.All(plan.Where(p => StorageScheme.Main.All(m => m.Id != p.Scheme.Id)), p => Assert.Equal("ta", p.Method.Id));
+        Assert.All(plan.Where(p => p.Method.Schemes is not null), p => Assert.Contains(p.Scheme.Id, MergingMethod.AdaMergingSchemes));
+    }
+
+    [Fact]
+    public void Method_ids_parse_and_only_individual_is_evaluated_cross_task()
+    {
+        Assert.Equal("ta@0.1", MergingMethod.Find("ta@0.1").Id);
+        var ada = MergingMethod.Find("adamerging-lw@20");
+        Assert.Equal(("adamerging-lw@20", MethodKind.MultiTask), (ada.Id, ada.Kind));
+        Assert.Contains("steps=20", ada.Settings);
+        Assert.NotEqual(MergingMethod.Find("adamerging-lw").Key, ada.Key);
+        Assert.Throws<ArgumentException>(() => MergingMethod.Find("adamerging-lw@0"));
+        Assert.Equal(["individual"], MergingMethod.All.Where(m => m.CrossTask).Select(m => m.Id));
+        Assert.Equal(["emr", "individual", "tsv-compress"], MergingMethod.All.Where(m => m.Kind == MethodKind.PerTask).Select(m => m.Id).Order());
     }
 
     [Fact]
