@@ -74,6 +74,8 @@ public sealed record MergingMethod(string Id, string Label, MethodKind Kind, str
         new("emr", "EMR (per task)", MethodKind.PerTask, "", (c, task) => MergeRecipe.Of(MergeMethod.Emr, c.Tasks, task)),
         new("dare", "DARE + TA", MethodKind.MultiTask, "p=0.5 seed=0 λ=0.3",
             (c, _) => MergeRecipe.Of(MergeMethod.Dare, c.Tasks) with { DropRate = 0.5, Seed = 0, Lambda = 0.3f }),
+        new("dare-ties", "DARE + TIES", MethodKind.MultiTask, "p=0.5 seed=0 k=0.2 λ=1",
+            (c, _) => MergeRecipe.Of(MergeMethod.DareTies, c.Tasks) with { DropRate = 0.5, Seed = 0, TopK = 0.2, Lambda = 1f }),
         new("lines", "LiNeS", MethodKind.MultiTask, "α=1/T β=0.5", (c, _) => MergeRecipe.LiNeS(c.Tasks, c.TensorNames, 0.5f)),
         new("tsv-merge", "TSV-Merge", MethodKind.MultiTask, "rank ⌊r/T⌋ α=1", (c, _) => MergeRecipe.Of(MergeMethod.TsvMerge, c.Tasks) with { Lambda = 1f }),
         new("tsv-compress", "TSV-C (per task)", MethodKind.PerTask, "rank ⌊r/T⌋", (c, task) => MergeRecipe.Of(MergeMethod.TsvCompress, c.Tasks, task)),

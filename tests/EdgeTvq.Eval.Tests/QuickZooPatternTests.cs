@@ -142,7 +142,7 @@ public class QuickZooPatternTests(QuickZooEvaluation e)
     {
         // "Quantization plugs into every method" (Tables 1, 2): TVQ INT8's error (2.5e-7 per parameter) is far below
         // the task vectors' scale, so every method's merged model should classify like FP32's. Measured on the quick
-        // 8-task zoo (2026-11-22): |TVQ8 − FP32| ≤ 0.4 points for all ten (EMR +0.4, Breadcrumbs +0.3, TIES and
+        // 8-task zoo (2026-11-22): |TVQ8 − FP32| ≤ 0.4 points for all eleven (EMR +0.4, Breadcrumbs +0.3, TIES and
         // MagMax −0.2, the rest, TSV-Merge and TSV-C included, ≤ 0.1); full zoo ≤ 0.3 (TIES). 1 point is 16 QuickDraw images moving the wrong way; a wrong decode or a
         // method that reads the codes instead of τ̂ moves it by far more. At 4 bits the margin would have to be 4
         // (EMR +3.5, TIES −1.6: docs/results.md), so INT8 is the assertion that can fail for a real reason.

@@ -16,7 +16,7 @@ namespace EdgeTvq.Runtime.Commands;
 ///   use lines [BETA]             → LiNeS on task arithmetic (α = 1/T)
 ///   use emr TASK                 → EMR: TASK's model from the unified task vector, its mask and rescaler
 ///   use tsv_compress TASK        → TSV-Compress: TASK's τ̂ with each matrix at rank ⌊r/T⌋ (T: every task)
-///   use METHOD [LAMBDA]          → ties | ties_dis_sum | magmax | breadcrumbs | consensus | dare | tsv_merge over every task
+///   use METHOD [LAMBDA]          → ties | ties_dis_sum | magmax | breadcrumbs | consensus | dare | dare_ties | tsv_merge over every task
 ///   use recipe NAME|FILE [TASK]  → a named recipe of the manifest or a recipe file (TASK: served by individual/emr/tsv_compress)
 ///   classify TASK FILE [FILE…]   → one JSON line per input: {"input":…,"trueLabel":…,"top":[{"index":…,"label":…,"probability":…}]}
 ///   quit
@@ -84,7 +84,7 @@ internal static class ServeCommand
                             }
                             break;
                         default:
-                            Console.WriteLine("error: commands are: use individual TASK | use ta [LAMBDA] | use lines [BETA] | use emr|tsv_compress TASK | use ties|ties_dis_sum|magmax|breadcrumbs|consensus|dare|tsv_merge [LAMBDA] | use recipe NAME|FILE [TASK] | classify TASK FILE… | quit");
+                            Console.WriteLine("error: commands are: use individual TASK | use ta [LAMBDA] | use lines [BETA] | use emr|tsv_compress TASK | use ties|ties_dis_sum|magmax|breadcrumbs|consensus|dare|dare_ties|tsv_merge [LAMBDA] | use recipe NAME|FILE [TASK] | classify TASK FILE… | quit");
                             break;
                     }
                 }

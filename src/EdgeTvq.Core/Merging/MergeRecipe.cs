@@ -26,6 +26,8 @@ public enum MergeMethod
     Emr,
     /// <summary>DARE (drop p = 0.5 with a seeded Bernoulli mask, rescale) then task arithmetic λ = 0.3.</summary>
     Dare,
+    /// <summary>DARE (drop p = 0.5, rescale) then TIES with disjoint mean (k = 0.2, λ = 1), the other combination of the DARE paper.</summary>
+    DareTies,
     /// <summary>TSV-Merge (<see cref="Methods.Tsv"/>): per matrix the tasks' top-⌊r/T⌋ singular vectors, orthogonalised; θ = θ_pre + α·τ_M, α = 1.</summary>
     TsvMerge,
     /// <summary>TSV-Compress: the served task's τ̂ with every matrix replaced by its rank-⌊r/T⌋ approximation (a per-task model).</summary>
@@ -107,7 +109,7 @@ public sealed record MergeRecipe(MergeMethod Method, IReadOnlyDictionary<string,
     /// <summary>The method's coefficient on the merged vector when none is given.</summary>
     public static float DefaultLambdaOf(MergeMethod method) => method switch
     {
-        MergeMethod.Ties => TiesMerging.DefaultLambda,
+        MergeMethod.Ties or MergeMethod.DareTies => TiesMerging.DefaultLambda,
         MergeMethod.TiesDisSum => TiesMerging.DefaultDisSumLambda,
         MergeMethod.MagMax => Methods.MagMax.DefaultLambda,
         MergeMethod.Breadcrumbs => Methods.Breadcrumbs.DefaultAlpha,
@@ -178,6 +180,7 @@ public sealed record MergeRecipe(MergeMethod Method, IReadOnlyDictionary<string,
         MergeMethod.Consensus => "consensus",
         MergeMethod.Emr => "emr",
         MergeMethod.Dare => "dare",
+        MergeMethod.DareTies => "dare_ties",
         MergeMethod.TsvMerge => "tsv_merge",
         MergeMethod.TsvCompress => "tsv_compress",
         _ => throw new ArgumentOutOfRangeException(nameof(method)),
@@ -212,6 +215,7 @@ public sealed record MergeRecipe(MergeMethod Method, IReadOnlyDictionary<string,
             MergeMethod.TsvMerge => $"TSV-Merge ({tasks}; α={G(EffectiveLambda)})",
             MergeMethod.TsvCompress => $"TSV-Compress for {Task} ({tasks})",
             MergeMethod.Dare => $"DARE ({tasks}; p={G(DropRate)}, seed {Seed}{(DareMask is null ? "" : ", injected masks")}) + task arithmetic λ={G(EffectiveLambda)}",
+            MergeMethod.DareTies => $"DARE ({tasks}; p={G(DropRate)}, seed {Seed}{(DareMask is null ? "" : ", injected masks")}) + TIES (k={G(TopK)}, disjoint mean, λ={G(EffectiveLambda)})",
             _ => Method.ToString(),
         };
     }

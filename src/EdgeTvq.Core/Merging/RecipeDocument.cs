@@ -49,6 +49,7 @@ public sealed class RecipeDocument
         MergeMethod.Breadcrumbs => ["beta", "gamma"],
         MergeMethod.Consensus => ["k", "tall_lambda"],
         MergeMethod.Dare => ["p", "seed"],
+        MergeMethod.DareTies => ["p", "seed", "k"],
         _ => [],
     };
 
@@ -187,7 +188,7 @@ public sealed class RecipeDocument
                             recipe = recipe with { ConsensusK = (int)k, TallLambda = (float)Finite("params.tall_lambda", P("tall_lambda", Methods.ConsensusMerging.DefaultLambda), 0, double.MaxValue, "[0, ∞)") };
                             break;
                         }
-                    case MergeMethod.Dare:
+                    case MergeMethod.Dare or MergeMethod.DareTies:
                         {
                             double pr = P("p", Methods.Dare.DefaultP);
                             if (!(pr >= 0 && pr < 1)) throw Bad("params.p", $"is {pr.ToString(CultureInfo.InvariantCulture)}; the drop rate must lie in [0, 1)");
@@ -195,6 +196,8 @@ public sealed class RecipeDocument
                             Finite("params.seed", seed, int.MinValue, int.MaxValue, "the 32-bit integers");
                             if (seed != Math.Floor(seed)) throw Bad("params.seed", "must be a whole number");
                             recipe = recipe with { DropRate = pr, Seed = (int)seed };
+                            if (method == MergeMethod.DareTies)
+                                recipe = recipe with { TopK = Finite("params.k", P("k", Methods.TiesMerging.DefaultK), double.Epsilon, 100, "(0, 1] (a fraction) or (1, 100] (a percentage)") };
                             break;
                         }
                 }

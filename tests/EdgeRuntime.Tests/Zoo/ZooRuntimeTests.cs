@@ -133,6 +133,7 @@ public class ZooRuntimeTests(ZooBundle zb, ITestOutputHelper log)
     [InlineData("breadcrumbs")]
     [InlineData("consensus")]
     [InlineData("dare")]
+    [InlineData("dare_ties")]
     [InlineData("emr")]
     [InlineData("tsv_merge")]
     [InlineData("tsv_compress")]

@@ -45,6 +45,8 @@ public class RecipeTests
         Assert.Equal((2, 0.6f), (FromJson(m, """{"method": "consensus"}""").ConsensusK, FromJson(m, """{"method": "consensus"}""").TallLambda));
         var dare = FromJson(m, """{"method": "dare", "params": {"p": 0.3, "seed": 7}}""");
         Assert.Equal((0.3, 7, 0.3f), (dare.DropRate, dare.Seed, dare.EffectiveLambda));
+        var dareTies = FromJson(m, """{"method": "dare_ties", "params": {"p": 0.3, "seed": 7, "k": 0.1}}""");
+        Assert.Equal((MergeMethod.DareTies, 0.3, 7, 0.1, 1f), (dareTies.Method, dareTies.DropRate, dareTies.Seed, dareTies.TopK, dareTies.EffectiveLambda));
         var emr = FromJson(m, """{"method": "emr", "tasks": ["t1", "t3"], "task": "t3"}""");
         Assert.Equal((MergeMethod.Emr, "t3"), (emr.Method, emr.Task));
         Assert.Equal(["t1", "t3"], emr.SelectedTasks);

@@ -20,7 +20,7 @@ public class StreamingMergeTests
     public static IEnumerable<object[]> SchemesAndMethods()
     {
         string[] schemes = ["tvq2", "tvq4", "rtvq", "rtvq-reference", "fq", "fp32"];
-        string[] methods = ["ties", "ties_dis_sum", "magmax", "breadcrumbs", "consensus", "dare", "emr", "tsv_merge", "tsv_compress"];
+        string[] methods = ["ties", "ties_dis_sum", "magmax", "breadcrumbs", "consensus", "dare", "dare_ties", "emr", "tsv_merge", "tsv_compress"];
         foreach (var s in schemes)
             foreach (var m in methods)
                 yield return [s, m];
@@ -124,6 +124,13 @@ public class StreamingMergeTests
                 (MergeRecipe.Of(MergeMethod.Consensus, tasks) with { ConsensusK = 3, TallLambda = 0.3f, Lambda = 0.5f }, t => ConsensusMerging.Merge(t, 0.5f, 3, [0.3f, 0.3f, 0.3f, 0.3f])),
             ],
             "dare" => [(MergeRecipe.Of(MergeMethod.Dare, tasks) with { Seed = DareSeed }, t => Dare.TaskArithmetic(t, Dare.BernoulliMasks(t, new Random(DareSeed))))],
+            // DARE + TIES: three statistic passes and the merge pass must all see the same dropped τ̃ (masks redrawn per pass).
+            "dare_ties" =>
+            [
+                (MergeRecipe.Of(MergeMethod.DareTies, tasks) with { Seed = DareSeed }, t => Dare.Ties(t, Dare.BernoulliMasks(t, new Random(DareSeed)))),
+                (MergeRecipe.Of(MergeMethod.DareTies, tasks) with { Seed = 5, DropRate = 0.2, TopK = 0.4, Lambda = 0.6f },
+                    t => Dare.Ties(t, Dare.BernoulliMasks(t, new Random(5), 0.2), 0.2, 0.4, 0.6f)),
+            ],
             "emr" => tasks.Select((task, i) => (MergeRecipe.Of(MergeMethod.Emr, tasks, task), (Func<List<TaskTensor>, float[][]>)(t => EmrMerging.Merge(t).TaskDelta(i)))).ToArray(),
             // TSV runs Tsv.MergeTensor / CompressTensor on the stream, the code of the in-memory Tsv.Merge / Compress.
             "tsv_merge" =>
@@ -183,6 +190,10 @@ public class StreamingMergeTests
         var recipe = MergeRecipe.Of(MergeMethod.Dare, Tasks) with { DropRate = 0.3, DareMask = (tensor, task, keep) => masks[byName[tensor]][task].CopyTo(keep) };
         using var merged = BundleMerger.Merge(dir["b"], m, pre, recipe);
         AssertEqualsReference(merged, pre, table, Dare.TaskArithmetic(table, masks, 0.3), recipe.ToString());
+
+        var ties = MergeRecipe.Of(MergeMethod.DareTies, Tasks) with { DropRate = 0.3, DareMask = recipe.DareMask };
+        using var mergedTies = BundleMerger.Merge(dir["b"], m, pre, ties);
+        AssertEqualsReference(mergedTies, pre, table, Dare.Ties(table, masks, 0.3), ties.ToString());
     }
 
     [Fact]

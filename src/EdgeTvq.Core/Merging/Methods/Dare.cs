@@ -2,7 +2,7 @@ namespace EdgeTvq.Merging.Methods;
 
 /// <summary>
 /// DARE (Yu et al. 2024): drop and rescale, τ̃_t = (m_t ∘ τ_t)/(1 − p) with m_t ~ Bernoulli(1 − p), p = 0.5,
-/// then task arithmetic. The masks are injected ([tensor][task], true = keep) so results are reproducible.
+/// then task arithmetic or TIES. The masks are injected ([tensor][task], true = keep) so results are reproducible.
 /// </summary>
 public static class Dare
 {
@@ -37,6 +37,11 @@ public static class Dare
     public static float[][] TaskArithmetic(IReadOnlyList<TaskTensor> table, IReadOnlyList<bool[][]> masks,
         double p = DefaultP, float lambda = Methods.TaskArithmetic.DefaultLambda) =>
         Methods.TaskArithmetic.Merge(DropAndRescale(table, masks, p), lambda);
+
+    /// <summary>DARE followed by TIES (disjoint mean by default): TIES-Merging of τ̃.</summary>
+    public static float[][] Ties(IReadOnlyList<TaskTensor> table, IReadOnlyList<bool[][]> masks, double p = DefaultP,
+        double k = TiesMerging.DefaultK, float lambda = TiesMerging.DefaultLambda) =>
+        TiesMerging.Merge(DropAndRescale(table, masks, p), k, lambda);
 
     /// <summary>Bernoulli(1 − p) keep-masks, [tensor][task], drawn from <paramref name="rng"/>.</summary>
     public static bool[][][] BernoulliMasks(IReadOnlyList<TaskTensor> table, Random rng, double p = DefaultP)

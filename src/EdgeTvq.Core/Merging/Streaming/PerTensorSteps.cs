@@ -79,16 +79,57 @@ internal sealed class DareStep(double p, DareMaskSource masks, float lambda) : S
 
     public override void Merge(in TensorInfo tensor, TaskVectors tau, Span<float> delta)
     {
-        if (_keep.Length < tensor.Length) _keep = new bool[tensor.Length];
-        var keep = _keep.AsSpan(0, tensor.Length);
+        DropAndRescale.Apply(tensor, tau, masks, _scale, ref _keep);
+        for (int t = 0; t < tau.Count; t++) TensorPrimitives.Add(delta, tau[t], delta);
+        TensorPrimitives.Multiply(delta, lambda, delta);
+    }
+}
+
+/// <summary>
+/// DARE in front of another streaming method: every pass (statistic passes included) first replaces each τ̂_t by
+/// (m_t ∘ τ̂_t)/(1 − p), then hands the tensor on. The masks are drawn afresh for each pass from
+/// <paramref name="masksForPass"/> (seeded draws in stream order, or injected masks), so every pass sees the same τ̃.
+/// </summary>
+internal sealed class DropAndRescale(StreamingMethod inner, double p, Func<DareMaskSource> masksForPass) : StreamingMethod
+{
+    private readonly float _scale = p is >= 0 and < 1 ? (float)(1.0 / (1.0 - p)) : throw new ArgumentOutOfRangeException(nameof(p), "DARE: p must lie in [0, 1)");
+    private bool[] _keep = [];
+    private int _pass = -1;           // the pass the current masks belong to; StatisticPasses = the merge pass
+    private DareMaskSource? _masks;
+
+    public override int StatisticPasses => inner.StatisticPasses;
+
+    public override void Observe(int pass, in TensorInfo tensor, TaskVectors tau)
+    {
+        Apply(tensor, tau, MasksFor(pass), _scale, ref _keep);
+        inner.Observe(pass, tensor, tau);
+    }
+
+    public override void EndPass(int pass) => inner.EndPass(pass);
+
+    public override void Merge(in TensorInfo tensor, TaskVectors tau, Span<float> delta)
+    {
+        Apply(tensor, tau, MasksFor(StatisticPasses), _scale, ref _keep);
+        inner.Merge(tensor, tau, delta);
+    }
+
+    private DareMaskSource MasksFor(int pass)
+    {
+        if (pass != _pass || _masks is null) (_pass, _masks) = (pass, masksForPass());
+        return _masks;
+    }
+
+    /// <summary>τ̂_t ← (m_t ∘ τ̂_t)·scale for every task of the current tensor.</summary>
+    internal static void Apply(in TensorInfo tensor, TaskVectors tau, DareMaskSource masks, float scale, ref bool[] keepBuffer)
+    {
+        if (keepBuffer.Length < tensor.Length) keepBuffer = new bool[tensor.Length];
+        var keep = keepBuffer.AsSpan(0, tensor.Length);
         for (int t = 0; t < tau.Count; t++)
         {
             keep.Clear();
             masks(tensor.Name, t, keep);
             var v = tau[t];
-            for (int i = 0; i < v.Length; i++) v[i] = keep[i] ? v[i] * _scale : 0f;
+            for (int i = 0; i < v.Length; i++) v[i] = keep[i] ? v[i] * scale : 0f;
         }
-        for (int t = 0; t < tau.Count; t++) TensorPrimitives.Add(delta, tau[t], delta);
-        TensorPrimitives.Multiply(delta, lambda, delta);
     }
 }

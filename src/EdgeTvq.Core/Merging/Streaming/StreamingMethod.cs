@@ -44,6 +44,8 @@ public abstract class StreamingMethod
             ? new ConsensusStep(recipe.EffectiveLambda, recipe.ConsensusK, recipe.TallLambda)
             : throw new ArgumentOutOfRangeException(nameof(recipe), $"Consensus: k must lie in 1 … {tasks.Count} (the merged tasks), got {recipe.ConsensusK}; TALL λ must be finite and ≥ 0, got {recipe.TallLambda}"),
         MergeMethod.Dare => new DareStep(recipe.DropRate, recipe.DareMask ?? SeededMasks(recipe.DropRate, recipe.Seed), recipe.EffectiveLambda),
+        MergeMethod.DareTies => new DropAndRescale(new TiesStreaming(recipe.TopK, recipe.EffectiveLambda, DisjointAggregation.Mean), recipe.DropRate,
+            recipe.DareMask is { } injected ? () => injected : () => SeededMasks(recipe.DropRate, recipe.Seed)),
         MergeMethod.Emr => new EmrStreaming(IndexOfServed(recipe, tasks)),
         MergeMethod.TsvMerge => TsvMerge(recipe.EffectiveLambda),
         MergeMethod.TsvCompress => TsvCompress(IndexOfServed(recipe, tasks)),
