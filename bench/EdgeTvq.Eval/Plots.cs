@@ -44,20 +44,25 @@ public static class Plots
 
     private static readonly int[] TvqBits = [8, 4, 3, 2];
 
+    /// <summary>
+    /// Fig. 2: one colour per method and one legend entry per method; the scheme is told by the line and marker
+    /// (solid line and dots TVQ, dotted line and open triangles FQ, a diamond RTVQ B3O2, a dashed level FP32).
+    /// </summary>
     private static string AccuracyVsBits(List<CellResult> cells, string path)
     {
         var plt = new Plot();
+        var colors = new ScottPlot.Palettes.Category20();
         int i = 0;
         foreach (var method in cells.Select(c => c.Method).Distinct())
         {
-            var color = Palette.GetColor(i++);
+            var color = colors.GetColor(i++);
             var of = cells.Where(c => c.Method == method).ToDictionary(c => c.Scheme);
             string label = of.Values.First().MethodLabel;
             var tvq = TvqBits.Where(b => of.ContainsKey($"TVQ{b}")).ToList();
             if (tvq.Count > 0)
             {
                 var s = plt.Add.Scatter(tvq.Select(b => (double)b).ToArray(), tvq.Select(b => 100 * of[$"TVQ{b}"].Average).ToArray(), color);
-                s.LegendText = $"{label}: TVQ";
+                s.LegendText = label;
                 s.LineWidth = 2;
                 s.MarkerSize = 8;
             }
@@ -65,7 +70,6 @@ public static class Plots
             if (fq.Count > 0)
             {
                 var s = plt.Add.Scatter(fq.Select(b => (double)b).ToArray(), fq.Select(b => 100 * of[$"FQ{b}"].Average).ToArray(), color);
-                s.LegendText = $"{label}: FQ";
                 s.LinePattern = LinePattern.Dotted;
                 s.MarkerShape = MarkerShape.OpenTriangleUp;
                 s.MarkerSize = 10;
@@ -73,22 +77,21 @@ public static class Plots
             if (of.TryGetValue("RTVQ-B3O2", out var r))
             {
                 var s = plt.Add.Scatter(new[] { r.Pack.PaperBits }, new[] { 100 * r.Average }, color);
-                s.LegendText = $"{label}: RTVQ B3O2";
                 s.MarkerShape = MarkerShape.FilledDiamond;
                 s.MarkerSize = 14;
             }
             if (of.TryGetValue("FP32", out var fp))
             {
-                var h = plt.Add.HorizontalLine(100 * fp.Average, 1.5f, color, LinePattern.Dashed);
-                h.LegendText = $"{label}: FP32";
+                plt.Add.HorizontalLine(100 * fp.Average, 1.5f, color, LinePattern.Dashed);
             }
         }
         plt.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual([2, 2.375, 3, 4, 8], ["2", "B3O2", "3", "4", "8"]);
         plt.Title($"Accuracy vs bits per task — {cells[0].Zoo} ({cells[0].TaskCount} tasks)");
-        plt.XLabel("bits per parameter per task (paper accounting)");
+        plt.XLabel("bits per parameter per task (paper accounting); solid: TVQ, dotted: FQ, diamond: RTVQ B3O2, dashed: FP32");
+        plt.Axes.Bottom.Label.FontSize = 14;
         plt.YLabel("average accuracy (%)");
         plt.ShowLegend(Edge.Right);
-        plt.SavePng(path, Width, Height);
+        plt.SavePng(path, 1300, 700);
         return path;
     }
 
