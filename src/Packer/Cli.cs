@@ -29,6 +29,12 @@ internal static class Cli
             Console.Error.WriteLine($"error: {e.Message}");
             return BadUsage;
         }
+        catch (InvalidOperationException e)
+        {
+            // A computation that could not finish (e.g. an SVD that did not converge): one line, nothing written.
+            Console.Error.WriteLine($"error: {e.Message}");
+            return Failed;
+        }
     }
 
     /// <summary>"NAME=PATH" → (NAME, PATH).</summary>

@@ -26,5 +26,11 @@ internal static class Cli
             Console.Error.WriteLine($"error: {e.Message}");
             return BadUsage;
         }
+        catch (InvalidOperationException e)
+        {
+            // A merge step that could not finish (e.g. TSV's SVD did not converge): one line, no model served.
+            Console.Error.WriteLine($"error: {e.Message}");
+            return Failed;
+        }
     }
 }

@@ -75,15 +75,15 @@ public static class Tsv
         var vtCat = new double[(long)width * n];  // T·k × n
         for (int task = 0; task < tasks; task++)
         {
-            var d = Svd.Decompose(t.Tau[task], m, n);
+            var d = Named(t, $"task {task}", () => Svd.Decompose(t.Tau[task], m, n));
             int r = d.Rank;
             for (int i = 0; i < m; i++)
                 for (int j = 0; j < k; j++) uCat[(long)i * width + task * k + j] = d.U[(long)i * r + j];
             Array.Copy(d.S, 0, sCat, task * k, k);
             Array.Copy(d.Vt, 0, vtCat, (long)task * k * n, (long)k * n);
         }
-        var pu = Svd.PolarFactor(uCat, m, width);
-        var pv = Svd.PolarFactor(vtCat, width, n);
+        var pu = Named(t, "orthogonalising U", () => Svd.PolarFactor(uCat, m, width));
+        var pv = Named(t, "orthogonalising V", () => Svd.PolarFactor(vtCat, width, n));
         var row = new double[n];
         for (int i = 0; i < m; i++)
         {
@@ -108,11 +108,18 @@ public static class Tsv
         int k = ComponentsPerTask(t.Shape, tasks);
         var result = new float[t.Length];
         if (k == 0) return result;
-        var low = Svd.Decompose(t.Tau[task], m, n).Reconstruct(k);
+        var low = Named(t, $"task {task}", () => Svd.Decompose(t.Tau[task], m, n)).Reconstruct(k);
         for (int i = 0; i < result.Length; i++) result[i] = (float)low[i];
         return result;
     }
 
     private static (int Rows, int Cols) Dims(TaskTensor t) =>
         (checked((int)t.Shape[0]), checked((int)t.Shape[1]));
+
+    /// <summary>Runs an SVD step of tensor <paramref name="t"/>; a failure names the tensor and the step.</summary>
+    private static T Named<T>(TaskTensor t, string step, Func<T> svd)
+    {
+        try { return svd(); }
+        catch (InvalidOperationException e) { throw new InvalidOperationException($"TSV, tensor '{t.Name}' ({step}): {e.Message}", e); }
+    }
 }
