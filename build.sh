@@ -167,7 +167,7 @@ demo() {
   echo "edgetvq-pack pack --scheme rtvq --base-bits 3 --offset-bits 2 ${#args[@]} args from $zoo/manifest.json"
   pack pack "${args[@]}" --scheme rtvq --base-bits 3 --offset-bits 2 --out "$out"
   pack verify "$out"
-  # The device path on the same bundle: stream, merge (individual task, then task arithmetic over all 8), classify
+  # The device path on the same bundle: stream, merge (individual task, task arithmetic over all 8, EMR), classify
   # the first task's held-out test images with ONNX Runtime.
   local first images
   first="$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["tasks"][0]["name"])' "$zoo/manifest.json")"
@@ -180,6 +180,10 @@ demo() {
   echo "edgetvq run --task $first --merge ta --lambda 0.3 (one model for all 8 tasks):"
   dotnet "src/EdgeRuntime/bin/$configuration/net10.0/edgetvq.dll" run --bundle "$out" --model "$zoo/encoder.onnx" \
     --task "$first" --merge ta --lambda 0.3 --input "$images" --limit 500
+  echo
+  echo "edgetvq run --task $first --merge emr (EMR: one shared vector, per-task mask and rescale; docs/merging.md):"
+  dotnet "src/EdgeRuntime/bin/$configuration/net10.0/edgetvq.dll" run --bundle "$out" --model "$zoo/encoder.onnx" \
+    --task "$first" --merge emr --input "$images" --limit 500
   echo
   echo "Demo bundle: $out (try: ./build.sh pack inspect $out --tensors)"
 }
