@@ -236,6 +236,12 @@ run_eval() {
       --methods ta@0.05,ta@0.1,ta@0.15,ta@0.2,ta,ta@0.5,ta@1 --out artifacts/eval-sweep --no-analysis
     results=(artifacts/eval/full-8tasks/results.json artifacts/eval/quick-8tasks/results.json
              artifacts/eval/quick-14tasks/results.json artifacts/eval/quick-20tasks/results.json)
+    # The full 20-task zoo (44 min to build: ./build.sh zoo --full --tasks 20) is evaluated when it exists.
+    if [ -f "$(zoo_dir full 20)/manifest.json" ]; then
+      "${eval[@]}" run --zoo "$(zoo_dir full 20)" \
+        --methods individual,ta,ties,ties-dis-sum,magmax,breadcrumbs,consensus,emr,dare,dare-ties,lines,tsv-merge,tsv-compress
+      results+=(artifacts/eval/full-20tasks/results.json)
+    fi
     report="docs/results"
   fi
   "${eval[@]}" report --results "${results[@]}" --out "$report"
