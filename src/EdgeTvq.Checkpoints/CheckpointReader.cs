@@ -25,8 +25,12 @@ public static class CheckpointReader
     public static ICheckpoint Open(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        if (!File.Exists(path))
+        var kind = EdgeTvq.IO.LocalFile.KindOf(path);
+        if (kind == EdgeTvq.IO.LocalFileKind.Missing)
             throw new FileNotFoundException($"Checkpoint file '{path}' does not exist.", path);
+        if (kind != EdgeTvq.IO.LocalFileKind.Regular)
+            throw CheckpointFormatException.Create(path, null,
+                $"is {EdgeTvq.IO.LocalFile.Describe(kind)}, not a regular file; refusing to read it. Pass the checkpoint file itself.");
 
         Span<byte> head = stackalloc byte[SniffBytes];
         int read;

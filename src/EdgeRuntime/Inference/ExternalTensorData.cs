@@ -21,21 +21,19 @@ internal sealed class ExternalTensorData
     public long Offset { get; }
     public long Length { get; }
 
-    /// <summary>Validates the external_data entries of <paramref name="init"/>; the data file must lie inside the model's folder.</summary>
+    /// <summary>
+    /// Validates the external_data entries of <paramref name="init"/>. The data file must be a regular file whose real
+    /// path (symbolic links resolved) lies inside the model's folder (<see cref="EdgeTvq.IO.LocalFile.ResolveInside"/>).
+    /// </summary>
     public static ExternalTensorData Resolve(string modelPath, InitializerField init)
     {
         string name = init.Info.Name;
         if (!init.ExternalData.TryGetValue("location", out string? location) || location.Length == 0)
             throw new OnnxModelException(modelPath, name, "is marked as external data but has no 'location' entry. Re-export the model.");
         string modelDir = Path.GetDirectoryName(Path.GetFullPath(modelPath))!;
-        string dataPath = Path.GetFullPath(Path.Combine(modelDir, location));
-        string root = Path.EndsInDirectorySeparator(modelDir) ? modelDir : modelDir + Path.DirectorySeparatorChar;
-        if (Path.IsPathRooted(location) || !dataPath.StartsWith(root, StringComparison.Ordinal))
-            throw new OnnxModelException(modelPath, name,
-                $"external data location '{location}' points outside the model's folder '{modelDir}'; refusing to read it. Keep the data file next to the .onnx file.");
-        if (!File.Exists(dataPath))
-            throw new OnnxModelException(modelPath, name,
-                $"external data file '{location}' was not found at '{dataPath}'. Copy it next to the .onnx file (onnx.save_model writes it beside the model).");
+        string dataPath = EdgeTvq.IO.LocalFile.ResolveInside(modelDir, location, out string problem)
+            ?? throw new OnnxModelException(modelPath, name,
+                $"external data location '{location}' {problem}; refusing to read it. Keep the data file, as a regular file, in the model's folder '{modelDir}' (onnx.save_model writes it there).");
 
         long offset = Number(modelPath, init, "offset") ?? 0;
         int elementSize = OnnxFields.ElementSize(init.Info.DataType);

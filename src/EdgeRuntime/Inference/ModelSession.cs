@@ -18,6 +18,9 @@ namespace EdgeTvq.Runtime.Inference;
 /// </summary>
 public sealed class ModelSession : IDisposable
 {
+    /// <summary>ONNX files are protobufs, which cannot exceed 2 GiB; larger weights live in external data files.</summary>
+    private const long MaxModelBytes = int.MaxValue;
+
     private readonly ReaderWriterLockSlim _lock = new(LockRecursionPolicy.NoRecursion);
     private readonly string _modelPath;
     private readonly InferenceSession _session;
@@ -88,9 +91,9 @@ public sealed class ModelSession : IDisposable
             ArgumentException.ThrowIfNullOrEmpty(modelPath);
             options ??= new InferenceOptions();
             var clock = Stopwatch.StartNew();
-            byte[]? model = File.Exists(modelPath)
-                ? File.ReadAllBytes(modelPath)
-                : throw new FileNotFoundException($"ONNX model '{modelPath}' does not exist.", modelPath);
+            byte[]? model;
+            try { model = EdgeTvq.IO.LocalFile.ReadAllBytes(modelPath, MaxModelBytes, "ONNX model"); }
+            catch (InvalidDataException e) { throw new OnnxModelException(modelPath, null, e.Message); }
 
             IReadOnlyList<OnnxInitializer> inputs;
             if (options.Mode == SessionMode.WeightsAsInputs)

@@ -322,11 +322,9 @@ internal static class OnnxInitializerReader
         if (!f.ExternalInfo.TryGetValue("location", out string? location) || location.Length == 0)
             throw CheckpointFormatException.Create(path, name, $"is marked as external data but has no 'location' entry. {Reexport}");
         string modelDir = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        string dataPath = Path.GetFullPath(Path.Combine(modelDir, location));
-        string root = Path.EndsInDirectorySeparator(modelDir) ? modelDir : modelDir + Path.DirectorySeparatorChar;
-        if (Path.IsPathRooted(location) || !dataPath.StartsWith(root, StringComparison.Ordinal))
-            throw CheckpointFormatException.Create(path, name,
-                $"external data location '{location}' points outside the model's folder '{modelDir}'; refusing to read it. Keep the data file next to the .onnx file.");
+        string dataPath = EdgeTvq.IO.LocalFile.ResolveInside(modelDir, location, out string problem)
+            ?? throw CheckpointFormatException.Create(path, name,
+                $"external data location '{location}' {problem}; refusing to read it. Keep the data file, as a regular file, in the model's folder '{modelDir}' (onnx.save_model writes it there).");
 
         long offset = ParseExternalNumber(path, name, f, "offset") ?? 0;
         long? length = ParseExternalNumber(path, name, f, "length");
@@ -336,9 +334,6 @@ internal static class OnnxInitializerReader
 
         if (!externalFiles.TryGetValue(dataPath, out TensorStorage? storage))
         {
-            if (!File.Exists(dataPath))
-                throw CheckpointFormatException.Create(path, name,
-                    $"external data file '{location}' was not found at '{dataPath}'. Copy it next to the .onnx file (onnx.save_model writes it beside the model).");
             storage = new FileInfo(dataPath).Length == 0 ? ArrayStorage.Empty : MappedFile.Open(dataPath);
             externalFiles[dataPath] = storage;
         }

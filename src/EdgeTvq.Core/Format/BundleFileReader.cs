@@ -44,6 +44,9 @@ public sealed class BundleFileReader : IAsyncDisposable, IDisposable
 
     public static async ValueTask<BundleFileReader> OpenAsync(string path, CancellationToken cancellation = default)
     {
+        var kind = EdgeTvq.IO.LocalFile.KindOf(path);
+        if (kind is not (EdgeTvq.IO.LocalFileKind.Regular or EdgeTvq.IO.LocalFileKind.Missing))
+            throw new BundleFormatException(path, $"is {EdgeTvq.IO.LocalFile.Describe(kind)}, not a regular file; a bundle holds only regular files");
         FileStream stream;
         try { stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)

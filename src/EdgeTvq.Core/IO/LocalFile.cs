@@ -1,0 +1,216 @@
+using System.Runtime.InteropServices;
+
+namespace EdgeTvq.IO;
+
+/// <summary>What a path names once symbolic links are followed.</summary>
+public enum LocalFileKind { Missing, Regular, Directory, Fifo, CharacterDevice, BlockDevice, Socket, Other }
+
+/// <summary>
+/// The file-system checks every reader of untrusted paths shares: what kind of file a path names (so a FIFO, a
+/// device or a directory is refused before it is opened: opening a FIFO blocks, reading /dev/zero never ends), the
+/// real path with every symbolic link resolved (so "inside this folder" is decided on the file actually read, not
+/// on the spelling of its name), a bounded whole-file read, and a lock on a folder. The system calls go through
+/// .NET's own System.Native shim (the library System.IO itself calls, linked into native AOT builds), so no libc
+/// symbol or struct layout is assumed.
+/// </summary>
+public static partial class LocalFile
+{
+    /// <summary>The kind of file <paramref name="path"/> names, following symbolic links (stat(2)).</summary>
+    public static LocalFileKind KindOf(string path)
+    {
+        if (Native.Stat(path, out Native.FileStatus status) != 0) return LocalFileKind.Missing;
+        return ModeKind(status.Mode);
+    }
+
+    /// <summary>The kind of the open file <paramref name="handle"/> (fstat(2)).</summary>
+    public static LocalFileKind KindOf(Microsoft.Win32.SafeHandles.SafeFileHandle handle) =>
+        Native.FStat(handle, out Native.FileStatus status) != 0 ? LocalFileKind.Missing : ModeKind(status.Mode);
+
+    private static LocalFileKind ModeKind(int mode) => (mode & Native.S_IFMT) switch
+    {
+        Native.S_IFREG => LocalFileKind.Regular,
+        Native.S_IFDIR => LocalFileKind.Directory,
+        Native.S_IFIFO => LocalFileKind.Fifo,
+        Native.S_IFCHR => LocalFileKind.CharacterDevice,
+        Native.S_IFBLK => LocalFileKind.BlockDevice,
+        Native.S_IFSOCK => LocalFileKind.Socket,
+        _ => LocalFileKind.Other,
+    };
+
+    /// <summary>"a FIFO", "a directory", … for error messages.</summary>
+    public static string Describe(LocalFileKind kind) => kind switch
+    {
+        LocalFileKind.Missing => "missing",
+        LocalFileKind.Regular => "a regular file",
+        LocalFileKind.Directory => "a directory",
+        LocalFileKind.Fifo => "a FIFO (named pipe)",
+        LocalFileKind.CharacterDevice => "a character device",
+        LocalFileKind.BlockDevice => "a block device",
+        LocalFileKind.Socket => "a socket",
+        _ => "not a regular file",
+    };
+
+    /// <summary>
+    /// The canonical absolute path of an existing <paramref name="path"/>: every symbolic link, "." and ".." resolved
+    /// (realpath(3)); null when the path does not exist or cannot be resolved (a loop of links, a missing component).
+    /// </summary>
+    public static string? RealPath(string path)
+    {
+        nint resolved = Native.RealPath(path);
+        if (resolved == 0) return null;
+        try { return Marshal.PtrToStringUTF8(resolved); }
+        finally { Native.Free(resolved); }
+    }
+
+    /// <summary>
+    /// Resolves <paramref name="relative"/> against <paramref name="folder"/> and returns the real path of the regular
+    /// file it names, or null with <paramref name="problem"/> saying why it is refused: an absolute path, a path that
+    /// leaves the folder (by "..", or by a symbolic link anywhere along it, the file's own included), a missing file,
+    /// or a file that is not regular (a directory, FIFO, device or socket).
+    /// </summary>
+    public static string? ResolveInside(string folder, string relative, out string problem)
+    {
+        problem = "";
+        if (relative.Length == 0 || relative.Contains('\0'))
+        {
+            problem = "is empty or holds a NUL character";
+            return null;
+        }
+        if (Path.IsPathRooted(relative))
+        {
+            problem = "is an absolute path, which may point outside the model's folder; it must be relative to it";
+            return null;
+        }
+        string realFolder = RealPath(folder) ?? Path.GetFullPath(folder);
+        string joined = Path.Combine(Path.GetFullPath(folder), relative);
+        string lexical = Path.GetFullPath(joined);
+        if (!IsInside(Path.GetFullPath(folder), lexical))
+        {
+            problem = "points outside the model's folder";
+            return null;
+        }
+        string? real = RealPath(joined);
+        if (real is null)
+        {
+            problem = $"was not found at '{lexical}' (or is a broken symbolic link)";
+            return null;
+        }
+        if (!IsInside(realFolder, real))
+        {
+            problem = $"resolves through a symbolic link to '{real}', outside the model's folder";
+            return null;
+        }
+        LocalFileKind kind = KindOf(real);
+        if (kind != LocalFileKind.Regular)
+        {
+            problem = $"is {Describe(kind)}, not a regular file";
+            return null;
+        }
+        return real;
+    }
+
+    private static bool IsInside(string folder, string path)
+    {
+        string root = Path.EndsInDirectorySeparator(folder) ? folder : folder + Path.DirectorySeparatorChar;
+        return path.StartsWith(root, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// Reads the whole of <paramref name="path"/> if it is a regular file of at most <paramref name="maxBytes"/> bytes.
+    /// A missing file throws <see cref="FileNotFoundException"/>; a directory, FIFO, device or socket, or a file over
+    /// the limit, throws <see cref="InvalidDataException"/> naming <paramref name="what"/> and the path. Nothing is
+    /// opened before the kind is known, so a FIFO cannot block the caller.
+    /// </summary>
+    public static byte[] ReadAllBytes(string path, long maxBytes, string what)
+    {
+        LocalFileKind kind = KindOf(path);
+        if (kind == LocalFileKind.Missing) throw new FileNotFoundException($"{path}: no such {what}", path);
+        if (kind != LocalFileKind.Regular)
+            throw new InvalidDataException(kind == LocalFileKind.Directory
+                ? $"{path} is a directory, not a {what}; name the files in it"
+                : $"{path} is {Describe(kind)}, not a regular file; refusing to read it as a {what}");
+        using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        // The path may have been replaced between the two checks: the open file is what counts.
+        if (KindOf(handle) != LocalFileKind.Regular)
+            throw new InvalidDataException($"{path} is not a regular file; refusing to read it as a {what}");
+        long length = RandomAccess.GetLength(handle);
+        if (length > maxBytes)
+            throw new InvalidDataException($"{path} is {length} bytes, over the {maxBytes}-byte limit for a {what}");
+        var bytes = new byte[length];
+        int done = 0;
+        while (done < bytes.Length)
+        {
+            int read = RandomAccess.Read(handle, bytes.AsSpan(done), done);
+            if (read <= 0) throw new InvalidDataException($"{path} shrank while it was read (expected {length} bytes, got {done})");
+            done += read;
+        }
+        return bytes;
+    }
+
+    /// <summary>
+    /// Tries to take an exclusive advisory lock (flock(2)) on the folder <paramref name="directory"/> itself; null when
+    /// another process holds it. Disposing the result releases it; so does the process's death, kill -9 included.
+    /// </summary>
+    public static IDisposable? TryLockDirectory(string directory)
+    {
+        nint fd = Native.Open(directory, Native.O_RDONLY | Native.O_CLOEXEC, 0);
+        if (fd < 0) throw new IOException($"{directory}: cannot open the folder to lock it (errno {Marshal.GetLastPInvokeError()})");
+        if (Native.FLock(fd, Native.LOCK_EX | Native.LOCK_NB) == 0) return new DirectoryLock(fd);
+        Native.Close(fd);
+        return null;
+    }
+
+    private sealed class DirectoryLock(nint fd) : IDisposable
+    {
+        private nint _fd = fd;
+
+        public void Dispose()
+        {
+            nint fd = Interlocked.Exchange(ref _fd, -1);
+            if (fd >= 0) Native.Close(fd); // closing the last descriptor releases the flock
+        }
+    }
+
+    private static partial class Native
+    {
+        public const int S_IFMT = 0xF000, S_IFIFO = 0x1000, S_IFCHR = 0x2000, S_IFDIR = 0x4000, S_IFBLK = 0x6000, S_IFREG = 0x8000, S_IFSOCK = 0xC000;
+
+        /// <summary>
+        /// The portable stat record of .NET's own System.Native shim (the one System.IO uses): its first two fields,
+        /// flags then st_mode, have kept this layout since .NET Core 1.0; the tail is padding so a longer record
+        /// never overruns.
+        /// </summary>
+        [StructLayout(LayoutKind.Sequential)]
+        public struct FileStatus
+        {
+            public int Flags;
+            public int Mode;
+            private unsafe fixed byte _rest[248];
+        }
+
+        [LibraryImport("libSystem.Native", EntryPoint = "SystemNative_Stat", StringMarshalling = StringMarshalling.Utf8)]
+        public static partial int Stat(string path, out FileStatus status);
+
+        [LibraryImport("libSystem.Native", EntryPoint = "SystemNative_FStat")]
+        public static partial int FStat(SafeHandle fd, out FileStatus status);
+
+        [LibraryImport("libSystem.Native", EntryPoint = "SystemNative_RealPath", StringMarshalling = StringMarshalling.Utf8)]
+        public static partial nint RealPath(string path);
+
+        [LibraryImport("libSystem.Native", EntryPoint = "SystemNative_Free")]
+        public static partial void Free(nint pointer);
+
+        // PAL values of System.Native (pal_io.h): open flags and flock operations, translated to the platform's there.
+        public const int O_RDONLY = 0x0000, O_CLOEXEC = 0x0010;
+        public const int LOCK_EX = 2, LOCK_NB = 4;
+
+        [LibraryImport("libSystem.Native", EntryPoint = "SystemNative_Open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+        public static partial nint Open(string path, int flags, int mode);
+
+        [LibraryImport("libSystem.Native", EntryPoint = "SystemNative_FLock", SetLastError = true)]
+        public static partial int FLock(nint fd, int operation);
+
+        [LibraryImport("libSystem.Native", EntryPoint = "SystemNative_Close")]
+        public static partial int Close(nint fd);
+    }
+}
