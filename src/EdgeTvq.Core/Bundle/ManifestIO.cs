@@ -8,14 +8,19 @@ namespace EdgeTvq.Bundle;
 /// <summary>Loads (with validation) and atomically saves manifest.json.</summary>
 public static class ManifestIO
 {
+    /// <summary>A manifest larger than this is refused unread (a 1,000,000-tensor table is about 150 MB).</summary>
+    public const long MaxManifestBytes = 512L << 20;
+
     public static BundleManifest Load(string bundleDir)
     {
         string path = Path.Combine(bundleDir, FormatConstants.ManifestFileName);
         if (!Directory.Exists(bundleDir))
             throw new BundleFormatException(bundleDir, "bundle directory does not exist; pass the folder that edgetvq-pack pack --out created");
-        if (!File.Exists(path))
+        if (EdgeTvq.IO.LocalFile.KindOf(path) == EdgeTvq.IO.LocalFileKind.Missing)
             throw new BundleFormatException(path, "manifest.json is missing: this folder is not an EdgeTvq bundle (or the manifest was deleted)");
-        byte[] bytes = File.ReadAllBytes(path);
+        byte[] bytes;
+        try { bytes = EdgeTvq.IO.LocalFile.ReadAllBytes(path, MaxManifestBytes, "bundle manifest"); }
+        catch (InvalidDataException e) { throw new BundleFormatException(path, e.Message, inner: e); }
         CheckChecksum(bytes, path);
         BundleManifest? m;
         try
@@ -34,6 +39,7 @@ public static class ManifestIO
     public static void Validate(BundleManifest m, string path)
     {
         void Fail(string what) => throw new BundleFormatException(path, what);
+        CheckNoNulls(m, path);
         if (m.Format != FormatConstants.ManifestFormatName) Fail($"\"format\" is '{m.Format}', expected '{FormatConstants.ManifestFormatName}'");
         if (m.FormatVersion != FormatConstants.Version) Fail($"formatVersion {m.FormatVersion} is not supported (this build reads {FormatConstants.Version})");
         if (m.BundleId.Length != 32 || !Guid.TryParseExact(m.BundleId, "N", out _)) Fail($"bundleId '{m.BundleId}' is not 32 hex digits");
@@ -83,6 +89,65 @@ public static class ManifestIO
         // make the whole bundle unreadable); here only their names.
         foreach (var name in m.Recipes?.Keys ?? Enumerable.Empty<string>())
             if (!BundleNames.IsValidTaskName(name)) Fail($"recipe name '{name}' is invalid (1-64 characters of letters, digits, '_', '.', '-', starting with a letter or digit)");
+    }
+
+    /// <summary>
+    /// JSON <c>null</c> where the format requires a value (a string, an object, an array or an array element) is
+    /// refused with the field's JSON path; the deserializer itself lets null through into non-nullable members.
+    /// </summary>
+    private static void CheckNoNulls(BundleManifest m, string path)
+    {
+        void Need(object? value, string field)
+        {
+            if (value is null)
+                throw new BundleFormatException(path,
+                    $"manifest field \"{field}\" is null; the format requires a value there. The manifest was edited by hand or damaged; restore it from the packer's output");
+        }
+        Need(m.Format, "format");
+        Need(m.BundleId, "bundleId");
+        Need(m.Scheme, "scheme");
+        Need(m.Quantizer, "quantizer");
+        Need(m.Policy, "policy");
+        Need(m.Checksum, "checksum");
+        Need(m.Pretrained, "pretrained");
+        Need(m.Pretrained.Sha256, "pretrained.sha256");
+        Need(m.Pretrained.Source, "pretrained.source");
+        Need(m.Pretrained.SourcePath, "pretrained.sourcePath");
+        Need(m.Tensors, "tensors");
+        for (int i = 0; i < m.Tensors.Count; i++)
+        {
+            var t = m.Tensors[i];
+            Need(t, $"tensors[{i}]");
+            Need(t.Name, $"tensors[{i}].name");
+            Need(t.Shape, $"tensors[{i}].shape");
+            Need(t.Dtype, $"tensors[{i}].dtype");
+            Need(t.Storage, $"tensors[{i}].storage");
+        }
+        if (m.Base is { } b) CheckFileEntry(b, "base", Need);
+        Need(m.Tasks, "tasks");
+        for (int i = 0; i < m.Tasks.Count; i++)
+        {
+            var t = m.Tasks[i];
+            Need(t, $"tasks[{i}]");
+            Need(t.Name, $"tasks[{i}].name");
+            Need(t.Source, $"tasks[{i}].source");
+            CheckFileEntry(t, $"tasks[{i}]", Need);
+            Need(t.OwnTensors, $"tasks[{i}].ownTensors");
+            for (int j = 0; j < t.OwnTensors.Count; j++)
+            {
+                Need(t.OwnTensors[j], $"tasks[{i}].ownTensors[{j}]");
+                Need(t.OwnTensors[j].Name, $"tasks[{i}].ownTensors[{j}].name");
+                Need(t.OwnTensors[j].Shape, $"tasks[{i}].ownTensors[{j}].shape");
+            }
+        }
+        foreach (var (name, recipe) in m.Recipes ?? [])
+            Need(recipe, $"recipes.{name}");
+    }
+
+    private static void CheckFileEntry(FileEntry f, string field, Action<object?, string> need)
+    {
+        need(f.File, field + ".file");
+        need(f.Sha256, field + ".sha256");
     }
 
     /// <summary>Rank ≤ 8, no negative dimension, element count ≤ 2^31 − 1 (checked arithmetic).</summary>
