@@ -63,7 +63,7 @@ public static class BundlePacker
             {
                 foreach (var p in plans)
                     writers.Add(new BundleFileWriter(Path.Combine(staging, BundleNames.TaskFileName(p.Task.Name)),
-                        HeaderFor(FileKind.Task, options, bundleId, identity, (uint)(1 + stored.Count + p.Own.Count))));
+                        HeaderFor(FileKind.Task, options, bundleId, identity, TaskRecordCount(p.Task, stored.Count, p.Own.Count))));
                 for (int t = 0; t < plans.Count; t++) writers[t].WriteMetadata(ManifestIO.SerializeMetadata(plans[t].Metadata));
 
                 var encoder = new TensorEncoder(options, pretrained, plans);
@@ -111,16 +111,24 @@ public static class BundlePacker
     /// the existing base is reused and the offset is taken against dequant(base) + θ_pre (the only base the bundle
     /// holds, with or without the bundle's error-correction setting).
     /// </summary>
-    public static TaskEntry AddTask(string bundleDir, ITensorSource pretrained, PackTask task, PackProgress? progress = null)
+    public static TaskEntry AddTask(string bundleDir, ITensorSource pretrained, PackTask task, PackProgress? progress = null, TimeSpan? lockWait = null)
     {
+        using var writeLock = BundleWriteLock.Acquire(bundleDir, lockWait ?? DefaultLockWait, message => progress?.Invoke(message, 0, 1));
         var manifest = ManifestIO.Load(bundleDir);
         var options = ManifestIO.OptionsOf(manifest);
         BundleNames.CheckTaskName(task.Name);
         if (manifest.Tasks.Any(t => string.Equals(t.Name, task.Name, StringComparison.OrdinalIgnoreCase)))
             throw new ArgumentException($"task '{task.Name}' is already in {bundleDir}; pick another name");
         string taskPath = Path.Combine(bundleDir, BundleNames.TaskFileName(task.Name));
-        if (File.Exists(taskPath))
-            throw new IOException($"{taskPath} exists but is not in the manifest; move it away first");
+        if (File.Exists(taskPath) || Directory.Exists(taskPath))
+        {
+            // Under the lock no other writer is running, so an unlisted task file of this bundle can only be left over
+            // from an add-task that was killed between renaming its task file and renaming the manifest: replace it.
+            if (!IsLeftoverTaskFile(taskPath, manifest))
+                throw new IOException($"{taskPath} exists, is not in the manifest and is not a task file of this bundle; move it away first");
+            progress?.Invoke($"replacing {Path.GetFileName(taskPath)}, left over from an interrupted add-task", 0, 1);
+            File.Delete(taskPath);
+        }
 
         var table = manifest.Tensors;
         progress?.Invoke("checking the pretrained weights", 0, 1);
@@ -131,7 +139,7 @@ public static class BundlePacker
         var bundleId = Guid.ParseExact(manifest.BundleId, "N");
         var stored = table.Where(e => e.Storage != "skipped").ToList();
         TaskEntry entry;
-        using (var writer = new BundleFileWriter(taskPath, HeaderFor(FileKind.Task, options, bundleId, identity, (uint)(1 + stored.Count + plan.Own.Count))))
+        using (var writer = new BundleFileWriter(taskPath, HeaderFor(FileKind.Task, options, bundleId, identity, TaskRecordCount(task, stored.Count, plan.Own.Count))))
         {
             writer.WriteMetadata(ManifestIO.SerializeMetadata(plan.Metadata));
             var encoder = new TensorEncoder(options, pretrained, [plan]);
@@ -157,9 +165,32 @@ public static class BundlePacker
         return entry;
     }
 
+    /// <summary>How long add-task waits for another writer of the same bundle before it gives up.</summary>
+    public static readonly TimeSpan DefaultLockWait = TimeSpan.FromMinutes(10);
+
+    /// <summary>
+    /// True when <paramref name="path"/> is a regular file whose header (checksum verified) says it is a task file of
+    /// bundle <paramref name="m"/>: the output of an add-task of this bundle that never reached the manifest.
+    /// </summary>
+    public static bool IsLeftoverTaskFile(string path, BundleManifest m)
+    {
+        if (EdgeTvq.IO.LocalFile.KindOf(path) != EdgeTvq.IO.LocalFileKind.Regular) return false;
+        if (m.Tasks.Any(t => t.File == Path.GetFileName(path))) return false;
+        var head = new byte[FormatConstants.HeaderSize];
+        using (var s = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1))
+            if (s.ReadAtLeast(head, head.Length, throwOnEndOfStream: false) < head.Length) return false;
+        try
+        {
+            var h = FileHeader.Read(head, path);
+            return h.Kind == FileKind.Task && h.BundleId == Guid.ParseExact(m.BundleId, "N");
+        }
+        catch (BundleFormatException) { return false; }
+    }
+
     /// <summary>The tensor table: every pretrained tensor, ordinal-sorted by name, with its storage.</summary>
     public static List<TensorEntry> BuildTable(ITensorSource pretrained, TensorPolicy policy)
     {
+        CheckRecordCount(pretrained, pretrained.Tensors.Count + 1L);
         var table = new List<TensorEntry>();
         foreach (var t in pretrained.Tensors.OrderBy(t => t.Name, Utf8Order.Instance))
         {
@@ -174,6 +205,24 @@ public static class BundlePacker
         if (!table.Any(e => e.Storage != "skipped"))
             throw new InvalidDataException($"{Path.GetFileName(pretrained.Path)}: no floating-point tensors found; is this the pretrained model?");
         return table;
+    }
+
+    /// <summary>
+    /// A task file holds one record per stored tensor plus its metadata, at most <see cref="FormatConstants.MaxRecords"/>:
+    /// a checkpoint that would need more is refused before any work, not after writing a file the readers refuse.
+    /// </summary>
+    private static void CheckRecordCount(ITensorSource source, long records)
+    {
+        if (records > FormatConstants.MaxRecords)
+            throw new InvalidDataException($"{Path.GetFileName(source.Path)}: {source.Tensors.Count:N0} tensors would need {records:N0} records in a bundle file, " +
+                $"over the format's limit of {FormatConstants.MaxRecords:N0}; merge small tensors or drop unused ones before packing");
+    }
+
+    private static uint TaskRecordCount(PackTask task, int stored, int own)
+    {
+        long records = 1L + stored + own;
+        CheckRecordCount(task.Source, records);
+        return (uint)records;
     }
 
     private static byte[] ComputeIdentity(ITensorSource pretrained, List<TensorEntry> table, PackProgress? progress)

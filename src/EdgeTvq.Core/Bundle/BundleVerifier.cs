@@ -41,7 +41,10 @@ public static class BundleVerifier
             if (!listed.Contains(f!))
                 warnings.Add(f!.EndsWith(".partial", StringComparison.Ordinal)
                     ? $"{f}: left over from an interrupted write; safe to delete"
-                    : $"{f}: not listed in manifest.json (ignored)");
+                    : BundlePacker.IsLeftoverTaskFile(Path.Combine(bundleDir, f), m)
+                        ? $"{f}: a task file of this bundle that is not in manifest.json, left over from an interrupted add-task; " +
+                          "safe to delete, or run the same add-task again, which replaces it"
+                        : $"{f}: not listed in manifest.json (ignored)");
         return new Result(problems, warnings, files);
     }
 }

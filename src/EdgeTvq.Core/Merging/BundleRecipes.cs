@@ -23,6 +23,7 @@ public static class BundleRecipes
     {
         if (!BundleNames.IsValidTaskName(name))
             throw new ArgumentException($"recipe name '{name}' is invalid: use 1-64 characters of letters, digits, '_', '.', '-', starting with a letter or digit");
+        using var writeLock = BundleWriteLock.Acquire(bundleDir, BundlePacker.DefaultLockWait);
         var m = ManifestIO.Load(bundleDir);
         recipe.ToRecipe(m, origin, servedTask: m.Tasks.FirstOrDefault()?.Name); // a recipe for individual/EMR may leave the task to the runtime
         m.Recipes ??= new Dictionary<string, RecipeDocument>(StringComparer.Ordinal);
@@ -33,6 +34,7 @@ public static class BundleRecipes
     /// <summary>Removes recipe <paramref name="name"/>; the manifest is rewritten atomically (without "recipes" once none is left).</summary>
     public static void Remove(string bundleDir, string name)
     {
+        using var writeLock = BundleWriteLock.Acquire(bundleDir, BundlePacker.DefaultLockWait);
         var m = ManifestIO.Load(bundleDir);
         if (m.Recipes is null || !m.Recipes.Remove(name))
             throw new ArgumentException($"the bundle has no recipe '{name}'");
