@@ -282,8 +282,10 @@ internal sealed class PickleMachine
         object?[] args = Args(argsValue, g);
         if (g.Kind == GlobalKind.Foreign)
         {
-            // How torch.save(model) pickles an nn.Module (protocol 2 copyreg.__newobj__): allocate, then BUILD.
-            if (args.Length == 0) return new PickleObject(g);
+            // How torch.save(model) pickles an nn.Module (protocol 2 copyreg.__newobj__): allocate, then BUILD. The
+            // object stays inert (nothing of it is ever called), but only what can be a model class is accepted:
+            // a CapWords name outside the modules that run programs or load code (os.system is refused, not allocated).
+            if (args.Length == 0 && IsPlausibleModelClass(g)) return new PickleObject(g);
             throw Refused(g);
         }
         return IsNativeClass(g.Kind) ? Call(g, argsValue) : throw Refused(g);
@@ -300,6 +302,21 @@ internal sealed class PickleMachine
     {
         if (cls is not PickleGlobal g) throw Corrupt($"object allocation of a {Describe(cls)}, which is not a class");
         return IsNativeClass(g.Kind) ? Call(g, PickleTuple.Empty) : new PickleObject(g);
+    }
+
+    private static readonly HashSet<string> SystemModules = new(StringComparer.Ordinal)
+    {
+        "os", "posix", "nt", "sys", "subprocess", "builtins", "__builtin__", "shutil", "socket", "importlib", "pickle",
+        "runpy", "code", "codeop", "ctypes", "pty", "webbrowser", "multiprocessing", "signal", "io", "types", "functools",
+        "operator", "marshal", "_io", "_posixsubprocess", "commands", "platform", "tempfile", "pathlib", "glob",
+    };
+
+    /// <summary>A class an nn.Module pickle may allocate: a CapWords name, and no module of the list above (nor a submodule of one).</summary>
+    private static bool IsPlausibleModelClass(PickleGlobal g)
+    {
+        if (g.Name.Length == 0 || !char.IsAsciiLetterUpper(g.Name[0])) return false;
+        string top = g.Module.Split('.')[0];
+        return !SystemModules.Contains(top);
     }
 
     private static bool IsNativeClass(GlobalKind kind) => kind is GlobalKind.OrderedDict or GlobalKind.Dict or GlobalKind.List

@@ -21,7 +21,14 @@ internal static class TorchZipCheckpoint
     private const string PickleEntry = "data.pkl";
     private const string StorageFolder = "data/";
     private const string ByteOrderEntry = "byteorder";
-    private const long MaxPickleBytes = 1L << 30;
+    /// <summary>data.pkl of a state dict is kilobytes to a few megabytes; 256 MiB leaves room for whole pickled modules.</summary>
+    private const long MaxPickleBytes = 256L << 20;
+    /// <summary>
+    /// torch.save stores every entry uncompressed. A deflated entry may expand at most this many times (and only
+    /// entries above <see cref="SmallEntryBytes"/> are held to it), so a small file cannot make the reader inflate gigabytes.
+    /// </summary>
+    private const long MaxExpansion = 64;
+    private const long SmallEntryBytes = 1L << 20;
     private const string Resave = "Re-save it with torch.save(model.state_dict(), path).";
 
     public static ICheckpoint Open(string path)
@@ -153,6 +160,10 @@ internal static class TorchZipCheckpoint
     {
         if (entry.Length > maxBytes)
             throw CheckpointFormatException.Create(path, tensorName, $"zip entry '{what}' is {entry.Length} bytes, above the {maxBytes}-byte limit this reader supports.");
+        if (entry.Length > SmallEntryBytes && entry.Length > entry.CompressedLength * MaxExpansion)
+            throw CheckpointFormatException.Create(path, tensorName,
+                $"zip entry '{what}' would expand from {entry.CompressedLength} to {entry.Length} bytes, over {MaxExpansion} times; torch.save stores tensors " +
+                $"uncompressed, so this is not a torch.save checkpoint (or it is a zip bomb). {Resave}");
         var bytes = new byte[entry.Length];
         try
         {
@@ -165,6 +176,11 @@ internal static class TorchZipCheckpoint
             throw CheckpointFormatException.Create(path, tensorName,
                 $"zip entry '{what}' cannot be read ({e.Message}). The file is truncated or corrupt; copy or re-save it.", e);
         }
+        // Every entry carries the CRC-32 of its uncompressed bytes; torch.save writes it, so a mismatch is damage.
+        uint crc = System.IO.Hashing.Crc32.HashToUInt32(bytes);
+        if (crc != entry.Crc32)
+            throw CheckpointFormatException.Create(path, tensorName,
+                $"zip entry '{what}' fails its CRC-32 check (stored {entry.Crc32:x8}, computed {crc:x8}): its bytes are damaged. Copy the file again or re-save it.");
         return bytes;
     }
 }
