@@ -13,7 +13,7 @@ public static class IdxImages
     /// <summary>Reads up to <paramref name="limit"/> images as (pixel/255 − mean)/std, shape [N, 1, rows, cols].</summary>
     public static (float[] Data, long[] Shape) Load(string path, float mean, float std, int limit = int.MaxValue)
     {
-        var bytes = File.ReadAllBytes(path);
+        var bytes = EdgeTvq.IO.LocalFile.ReadAllBytes(path, int.MaxValue, "idx image file");
         if (bytes.Length < 16 || BinaryPrimitives.ReadInt32BigEndian(bytes) != Magic)
             throw new InvalidDataException($"{path}: not an idx3 unsigned-byte image file (magic 0x00000803)");
         int n = BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(4)), rows = BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(8)),

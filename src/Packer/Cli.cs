@@ -11,6 +11,17 @@ internal static class Cli
 {
     public const int Ok = 0, Failed = 1, BadUsage = 2;
 
+    /// <summary>A coefficient option's parser: <see cref="EdgeTvq.Merging.MergeRecipe.ParseCoefficient"/> (strict, finite), its error reported as a usage error.</summary>
+    public static float Coefficient(System.CommandLine.Parsing.ArgumentResult r, string option)
+    {
+        try { return EdgeTvq.Merging.MergeRecipe.ParseCoefficient(r.Tokens.Single().Value, option); }
+        catch (ArgumentException e)
+        {
+            r.AddError(e.Message);
+            return 0f;
+        }
+    }
+
     /// <summary>Runs a command body; expected failures print one clear line and return non-zero.</summary>
     public static int Run(Func<int> body)
     {

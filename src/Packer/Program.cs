@@ -19,6 +19,14 @@ public static class Program
             AdaMergeCommand.Create(),
             RecipeCommand.Create(),
         };
-        return root.Parse(args).Invoke();
+        // A command line that does not parse is bad usage (exit 2, as the README says), told in one line per problem.
+        var parsed = root.Parse(args);
+        if (parsed.Errors.Count > 0)
+        {
+            foreach (var error in parsed.Errors) Console.Error.WriteLine($"error: {error.Message}");
+            Console.Error.WriteLine("(add --help to the command for its usage)");
+            return Cli.BadUsage;
+        }
+        return parsed.Invoke();
     }
 }

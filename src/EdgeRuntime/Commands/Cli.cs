@@ -8,6 +8,17 @@ internal static class Cli
 {
     public const int Ok = 0, Failed = 1, BadUsage = 2;
 
+    /// <summary>A coefficient option's parser: <see cref="EdgeTvq.Merging.MergeRecipe.ParseCoefficient"/> (strict, finite), its error reported as a usage error.</summary>
+    public static float Coefficient(System.CommandLine.Parsing.ArgumentResult r, string option)
+    {
+        try { return EdgeTvq.Merging.MergeRecipe.ParseCoefficient(r.Tokens.Single().Value, option); }
+        catch (ArgumentException e)
+        {
+            r.AddError(e.Message);
+            return 0f;
+        }
+    }
+
     /// <summary>Expected failures print one clear line and return non-zero; nothing half-loaded is ever served.</summary>
     public static int Run(Func<int> body)
     {

@@ -56,11 +56,11 @@ internal static class ServeCommand
                             Console.WriteLine(Describe(host.Switch(MergeRecipe.Individual(words[2]))));
                             break;
                         case "use" when words.Length >= 2 && words[1] == "lines":
-                            float beta = words.Length > 2 ? float.Parse(words[2], System.Globalization.CultureInfo.InvariantCulture) : EdgeTvq.Merging.Methods.LiNeS.DefaultBeta;
+                            float beta = words.Length > 2 ? MergeRecipe.ParseCoefficient(words[2], "β") : EdgeTvq.Merging.Methods.LiNeS.DefaultBeta;
                             Console.WriteLine(Describe(host.Switch(MergeRecipe.LiNeS(tasks, host.Manifest.Tensors.Select(t => t.Name), beta))));
                             break;
                         case "use" when words.Length >= 2 && words[1] == "ta":
-                            float lambda = words.Length > 2 ? float.Parse(words[2], System.Globalization.CultureInfo.InvariantCulture) : MergeRecipe.DefaultLambda;
+                            float lambda = words.Length > 2 ? MergeRecipe.ParseCoefficient(words[2], "λ") : MergeRecipe.DefaultLambda;
                             Console.WriteLine(Describe(host.Switch(MergeRecipe.TaskArithmetic(tasks, lambda))));
                             break;
                         case "use" when words.Length >= 3 && words[1] == "recipe":
@@ -71,7 +71,7 @@ internal static class ServeCommand
                             break;
                         case "use" when words.Length >= 2 && MergeRecipe.ParseMethod(words[1]) is { } method
                                         && !MergeRecipe.BuildsOneTask(method) && method != MergeMethod.LiNeS:
-                            float? l = words.Length > 2 ? float.Parse(words[2], System.Globalization.CultureInfo.InvariantCulture) : null;
+                            float? l = words.Length > 2 ? MergeRecipe.ParseCoefficient(words[2], "λ") : null;
                             Console.WriteLine(Describe(host.Switch(RuntimeOptions.Recipe(null, words[1], l, 0f, host.Manifest))));
                             break;
                         case "classify" when words.Length >= 3:
@@ -89,7 +89,8 @@ internal static class ServeCommand
                     }
                 }
                 catch (Exception e) when (e is ArgumentException or IOException or InvalidDataException or FormatException or KeyNotFoundException
-                                              or EdgeTvq.Format.BundleFormatException or Inference.OnnxModelException)
+                                              or UnauthorizedAccessException or InvalidOperationException
+                                              or EdgeTvq.Format.BundleFormatException or EdgeTvq.Checkpoints.CheckpointFormatException or Inference.OnnxModelException)
                 {
                     Console.WriteLine($"error: {e.Message} (still serving {SafeRecipe(host)})");
                 }

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using EdgeTvq.IO;
 using StbImageSharp;
 
 namespace EdgeTvq.Runtime.Input;
@@ -13,10 +14,16 @@ public sealed record InputImage(string Source, byte[] Pixels, int? Label);
 /// </summary>
 public static class ImageFiles
 {
+    /// <summary>
+    /// The largest input file read (1 GiB: MNIST's whole test set as idx is 7.8 MB). Larger files, and anything that is
+    /// not a regular file (a directory, a FIFO, a device), are refused with <see cref="InvalidDataException"/> before a
+    /// byte is read.
+    /// </summary>
+    public const long MaxInputBytes = 1L << 30;
+
     public static List<InputImage> Load(string path, int size, int limit = int.MaxValue)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no such input file", path);
-        var bytes = File.ReadAllBytes(path);
+        var bytes = LocalFile.ReadAllBytes(path, MaxInputBytes, "input file");
         if (bytes.Length >= 4 && bytes[0] == 0 && bytes[1] == 0 && bytes[2] == 0x08)
             return ReadIdx(path, bytes, size, limit);
         ImageResult image;
@@ -55,8 +62,8 @@ public static class ImageFiles
         foreach (var c in candidates.Where(c => c != name).Distinct())
         {
             string p = Path.Combine(dir, c);
-            if (!File.Exists(p)) continue;
-            var b = File.ReadAllBytes(p);
+            if (LocalFile.KindOf(p) != LocalFileKind.Regular || new FileInfo(p).Length != 8L + n) continue;
+            var b = LocalFile.ReadAllBytes(p, 8L + n, "labels file");
             if (b.Length == 8 + n && b[2] == 0x08 && b[3] == 1 && BinaryPrimitives.ReadInt32BigEndian(b.AsSpan(4)) == n)
                 return b.AsSpan(8).ToArray().Select(x => (int)x).ToArray();
         }

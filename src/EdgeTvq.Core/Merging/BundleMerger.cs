@@ -97,6 +97,12 @@ public static class BundleMerger
 
     private static MergeResult Merge(string bundleDir, BundleManifest m, ITensorSource pretrained, MergeRecipe recipe, PackProgress? progress, MergeCache? cache, WeightSet? reuse)
     {
+        try { recipe.CheckFinite(); }
+        catch
+        {
+            reuse?.Dispose();
+            throw;
+        }
         if (!recipe.IsFused) return Streaming.GeneralMerger.Merge(bundleDir, m, pretrained, recipe, progress, cache, reuse);
         var o = ManifestIO.OptionsOf(m);
         List<(TaskEntry Entry, float Lambda, IReadOnlyDictionary<string, float>? PerTensor)> tasks;

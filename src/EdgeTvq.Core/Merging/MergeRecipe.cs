@@ -130,10 +130,52 @@ public sealed record MergeRecipe(MergeMethod Method, IReadOnlyDictionary<string,
         _ => this,
     };
 
+    /// <summary>
+    /// Parses a coefficient typed by a person (a command line, a serve command): invariant culture, an optional sign,
+    /// decimal point and exponent, nothing else (no thousands separators, so "0,3" is refused rather than read as 3), and
+    /// finite as a float32 ("NaN", "inf" and 1e39 are refused). <paramref name="what"/> names it in the error.
+    /// </summary>
+    public static float ParseCoefficient(string text, string what)
+    {
+        if (!double.TryParse(text, NumberStyles.AllowLeadingSign | NumberStyles.AllowDecimalPoint | NumberStyles.AllowExponent,
+                CultureInfo.InvariantCulture, out double value))
+            throw new ArgumentException($"{what} '{text}' is not a number (write it like 0.3 or 3e-1; no thousands separators)");
+        return CheckFinite(value, what);
+    }
+
+    /// <summary>The value as a float32 if it is finite there (|v| ≤ 3.4e38), else an <see cref="ArgumentException"/> naming <paramref name="what"/>.</summary>
+    public static float CheckFinite(double value, string what)
+    {
+        float f = (float)value;
+        if (!float.IsFinite(f))
+            throw new ArgumentException($"{what} is {value.ToString(CultureInfo.InvariantCulture)}; it must be a finite number (|x| ≤ {float.MaxValue.ToString(CultureInfo.InvariantCulture)})");
+        return f;
+    }
+
+    /// <summary>
+    /// Refuses a recipe holding a non-finite number anywhere (coefficients, per-tensor coefficients, λ, k, β, γ, p): a
+    /// NaN or infinite coefficient would serve a model whose every output is NaN. Every merge checks its recipe so.
+    /// </summary>
+    public void CheckFinite()
+    {
+        foreach (var (task, c) in Coefficients) CheckFinite(c, $"the coefficient of task '{task}'");
+        foreach (var (task, byTensor) in TensorCoefficients ?? new Dictionary<string, IReadOnlyDictionary<string, float>>())
+            foreach (var (tensor, c) in byTensor) CheckFinite(c, $"the coefficient of task '{task}' on tensor '{tensor}'");
+        if (Lambda is { } l) CheckFinite(l, "λ");
+        CheckFinite(TopK, "k");
+        CheckFinite(BreadcrumbsBeta, "β");
+        CheckFinite(BreadcrumbsGamma, "γ");
+        CheckFinite(TallLambda, "the TALL λ");
+        CheckFinite(DropRate, "p");
+    }
+
     public static MergeRecipe Individual(string task) => new(MergeMethod.Individual, new Dictionary<string, float> { [task] = 1f }) { Task = task };
 
-    public static MergeRecipe TaskArithmetic(IEnumerable<string> tasks, float lambda = DefaultLambda) =>
-        new(MergeMethod.TaskArithmetic, tasks.ToDictionary(t => t, _ => lambda));
+    public static MergeRecipe TaskArithmetic(IEnumerable<string> tasks, float lambda = DefaultLambda)
+    {
+        CheckFinite(lambda, "λ");
+        return new(MergeMethod.TaskArithmetic, tasks.ToDictionary(t => t, _ => lambda));
+    }
 
     /// <summary>
     /// LiNeS on task arithmetic (paper defaults: α = 1/T, β = 0.5): tensors whose name holds block l of L (pattern
@@ -143,6 +185,8 @@ public sealed record MergeRecipe(MergeMethod Method, IReadOnlyDictionary<string,
     public static MergeRecipe LiNeS(IReadOnlyCollection<string> tasks, IEnumerable<string> tensorNames, float beta = Methods.LiNeS.DefaultBeta,
         string blockPattern = Methods.LiNeS.DefaultBlockPattern, float? alpha = null)
     {
+        CheckFinite(beta, "LiNeS β");
+        if (alpha is { } givenAlpha) CheckFinite(givenAlpha, "LiNeS α");
         int numBlocks = 1 + tensorNames.Select(n => Methods.LiNeS.BlockIndex(n, blockPattern)).DefaultIfEmpty(-1).Max();
         float a = alpha ?? 1f / tasks.Count;
         return new MergeRecipe(MergeMethod.LiNeS, tasks.ToDictionary(t => t, _ => 1f))

@@ -67,10 +67,12 @@ public sealed class RecipeDocument
         }
     }
 
+    /// <summary>A recipe file larger than this (64 MiB: layer-wise coefficients of a large model fit easily) is refused unread.</summary>
+    public const long MaxFileBytes = 64L << 20;
+
     public static RecipeDocument Load(string path)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no such recipe file", path);
-        return Parse(File.ReadAllBytes(path), Path.GetFileName(path));
+        return Parse(EdgeTvq.IO.LocalFile.ReadAllBytes(path, MaxFileBytes, "recipe file"), path);
     }
 
     public byte[] ToJson() => JsonSerializer.SerializeToUtf8Bytes(this, RecipeJsonContext.Default.RecipeDocument);
@@ -90,7 +92,8 @@ public sealed class RecipeDocument
             : throw Bad(field, $"names task '{name}', which is not in this bundle; it has: {string.Join(", ", bundleTasks)}");
         double Finite(string field, double v, double min = double.NegativeInfinity, double max = double.PositiveInfinity, string range = "")
         {
-            if (!double.IsFinite(v)) throw Bad(field, $"is {v.ToString(CultureInfo.InvariantCulture)}; it must be a finite number");
+            if (!double.IsFinite(v) || !float.IsFinite((float)v))
+                throw Bad(field, $"is {v.ToString(CultureInfo.InvariantCulture)}; it must be a finite number (|x| ≤ {float.MaxValue.ToString(CultureInfo.InvariantCulture)}, coefficients are float32)");
             if (v < min || v > max) throw Bad(field, $"is {v.ToString(CultureInfo.InvariantCulture)}; it must lie in {range}");
             return v;
         }
@@ -136,6 +139,7 @@ public sealed class RecipeDocument
                         perTensor = [];
                         foreach (var (t, byTensor) in TensorCoefficients)
                         {
+                            if (byTensor is null) throw Bad($"tensor_coefficients.{t}", "is null; give an object of tensor → coefficient, or leave the task out");
                             CheckTask($"tensor_coefficients.{t}", t);
                             if (!tasks.Contains(t)) throw Bad($"tensor_coefficients.{t}", "names a task that \"tasks\" leaves out");
                             var values = new Dictionary<string, float>(StringComparer.Ordinal);

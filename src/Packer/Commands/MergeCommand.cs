@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using EdgeTvq.Bundle;
 using EdgeTvq.Checkpoints;
+using EdgeTvq.Merging;
 using EdgeTvq.Merging.Methods;
 using Spectre.Console;
 
@@ -22,7 +23,7 @@ internal static class MergeCommand
         var pretrained = Cli.Required("--pretrained", "the bundle's pretrained checkpoint (θ_pre)");
         var method = Cli.Required("--method", "tsv_merge (one model for all tasks) | tsv_compress (one task, low-rank τ̂)");
         var task = new Option<string?>("--task") { Description = "the task for tsv_compress (its own tensors, e.g. its head, are written too)" };
-        var alpha = new Option<float>("--alpha") { Description = "tsv_merge scale α: θ = θ_pre + α·τ_M", DefaultValueFactory = _ => Tsv.DefaultAlpha };
+        var alpha = new Option<float>("--alpha") { CustomParser = r => Cli.Coefficient(r, "--alpha"), Description = "tsv_merge scale α: θ = θ_pre + α·τ_M", DefaultValueFactory = _ => Tsv.DefaultAlpha };
         var output = Cli.Required("--out", "output .safetensors file");
         var cmd = new Command("merge", "Merge a bundle's quantized task vectors offline (TSV-Merge, TSV-Compress) into a .safetensors checkpoint")
             { bundle, pretrained, method, task, alpha, output };

@@ -86,7 +86,7 @@ internal static class PackCommand
     {
         try
         {
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(file));
+            using var doc = JsonDocument.Parse(EdgeTvq.IO.LocalFile.ReadAllBytes(file, 64 << 20, "task metadata JSON file"));
             return doc.RootElement.Clone();
         }
         catch (JsonException e)

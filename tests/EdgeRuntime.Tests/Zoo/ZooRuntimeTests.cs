@@ -263,6 +263,22 @@ public class ZooRuntimeTests(ZooBundle zb, ITestOutputHelper log)
         Assert.True(accX > 0.5, $"accuracy {accX:P1}");
     }
 
+    /// <summary>The file checks call .NET's System.Native shim; the native binaries (arm64 under qemu too) must resolve it.</summary>
+    [Theory]
+    [InlineData("linux-x64")]
+    [InlineData("linux-arm64")]
+    public void The_native_binaries_refuse_a_device_and_a_directory_as_input(string rid)
+    {
+        var task = zb.Zoo.Tasks.First().Name;
+        string[] Args(string input) => ["run", "--bundle", zb.Bundle, "--model", zb.Model, "--task", task, "--input", input];
+        var (code, _, err) = AotBinaries.RunWithTimeout(rid, TimeSpan.FromMinutes(5), Args("/dev/zero"));
+        Assert.Equal(1, code);
+        Assert.Contains("/dev/zero is a character device, not a regular file", err);
+        (code, _, err) = AotBinaries.RunWithTimeout(rid, TimeSpan.FromMinutes(5), Args(zb.Dir));
+        Assert.Equal(1, code);
+        Assert.Contains("is a directory", err);
+    }
+
     [Fact]
     public void Serve_switches_tasks_on_request_reports_the_time_and_keeps_serving_after_an_error()
     {
@@ -284,6 +300,59 @@ public class ZooRuntimeTests(ZooBundle zb, ITestOutputHelper log)
         var answers = lines.Where(l => l.StartsWith("{")).Select(l => JsonDocument.Parse(l).RootElement).ToList();
         Assert.True(answers.Count > 10);
         Assert.All(answers, a => Assert.Equal(3, a.GetProperty("top").GetArrayLength()));
+    }
+
+    [Fact]
+    public void Serve_refuses_hostile_commands_with_a_clear_error_and_keeps_serving()
+    {
+        var names = zb.Zoo.Tasks.Select(t => t.Name).ToList();
+        string fifo = Path.Combine(zb.Dir, "serve-input.fifo");
+        if (!File.Exists(fifo))
+            using (var p = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("mkfifo", [fifo]) { UseShellExecute = false })!)
+                p.WaitForExit();
+        string stdin = string.Join("\n",
+            $"classify {names[0]} /dev/zero",
+            $"classify {names[0]} {fifo}",
+            $"classify {names[0]} {zb.Dir}",
+            "use ta NaN",
+            "use ta 1e39",
+            "use ta 0,3",
+            "use ties NaN",
+            "use lines Infinity",
+            "use tsv_merge -1e39",
+            $"classify {names[0]} {zb.Zoo.TestImages(names[0])}",
+            "quit") + "\n";
+        var serve = Task.Run(() => InProcessWithInput(stdin, "serve", "--bundle", zb.Bundle, "--model", zb.Model, "--task", names[0]));
+        Assert.True(serve.Wait(TimeSpan.FromMinutes(3)), "serve blocked (a FIFO input?)");
+        var (code, output, err) = serve.Result;
+        Assert.True(code == 0, err);
+        var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var errors = lines.Where(l => l.StartsWith("error: ")).ToList();
+        Assert.Equal(9, errors.Count);
+        Assert.Contains("/dev/zero is a character device, not a regular file", errors[0]);
+        Assert.Contains("FIFO", errors[1]);
+        Assert.Contains("is a directory", errors[2]);
+        Assert.Contains("NaN", errors[3]);
+        Assert.Contains("finite", errors[4]);
+        Assert.Contains("'0,3' is not a number", errors[5]);
+        Assert.All(errors, e => Assert.Contains($"still serving individual {names[0]}", e));
+        Assert.DoesNotContain(lines, l => l.StartsWith("switched to task arithmetic") || l.StartsWith("switched to TIES") || l.StartsWith("switched to LiNeS"));
+        var answers = lines.Where(l => l.StartsWith("{")).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        Assert.True(answers.Count > 10);
+        Assert.All(answers, a => Assert.All(a.GetProperty("top").EnumerateArray(), t => Assert.True(double.IsFinite(t.GetProperty("probability").GetDouble()))));
+    }
+
+    [Theory]
+    [InlineData("NaN")]
+    [InlineData("1e39")]
+    [InlineData("0,3")]
+    public void Run_refuses_a_coefficient_that_is_not_a_finite_number(string lambda)
+    {
+        var task = zb.Zoo.Tasks.First().Name;
+        var (code, output, err) = InProcess(RunArgs(task, 4, "--merge", "ta", "--lambda", lambda));
+        Assert.Equal(2, code);
+        Assert.Contains("--lambda", err);
+        Assert.Equal("", output);
     }
 
     [Fact]

@@ -285,14 +285,14 @@ public class StreamingMergeTests
         Assert.Contains("p must lie", Assert.Throws<ArgumentOutOfRangeException>(() => BundleMerger.Merge(dir["b"], m, pre, MergeRecipe.Of(MergeMethod.Dare, Tasks) with { DropRate = 1 })).Message);
         Assert.Contains("k must lie in 1 … 2", Assert.Throws<ArgumentOutOfRangeException>(() => BundleMerger.Merge(dir["b"], m, pre, MergeRecipe.Of(MergeMethod.Consensus, ["t0", "t1"]) with { ConsensusK = 3 })).Message);
         Assert.Contains("β (1.5)", Assert.Throws<ArgumentOutOfRangeException>(() => BundleMerger.Merge(dir["b"], m, pre, MergeRecipe.Of(MergeMethod.Breadcrumbs, Tasks) with { BreadcrumbsBeta = 1.5 })).Message);
-        Assert.Contains("must be finite", Assert.Throws<ArgumentOutOfRangeException>(() => BundleMerger.Merge(dir["b"], m, pre, MergeRecipe.Of(MergeMethod.MagMax, Tasks) with { Lambda = float.NaN })).Message);
+        Assert.Contains("λ is NaN; it must be a finite number", Assert.Throws<ArgumentException>(() => BundleMerger.Merge(dir["b"], m, pre, MergeRecipe.Of(MergeMethod.MagMax, Tasks) with { Lambda = float.NaN })).Message);
         Assert.Contains("'t9' is not among", Assert.Throws<ArgumentException>(() => BundleMerger.Merge(dir["b"], m, pre, MergeRecipe.Of(MergeMethod.Emr, ["t0", "t1"], "t9"))).Message);
         Assert.Contains("tsv_compress: the served task 't2' is not among the merged tasks (t0, t1)",
             Assert.Throws<ArgumentException>(() => BundleMerger.Merge(dir["b"], m, pre, MergeRecipe.Of(MergeMethod.TsvCompress, ["t0", "t1"], "t2"))).Message);
         Assert.Contains("tsv_compress builds one task's model", Assert.Throws<ArgumentException>(() => MergeRecipe.Of(MergeMethod.TsvCompress, ["t0", "t1"])).Message);
         Assert.Contains("tsv_compress builds one task's model: the recipe must name the task",
             Assert.Throws<ArgumentException>(() => BundleMerger.Merge(dir["b"], m, pre, new MergeRecipe(MergeMethod.TsvCompress, new Dictionary<string, float> { ["t0"] = 1f }))).Message);
-        Assert.Contains("must be finite", Assert.Throws<ArgumentOutOfRangeException>(() => BundleMerger.Merge(dir["b"], m, pre, MergeRecipe.Of(MergeMethod.TsvMerge, Tasks) with { Lambda = float.PositiveInfinity })).Message);
+        Assert.Contains("it must be a finite number", Assert.Throws<ArgumentException>(() => BundleMerger.Merge(dir["b"], m, pre, MergeRecipe.Of(MergeMethod.TsvMerge, Tasks) with { Lambda = float.PositiveInfinity })).Message);
         Assert.Contains("not in this bundle", Assert.Throws<ArgumentException>(() => BundleMerger.Merge(dir["b"], m, pre, MergeRecipe.Of(MergeMethod.MagMax, ["t0", "nope"]))).Message);
     }
 }
