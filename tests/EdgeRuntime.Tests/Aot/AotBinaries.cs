@@ -94,6 +94,7 @@ public static class AotBinaries
                 prefix.AddRange(["-E", "LD_LIBRARY_PATH=" + libs]);
         }
         prefix.Add(binary);
+        if (arch == Architecture.Arm64 && prefix.Count > 1 && ArmCpuInfoWrapper() is { } wrapper) prefix.InsertRange(0, wrapper);
         return RunProcess(prefix[0], [.. prefix.Skip(1), .. args], timeout);
     }
 
@@ -119,6 +120,20 @@ public static class AotBinaries
         }
         p.WaitForExit(); // drains the redirected streams
         return (p.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    /// <summary>
+    /// qemu-user shows an emulated aarch64 program the host's x86 /proc/cpuinfo. ONNX Runtime's CPU detection parses
+    /// it as an ARM one, and on some hosts (seen on a 2-core Xeon KVM guest) crashes with a null dereference before
+    /// the first session. As root, the arm64 binary therefore runs in a private mount namespace where
+    /// fixtures/aarch64-cpuinfo.txt (two Neoverse-N1 cores) is bind-mounted over /proc/cpuinfo; nothing outside the
+    /// namespace changes. Null (run plainly) when not root or when unshare is missing.
+    /// </summary>
+    private static string[]? ArmCpuInfoWrapper()
+    {
+        string fake = Path.Combine(AppContext.BaseDirectory, "fixtures", "aarch64-cpuinfo.txt");
+        if (Environment.UserName != "root" || FindOnPath("unshare") is not { } unshare || !File.Exists(fake)) return null;
+        return [unshare, "--mount", "--", "sh", "-c", "mount --bind \"$0\" /proc/cpuinfo && exec \"$@\"", fake];
     }
 
     private static string? FindOnPath(string name)
