@@ -47,7 +47,7 @@ internal static class InspectCommand
         var tt = new Table().Border(TableBorder.Simple);
         tt.AddColumns("tensor", "shape", "storage", "params", "base bytes", "task bytes (mean)");
         foreach (var x in b.Tensors)
-            tt.AddRow(Markup.Escape(x.Name), "[" + string.Join(",", x.Shape) + "]", x.Storage, x.Parameters.ToString("N0"),
+            tt.AddRow(Markup.Escape(x.Name), Markup.Escape("[" + string.Join(",", x.Shape) + "]"), Markup.Escape(x.Storage), x.Parameters.ToString("N0"),
                 x.BaseBytes.ToString("N0"), x.TaskBytesMean.ToString("N0"));
         AnsiConsole.Write(tt);
     }
