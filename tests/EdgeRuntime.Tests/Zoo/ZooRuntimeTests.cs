@@ -246,14 +246,16 @@ public class ZooRuntimeTests(ZooBundle zb, ITestOutputHelper log)
         Assert.Contains(lines, l => l.StartsWith("error: commands are:"));
     }
 
-    [Fact]
-    public void The_arm64_binary_under_qemu_predicts_exactly_what_the_x64_binary_predicts()
+    [Theory]
+    [InlineData("linux-arm64")]
+    [InlineData(AotBinaries.Nano)]
+    public void The_arm64_binary_under_qemu_predicts_exactly_what_the_x64_binary_predicts(string arm64)
     {
         var task = zb.Zoo.Tasks.First().Name;
         string[] args = RunArgs(task, 64);
         var x64 = AotBinaries.Run("linux-x64", args);
         Assert.True(x64.ExitCode == 0, x64.Stderr);
-        var arm = AotBinaries.RunWithTimeout("linux-arm64", TimeSpan.FromMinutes(5), args);
+        var arm = AotBinaries.RunWithTimeout(arm64, TimeSpan.FromMinutes(5), args);
         Assert.True(arm.ExitCode == 0, arm.Stderr);
         var (accX, topX, pX) = Parse(x64.Stdout);
         var (accA, topA, pA) = Parse(arm.Stdout);
@@ -267,6 +269,7 @@ public class ZooRuntimeTests(ZooBundle zb, ITestOutputHelper log)
     [Theory]
     [InlineData("linux-x64")]
     [InlineData("linux-arm64")]
+    [InlineData(AotBinaries.Nano)]
     public void The_native_binaries_refuse_a_device_and_a_directory_as_input(string rid)
     {
         var task = zb.Zoo.Tasks.First().Name;
