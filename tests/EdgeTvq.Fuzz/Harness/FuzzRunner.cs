@@ -17,7 +17,9 @@ public sealed record FuzzOptions
     /// <summary>Where failing inputs are written (null: not written).</summary>
     public string? FailureDir { get; init; }
     /// <summary>Stop a target after this many failures (distinct or not).</summary>
-    public int MaxFailures { get; init; } = 50;
+    public int MaxFailures { get; init; } = 10_000;
+    /// <summary>Inputs saved per distinct failure (same exception type and first frame).</summary>
+    public int SavePerDistinct { get; init; } = 3;
     public TextWriter? Log { get; init; }
 }
 
@@ -60,6 +62,7 @@ public static class FuzzRunner
             {
                 // A mutator bug must not stop a long run; the case falls back to a plain byte mutation.
                 MutatorErrors++;
+                if (Environment.GetEnvironmentVariable("EDGETVQ_FUZZ_DEBUG") == "1") Console.Error.WriteLine($"mutator of {target.Name}: {e}");
                 input = Mutation.Bytes.Mutate(input, rng);
             }
         }
@@ -103,10 +106,12 @@ public static class FuzzRunner
             cases++;
             if (outcome.Failure is { } f)
             {
-                string? saved = Save(o, target, i, input, f);
+                string key = $"{f.Kind} {f.Type} at {f.Frame}";
+                int seen = failures.Count(x => x.Key == key);
+                string? saved = seen < o.SavePerDistinct ? Save(o, target, i, input, f) : null;
                 var failure = new FuzzFailure(target.Name, o.Seed, i, f.Kind, f.Type, f.Message, f.Frame, saved, input.Length);
                 failures.Add(failure);
-                o.Log?.WriteLine("  FAIL " + failure);
+                if (seen == 0) o.Log?.WriteLine("  FAIL " + failure);
                 if (f.Kind == "timeout" || failures.Count >= o.MaxFailures) break; // a hung case keeps its thread
             }
             else if (outcome.Rejected) rejected++;

@@ -27,7 +27,11 @@ public static class Json
         try
         {
             var root = JsonNode.Parse(input, documentOptions: new JsonDocumentOptions { MaxDepth = 4096 });
-            _ = root?.ToJsonString(Indented); // JsonNode is lazy: invalid UTF-8 inside strings only shows up here
+            // JsonNode is lazy: invalid UTF-8 in names or strings only shows up when they are read.
+            var all = new List<JsonNode?>();
+            if (root is not null) Collect(root, all);
+            foreach (var n in all)
+                if (n is JsonValue v && v.GetValueKind() == JsonValueKind.String) _ = v.GetValue<string>();
             return root;
         }
         catch (Exception e) when (e is JsonException or InvalidOperationException or ArgumentException) { return null; }
@@ -89,7 +93,7 @@ public static class Json
     private static readonly string[] Numbers =
     [
         "0", "-1", "1", "2147483647", "2147483648", "4294967296", "9223372036854775807", "9223372036854775808", "-9223372036854775809",
-        "1e39", "-1e39", "1e308", "1e309", "-1e309", "5e-324", "1e-45", "0.5", "3.4028235e38", "3.5e38", "123456789012345678901234567890",
+        "1e39", "-1e39", "3.5e38", "-3.5e38", "1e50", "1e308", "1e309", "-1e309", "5e-324", "1e-45", "0.5", "3.4028235e38", "3.5e38", "123456789012345678901234567890",
         "1.0", "-0.0", "8", "9", "256",
     ];
 
@@ -155,8 +159,9 @@ public static class Json
             case JsonValue v when v.GetValueKind() == JsonValueKind.Number:
                 {
                     double d = v.GetValue<double>();
-                    string text = rng.Next(3) switch
+                    string text = rng.Next(4) switch
                     {
+                        3 => (d == 0 ? 1e39 : d * 1e39).ToString("R", System.Globalization.CultureInfo.InvariantCulture), // beyond float32
                         0 => (d + rng.Next(-2, 3)).ToString("R", System.Globalization.CultureInfo.InvariantCulture),
                         1 => (-d).ToString("R", System.Globalization.CultureInfo.InvariantCulture),
                         _ => Bytes.InterestingValue(rng).ToString(System.Globalization.CultureInfo.InvariantCulture),

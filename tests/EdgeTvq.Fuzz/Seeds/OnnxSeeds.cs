@@ -51,11 +51,15 @@ public static class OnnxSeeds
         ];
     }
 
-    /// <summary>The external data file the seed models point at (rewritten for every case: a case may not change it).</summary>
+    /// <summary>The external data file the seed models point at, and link.bin → /dev/zero beside it.</summary>
     public static void WriteExternalData(string dir)
     {
         Directory.CreateDirectory(dir);
         string path = Path.Combine(dir, ExternalFile);
         if (!File.Exists(path)) File.WriteAllBytes(path, Floats(1, 2, 3, 4, 5, 6, 7, 8));
+        // A symlink to /dev/zero inside the model's folder, which mutated external_data locations may name.
+        string link = Path.Combine(dir, "link.bin");
+        if (!File.Exists(link) && !Directory.Exists(link))
+            try { File.CreateSymbolicLink(link, "/dev/zero"); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 }

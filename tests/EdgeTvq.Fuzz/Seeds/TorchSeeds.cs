@@ -38,6 +38,24 @@ public static class TorchSeeds
         catch (Exception e) when (e is InvalidDataException or IOException or NotSupportedException or ArgumentException) { return null; }
     }
 
+    /// <summary>The name of the first zip entry whose bytes do not match its stored CRC-32, or null.</summary>
+    public static string? FirstBadCrc(byte[] zipBytes)
+    {
+        try
+        {
+            using var zip = new ZipArchive(new MemoryStream(zipBytes), ZipArchiveMode.Read);
+            foreach (var e in zip.Entries)
+            {
+                using var s = e.Open();
+                using var content = new MemoryStream();
+                s.CopyTo(content);
+                if (System.IO.Hashing.Crc32.HashToUInt32(content.GetBuffer().AsSpan(0, (int)content.Length)) != e.Crc32) return e.FullName;
+            }
+            return null;
+        }
+        catch (InvalidDataException) { return "(an entry .NET's zip reader refuses)"; }
+    }
+
     private static byte[] P(params object[] parts)
     {
         var ms = new MemoryStream();

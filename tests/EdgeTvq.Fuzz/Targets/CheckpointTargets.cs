@@ -97,6 +97,14 @@ public sealed class TorchTarget : CheckpointTarget
     public override string Name => "pt";
     protected override string FileName => "case.pt";
 
+    /// <summary>Also: a checkpoint that opens must not contain an entry whose bytes fail their CRC-32.</summary>
+    public override void Run(byte[] input, string scratch)
+    {
+        base.Run(input, scratch);
+        if (TorchSeeds.FirstBadCrc(input) is { } entry)
+            throw new FuzzInvariantException($"accepted a .pt whose zip entry '{entry}' fails its CRC-32 (damaged bytes read as weights)");
+    }
+
     public override IReadOnlyList<byte[]> Seeds(string scratch) =>
     [
         TorchSeeds.StateDict(CompressionLevel.NoCompression),
@@ -108,6 +116,22 @@ public sealed class TorchTarget : CheckpointTarget
     {
         List<(string Name, byte[] Data, CompressionLevel Level)>? entries = TorchSeeds.TryEntries(input);
         if (entries is null || rng.Next(6) == 0) return Bytes.Mutate(input, rng);
+        if (rng.Next(8) == 0)
+        {
+            // Damage a stored entry's bytes in place: its CRC-32 in the zip is now stale.
+            var stored = entries.Where(e => e.Level == CompressionLevel.NoCompression && e.Data.Length >= 4).ToList();
+            if (stored.Count > 0)
+            {
+                var e = stored[rng.Next(stored.Count)];
+                int at = input.AsSpan().IndexOf(e.Data);
+                if (at >= 0)
+                {
+                    var copy = (byte[])input.Clone();
+                    copy[at + rng.Next(e.Data.Length)] ^= (byte)(1 << rng.Next(8));
+                    return copy;
+                }
+            }
+        }
         int i = rng.Next(entries.Count);
         var (name, data, level) = entries[i];
         switch (rng.Next(8))
@@ -124,7 +148,7 @@ public sealed class TorchTarget : CheckpointTarget
             case 5: entries.Insert(i, (name, data, level)); break; // a duplicate entry name
             case 6:
                 {
-                    string[] names = ["archive/data.pkl", "other/data.pkl", "archive/data/0", "archive/data/1", "archive/byteorder", "../evil", "archive/", "", "a/b/c/data.pkl"];
+                    string[] names = ["archive/data.pkl", "other/data.pkl", "archive/data/0", "archive/data/1", "archive/byteorder", "../evil", "archive/", "archive/data/", "a/b/c/data.pkl"];
                     entries[i] = (names[rng.Next(names.Length)], data, level);
                     break;
                 }

@@ -7,8 +7,8 @@ namespace EdgeTvq.Fuzz.Targets;
 
 /// <summary>
 /// The device runtime's own ONNX reader (OnnxModelLayout through OnnxModelRewriter): list the initializers and move
-/// them to graph inputs, which inlines external data. The scratch folder also holds a symlink to /dev/zero (link.bin)
-/// that mutated external_data locations may name.
+/// them to graph inputs, which inlines external data. External data as in
+/// <see cref="OnnxSeeds.WriteExternalData"/>.
 /// </summary>
 public sealed class RuntimeOnnxTarget : IFuzzTarget
 {
@@ -22,9 +22,6 @@ public sealed class RuntimeOnnxTarget : IFuzzTarget
     public void Run(byte[] input, string scratch)
     {
         OnnxSeeds.WriteExternalData(scratch);
-        string link = Path.Combine(scratch, "link.bin");
-        if (!File.Exists(link) && !Directory.Exists(link))
-            try { File.CreateSymbolicLink(link, "/dev/zero"); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         string path = Path.Combine(scratch, "case.onnx");
         File.WriteAllBytes(path, input);
         byte[] model = File.ReadAllBytes(path);
