@@ -12,14 +12,15 @@ namespace EdgeTvq.Fuzz;
 public static class Program
 {
     private const string Usage = """
-        usage: edgetvq-fuzz [TARGET|all] [--cases N] [--minutes M] [--seed S] [--case I] [--out DIR]
-               edgetvq-fuzz replay TARGET FILE      run one saved input (a failure's .bin file)
+        usage: edgetvq-fuzz [TARGET|all] [--cases N] [--minutes M] [--seed S] [--case I] [--out DIR] [--timeout T]
+               edgetvq-fuzz replay TARGET FILE [--timeout T]   run one saved input (a failure's .bin file)
                edgetvq-fuzz list                    the targets
           --cases N    mutated cases per target (default 10000)
           --minutes M  time budget for the whole run, split evenly over the targets (cases unlimited unless --cases)
           --seed S     run seed (default: 1); case i of seed S is the same input on every machine
           --case I     run only case I of seed S (replay by seed and index; -1 … -k are the unmutated seeds)
           --out DIR    where failing inputs are written (default artifacts/fuzz/failures)
+          --timeout T  seconds a case may take before it is a hang (default 10)
         exit status: 0 no failures, 1 failures, 2 usage error
         """;
 
@@ -34,6 +35,8 @@ public static class Program
         }
     }
 
+    private static TimeSpan caseTimeout = TimeSpan.FromSeconds(10);
+
     private sealed class UsageException(string message) : Exception(message);
 
     private static int Run(string[] args)
@@ -46,7 +49,8 @@ public static class Program
         }
         if (args.Length > 0 && args[0] == "replay")
         {
-            if (args.Length != 3) throw new UsageException("replay needs TARGET and FILE");
+            if (args.Length is not (3 or 5) || (args.Length == 5 && args[3] != "--timeout")) throw new UsageException("replay needs TARGET and FILE (and optionally --timeout T)");
+            if (args.Length == 5) caseTimeout = TimeSpan.FromSeconds(Int(args[4], "--timeout", 1));
             return Replay(Target(args[1]), File.ReadAllBytes(args[2]));
         }
 
@@ -66,6 +70,7 @@ public static class Program
                     minutes = double.TryParse(Value(), NumberStyles.Float, CultureInfo.InvariantCulture, out double m) && m > 0 ? m : throw new UsageException("--minutes must be a positive number");
                     break;
                 case "--out": outDir = Value(); break;
+                case "--timeout": caseTimeout = TimeSpan.FromSeconds(Int(Value(), "--timeout", 1)); break;
                 default:
                     if (args[i].StartsWith('-') || targetName is not null) throw new UsageException($"unknown argument '{args[i]}'");
                     targetName = args[i];
@@ -98,6 +103,7 @@ public static class Program
                 Duration = perTarget,
                 FailureDir = outDir,
                 Log = Console.Out,
+                CaseTimeout = caseTimeout,
             };
             Console.WriteLine($"{t.Name}: seed {seed}, {(options.Cases == int.MaxValue ? "unlimited" : options.Cases.ToString(CultureInfo.InvariantCulture))} cases{(perTarget is { } p ? $", {p.TotalSeconds:F0} s" : "")}; expects {string.Join(", ", t.Expected.Select(x => x.Name))}");
             var report = FuzzRunner.Run(t, options);
@@ -127,7 +133,7 @@ public static class Program
     {
         string work = Path.Combine(scratch, "case");
         Directory.CreateDirectory(work);
-        var (rejected, kind, error) = FuzzRunner.RunOne(t, input, work, new FuzzOptions());
+        var (rejected, kind, error) = FuzzRunner.RunOne(t, input, work, new FuzzOptions { CaseTimeout = caseTimeout });
         if (kind is null)
         {
             Console.WriteLine(rejected ? $"rejected with a documented error: {error!.GetType().Name}: {error.Message}" : "accepted");
