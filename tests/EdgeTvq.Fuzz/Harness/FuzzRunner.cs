@@ -157,6 +157,8 @@ public static class FuzzRunner
 
     public static string TopFrame(Exception e)
     {
+        // A broken invariant is thrown by the harness; its message (up to the details in parentheses) names the bug.
+        if (e is FuzzInvariantException) return "invariant: " + (e.Message.IndexOf('(') is > 0 and var p ? e.Message[..p].TrimEnd() : e.Message);
         var frames = new StackTrace(e, fNeedFileInfo: true).GetFrames();
         var f = frames.FirstOrDefault(fr => fr.GetMethod()?.DeclaringType?.Namespace?.StartsWith("EdgeTvq", StringComparison.Ordinal) == true
                                              && fr.GetMethod()?.DeclaringType?.Namespace?.StartsWith("EdgeTvq.Fuzz", StringComparison.Ordinal) != true)
