@@ -102,7 +102,7 @@ public sealed class TorchTarget : CheckpointTarget
     {
         base.Run(input, scratch);
         if (TorchSeeds.FirstBadCrc(input) is { } entry)
-            throw new FuzzInvariantException($"accepted a .pt whose zip entry '{entry}' fails its CRC-32 (damaged bytes read as weights)");
+            throw new FuzzInvariantException($"accepted a .pt with a zip entry that fails its CRC-32 ('{entry}': damaged bytes read as weights)");
     }
 
     public override IReadOnlyList<byte[]> Seeds(string scratch) =>

@@ -45,7 +45,7 @@ public sealed class RecipeTarget : IFuzzTarget
         // Accepted recipes reach the merge kernels as float32: they must be finite there (issue "Hardening", bug 5).
         void Finite(string what, double v)
         {
-            if (!double.IsFinite(v)) throw new FuzzInvariantException($"accepted recipe has a non-finite {what} ({v})");
+            if (!double.IsFinite(v)) throw new FuzzInvariantException($"accepted recipe has a non-finite number ({what} = {v})");
         }
         foreach (var (t, c) in recipe.Coefficients) Finite($"coefficient of {t}", c);
         foreach (var (t, byTensor) in recipe.TensorCoefficients ?? new Dictionary<string, IReadOnlyDictionary<string, float>>())
