@@ -39,6 +39,15 @@ public sealed class ImageTarget : Harness.IFuzzTarget
         {
             var b = (byte[])input.Clone();
             int at = 4 * rng.Next(1, 4);
+            if (rng.Next(8) == 0)
+            {
+                // count × rows × cols = 2^64: the product wraps to 0 in 64-bit arithmetic; no pixels follow.
+                int a = rng.Next(4, 31), bb = rng.Next(34 - a, 31), c = 64 - a - bb; // each exponent in 4..30
+                BinaryPrimitives.WriteInt32BigEndian(b.AsSpan(4), 1 << a);
+                BinaryPrimitives.WriteInt32BigEndian(b.AsSpan(8), 1 << bb);
+                BinaryPrimitives.WriteInt32BigEndian(b.AsSpan(12), 1 << c);
+                return b[..16];
+            }
             if (rng.Next(2) == 0) BinaryPrimitives.WriteInt32BigEndian(b.AsSpan(at), (int)Bytes.InterestingValue(rng));
             else if (rng.Next(2) == 0) b[3] = (byte)rng.Next(256);
             else return Bytes.Mutate(b, rng);
