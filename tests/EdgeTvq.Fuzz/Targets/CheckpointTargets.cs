@@ -97,6 +97,30 @@ public sealed class TorchTarget : CheckpointTarget
     public override string Name => "pt";
     protected override string FileName => "case.pt";
 
+    /// <summary>An interesting value in a length, offset, count or method field of a zip header (local, central or end record).</summary>
+    private static byte[] ZipFieldMutation(byte[] input, Random rng)
+    {
+        (byte[] Signature, (int Offset, int Width)[] Fields)[] records =
+        [
+            ([0x50, 0x4b, 0x03, 0x04], [(8, 2), (18, 4), (22, 4), (26, 2), (28, 2)]),
+            ([0x50, 0x4b, 0x01, 0x02], [(10, 2), (20, 4), (24, 4), (28, 2), (30, 2), (32, 2), (42, 4)]),
+            ([0x50, 0x4b, 0x05, 0x06], [(8, 2), (10, 2), (12, 4), (16, 4), (20, 2)]),
+        ];
+        var (signature, fields) = records[rng.Next(records.Length)];
+        var at = new List<int>();
+        for (int i = input.AsSpan().IndexOf(signature); i >= 0; )
+        {
+            at.Add(i);
+            int next = input.AsSpan(i + 1).IndexOf(signature);
+            i = next < 0 ? -1 : i + 1 + next;
+        }
+        if (at.Count == 0) return Bytes.Mutate(input, rng);
+        var copy = (byte[])input.Clone();
+        var (offset, width) = fields[rng.Next(fields.Length)];
+        Bytes.PutInterestingField(copy, at[rng.Next(at.Count)] + offset, width, rng);
+        return copy;
+    }
+
     /// <summary>Also: a checkpoint that opens must not contain an entry whose bytes fail their CRC-32.</summary>
     public override void Run(byte[] input, string scratch)
     {
@@ -116,6 +140,7 @@ public sealed class TorchTarget : CheckpointTarget
     {
         List<(string Name, byte[] Data, CompressionLevel Level)>? entries = TorchSeeds.TryEntries(input);
         if (entries is null || rng.Next(6) == 0) return Bytes.Mutate(input, rng);
+        if (rng.Next(8) == 0) return ZipFieldMutation(input, rng);
         if (rng.Next(8) == 0)
         {
             // Damage a stored entry's bytes in place: its CRC-32 in the zip is now stale.
