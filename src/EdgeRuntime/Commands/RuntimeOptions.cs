@@ -14,10 +14,11 @@ internal sealed class RuntimeOptions
     public Option<string> Provider { get; } = new("--provider") { Description = "cpu | cuda | tensorrt (falls back to cpu with a message when absent)", DefaultValueFactory = _ => "cpu" };
     public Option<string?> OrtLibrary { get; } = new("--ort-library") { Description = "load this libonnxruntime.so instead of the bundled one (e.g. the Jetson GPU build)" };
     public Option<int> Threads { get; } = new("--threads") { Description = "ONNX Runtime intra-op threads (0: one per core)", DefaultValueFactory = _ => 0 };
+    public Option<bool> LowMemory { get; } = new("--low-memory") { Description = "one model-sized weight buffer besides θ_pre (4 GB boards such as the Jetson Nano): no spare buffer, no cached RTVQ base; a switch pauses serving while it merges in place" };
 
     public void AddTo(Command c)
     {
-        foreach (var o in new Option[] { Bundle, Model, Mode, Provider, OrtLibrary, Threads }) c.Options.Add(o);
+        foreach (var o in new Option[] { Bundle, Model, Mode, Provider, OrtLibrary, Threads, LowMemory }) c.Options.Add(o);
     }
 
     public InferenceOptions Inference(ParseResult r)

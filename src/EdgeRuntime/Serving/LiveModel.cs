@@ -19,6 +19,10 @@ public sealed class LiveModel
     private readonly ModelSession _session;
     private Action<WeightSet>? _onRetired;
     private int _references = 1;
+    private readonly TaskCompletionSource _retired = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completes when the last reference is gone and the session is closed (its weights handed back or freed).</summary>
+    public Task Retired => _retired.Task;
 
     public MergeRecipe Recipe { get; }
     public IReadOnlyDictionary<string, TaskView> Tasks { get; }
@@ -88,8 +92,12 @@ public sealed class LiveModel
     internal void Release()
     {
         if (Interlocked.Decrement(ref _references) != 0) return;
-        if (_onRetired is { } give && _session.DisposeKeepingWeights() is { } weights) give(weights);
-        else _session.Dispose();
+        try
+        {
+            if (_onRetired is { } give && _session.DisposeKeepingWeights() is { } weights) give(weights);
+            else _session.Dispose();
+        }
+        finally { _retired.TrySetResult(); }
     }
 }
 

@@ -16,6 +16,12 @@ public sealed record SwitchReport(MergeRecipe Recipe, TimeSpan Merge, TimeSpan S
 /// they start and keep it until they finish; the retired model is disposed when its last lease ends.
 /// θ_pre and the dequantized RTVQ base stay cached (<see cref="MergeCache"/>), so a switch reads only task files,
 /// and the weights of the retired model are refilled by the next switch instead of allocating new memory.
+/// <para>
+/// Low-memory mode (boards like the 4 GB Jetson Nano) holds one model-sized weight buffer besides θ_pre: no spare,
+/// no cached dq(base), and a switch first retires the current model, waits for its requests to finish, then merges
+/// into its buffer. Requests that arrive meanwhile wait for the new model (still never a half-merged one); a switch
+/// that fails rebuilds the previous recipe, so serving resumes as it was.
+/// </para>
 /// </summary>
 public sealed class ModelHost : IDisposable
 {
@@ -27,12 +33,19 @@ public sealed class ModelHost : IDisposable
     private LiveModel? _current;
     private WeightSet? _spare; // the last retired model's weights, refilled by the next switch
     private volatile bool _disposed;
+    private readonly bool _lowMemory;
+    private volatile bool _switchingInPlace;
+    private readonly ManualResetEventSlim _served = new(true); // reset while an in-place switch has no model to serve
 
     public BundleManifest Manifest => _manifest;
     public TimeSpan CacheLoadTime { get; }
 
-    public ModelHost(string bundleDir, string modelPath, InferenceOptions options)
+    /// <summary>True when the host keeps one weight buffer and switches in place (see the class remarks).</summary>
+    public bool LowMemory => _lowMemory;
+
+    public ModelHost(string bundleDir, string modelPath, InferenceOptions options, bool lowMemory = false)
     {
+        _lowMemory = lowMemory;
         if (!File.Exists(modelPath)) throw new FileNotFoundException($"{modelPath}: no such ONNX model", modelPath);
         _bundleDir = bundleDir;
         _modelPath = modelPath;
@@ -40,7 +53,7 @@ public sealed class ModelHost : IDisposable
         _manifest = ManifestIO.Load(bundleDir);
         var clock = Stopwatch.StartNew();
         using (var pretrained = new CheckpointTensorSource(modelPath))
-            _cache = new MergeCache(pretrained, _manifest); // refuses a model whose weights are not the bundle's pretrained ones
+            _cache = new MergeCache(pretrained, _manifest, keepBase: !lowMemory); // refuses a model whose weights are not the bundle's pretrained ones
         CacheLoadTime = clock.Elapsed;
     }
 
@@ -49,6 +62,7 @@ public sealed class ModelHost : IDisposable
     {
         lock (_switchLock)
         {
+            if (_lowMemory) return SwitchInPlace(recipe);
             var clock = Stopwatch.StartNew();
             var next = LiveModel.Build(_bundleDir, _manifest, _cache, _modelPath, recipe, _options,
                 Interlocked.Exchange(ref _spare, null), Recycle);
@@ -56,6 +70,44 @@ public sealed class ModelHost : IDisposable
             var total = clock.Elapsed;
             previous?.Release();
             return new SwitchReport(recipe, next.MergeTime, next.SessionTime, total);
+        }
+    }
+
+    /// <summary>
+    /// Low-memory switch: retire the current model, wait for its last request, merge into its weight buffer. New
+    /// requests wait meanwhile. On failure the previous recipe is rebuilt into the same buffer and the error rethrown.
+    /// </summary>
+    private SwitchReport SwitchInPlace(MergeRecipe recipe)
+    {
+        var clock = Stopwatch.StartNew();
+        _served.Reset();
+        _switchingInPlace = true;
+        var previous = Interlocked.Exchange(ref _current, null);
+        try
+        {
+            if (previous is not null)
+            {
+                previous.Release();
+                previous.Retired.Wait(); // its requests finish on it; then its weights come back through Recycle
+            }
+            LiveModel next;
+            try
+            {
+                next = LiveModel.Build(_bundleDir, _manifest, _cache, _modelPath, recipe, _options, Interlocked.Exchange(ref _spare, null), Recycle);
+            }
+            catch when (previous is not null)
+            {
+                Volatile.Write(ref _current, LiveModel.Build(_bundleDir, _manifest, _cache, _modelPath, previous.Recipe, _options,
+                    Interlocked.Exchange(ref _spare, null), Recycle));
+                throw;
+            }
+            Volatile.Write(ref _current, next);
+            return new SwitchReport(recipe, next.MergeTime, next.SessionTime, clock.Elapsed);
+        }
+        finally
+        {
+            _switchingInPlace = false;
+            _served.Set();
         }
     }
 
@@ -71,7 +123,14 @@ public sealed class ModelHost : IDisposable
     {
         while (true)
         {
-            var model = Volatile.Read(ref _current) ?? throw new InvalidOperationException("no model is loaded yet: switch to a task or merge first");
+            var model = Volatile.Read(ref _current);
+            if (model is null)
+            {
+                ObjectDisposedException.ThrowIf(_disposed, this);
+                if (_switchingInPlace) { _served.Wait(); continue; }
+                if (Volatile.Read(ref _current) is null) throw new InvalidOperationException("no model is loaded yet: switch to a task or merge first");
+                continue;
+            }
             if (model.TryAddReference()) return new Lease(model);
         }
     }
@@ -84,6 +143,7 @@ public sealed class ModelHost : IDisposable
             Interlocked.Exchange(ref _current, null)?.Release();
             Interlocked.Exchange(ref _spare, null)?.Dispose();
             _cache.Dispose();
+            _served.Set();
         }
     }
 }

@@ -26,8 +26,14 @@ public sealed class MergeCache : ITensorSource, IDisposable
     /// <summary>EMR rescalers r_t by merged task list (they depend only on the tasks): a switch to another task's EMR model skips the statistics pass.</summary>
     internal Dictionary<string, float[]> EmrRescalers { get; } = new(StringComparer.Ordinal);
 
-    public MergeCache(ITensorSource pretrained, BundleManifest m)
+    /// <param name="keepBase">
+    /// Keep dq(base) of an RTVQ bundle after the first merge, so later switches read only task files (the default).
+    /// False for boards short of memory: every merge then reads and dequantizes the base file again, and the cache
+    /// holds θ_pre alone.
+    /// </param>
+    public MergeCache(ITensorSource pretrained, BundleManifest m, bool keepBase = true)
     {
+        KeepsBase = keepBase;
         Path = pretrained.Path;
         Tensors = m.Tensors.Where(e => e.Storage != "skipped").Select(e => new SourceTensor(e.Name, e.Shape, "F32", true)).ToList();
         try
@@ -44,6 +50,8 @@ public sealed class MergeCache : ITensorSource, IDisposable
     public string Path { get; }
     public IReadOnlyList<SourceTensor> Tensors { get; }
     public bool HasBase => Base is not null;
+    /// <summary>Whether dq(base) is kept between merges (see the constructor).</summary>
+    public bool KeepsBase { get; }
     public void ReadFloat32(string name, Span<float> destination) => _pretrained.Span(name).CopyTo(destination);
 
     public void Dispose()
@@ -141,7 +149,7 @@ public static class BundleMerger
             CheckedFileReader? baseReader = null;
             if (m.Base is not null && cache?.Base is null)
             {
-                if (cache is not null) newBase = new WeightSet();
+                if (cache is { KeepsBase: true }) newBase = new WeightSet();
                 baseReader = CheckedFileReader.Open(bundleDir, m, m.Base, FileKind.Base, quantizedCount);
                 readers.Add(baseReader);
             }

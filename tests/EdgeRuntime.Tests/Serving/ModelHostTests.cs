@@ -12,12 +12,14 @@ public class ModelHostTests(MergedReference fx)
     private static float MaxAbsDiff(float[] x, float[] y) => x.Zip(y, (p, q) => Math.Abs(p - q)).Max();
 
     [Theory]
-    [InlineData(SessionMode.WeightsAsInputs)]
-    [InlineData(SessionMode.Embedded)]
-    public void Requests_racing_switches_always_get_one_complete_model(SessionMode mode)
+    [InlineData(SessionMode.WeightsAsInputs, false)]
+    [InlineData(SessionMode.Embedded, false)]
+    [InlineData(SessionMode.WeightsAsInputs, true)]
+    [InlineData(SessionMode.Embedded, true)]
+    public void Requests_racing_switches_always_get_one_complete_model(SessionMode mode, bool lowMemory)
     {
-        using var bundle = new BundleOnModel(fx, BundleOnModel.Tvq8);
-        using var host = new ModelHost(bundle.Bundle, fx.ModelPath, new InferenceOptions { Mode = mode, IntraOpThreads = 1 });
+        using var bundle = new BundleOnModel(fx, lowMemory ? BundleOnModel.RtvqB3O2 : BundleOnModel.Tvq8);
+        using var host = new ModelHost(bundle.Bundle, fx.ModelPath, new InferenceOptions { Mode = mode, IntraOpThreads = 1 }, lowMemory);
         // Fused (individual, TA) and general streaming (MagMax, EMR with its cached rescalers) merges alike.
         var recipes = new[] { MergeRecipe.Individual("a"), MergeRecipe.Individual("b"), MergeRecipe.TaskArithmetic(["a", "b"]),
                               MergeRecipe.Of(MergeMethod.MagMax, ["a", "b"]), MergeRecipe.Of(MergeMethod.Emr, ["a", "b"], "b") };
@@ -69,11 +71,13 @@ public class ModelHostTests(MergedReference fx)
         Assert.Equal("individual b", current.Model.Recipe.ToString());
     }
 
-    [Fact]
-    public void A_failed_switch_leaves_the_current_model_serving()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_failed_switch_leaves_the_current_model_serving(bool lowMemory)
     {
         using var bundle = new BundleOnModel(fx, BundleOnModel.Tvq8);
-        using var host = new ModelHost(bundle.Bundle, fx.ModelPath, new InferenceOptions());
+        using var host = new ModelHost(bundle.Bundle, fx.ModelPath, new InferenceOptions(), lowMemory);
         host.Switch(MergeRecipe.Individual("a"));
         var bytes = File.ReadAllBytes(Path.Combine(bundle.Bundle, "b.tvqt"));
         bytes[^40] ^= 0x20;
@@ -82,6 +86,40 @@ public class ModelHostTests(MergedReference fx)
         Assert.Contains("b.tvqt", e.Message);
         using var lease = host.Acquire();
         Assert.Equal("individual a", lease.Model.Recipe.ToString());
+        var output = lease.Model.Encode(fx.Image, 4, 28);
+        using var reference = new ModelHost(bundle.Bundle, fx.ModelPath, new InferenceOptions());
+        reference.Switch(MergeRecipe.Individual("a"));
+        using var fresh = reference.Acquire();
+        Assert.Equal(fresh.Model.Encode(fx.Image, 4, 28), output); // in low-memory mode, rebuilt into the same buffer
+    }
+
+    /// <summary>
+    /// Low-memory mode: a switch retires the current model first and waits for its requests; a request that arrives
+    /// meanwhile waits for the new model. Nothing half-merged is served.
+    /// </summary>
+    [Fact]
+    public void A_low_memory_switch_waits_for_requests_in_flight_and_new_requests_wait_for_it()
+    {
+        using var bundle = new BundleOnModel(fx, BundleOnModel.RtvqB3O2);
+        using var host = new ModelHost(bundle.Bundle, fx.ModelPath, new InferenceOptions(), lowMemory: true);
+        Assert.True(host.LowMemory);
+        host.Switch(MergeRecipe.Individual("a"));
+        var lease = host.Acquire();
+        var switching = Task.Run(() => host.Switch(MergeRecipe.Individual("b")));
+        Assert.False(switching.Wait(500), "the in-place switch must wait for the request in flight");
+        Assert.Equal("individual a", lease.Model.Recipe.ToString());
+        var a = lease.Model.Encode(fx.Image, 4, 28); // the request in flight still runs on the complete model a
+        var waiting = Task.Run(() =>
+        {
+            using var l = host.Acquire();
+            return l.Model.Recipe.ToString();
+        });
+        Assert.False(waiting.Wait(300), "a new request must wait while no model is served");
+        lease.Dispose();
+        Assert.True(switching.Wait(TimeSpan.FromMinutes(1)));
+        Assert.Equal("individual b", waiting.Result);
+        using var b = host.Acquire();
+        Assert.True(MaxAbsDiff(a, b.Model.Encode(fx.Image, 4, 28)) > 1e-2);
     }
 
     [Fact]

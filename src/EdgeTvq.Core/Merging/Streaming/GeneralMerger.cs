@@ -49,7 +49,7 @@ internal static class GeneralMerger
             for (int pass = 0; pass < passes; pass++)
             {
                 bool merge = pass == passes - 1;
-                if (cache is not null && cache.Base is null && m.Base is not null) newBase = new WeightSet();
+                if (cache is { KeepsBase: true, Base: null } && m.Base is not null) newBase = new WeightSet();
                 using var stream = new TaskVectorStream(bundleDir, m, pretrained, tasks, vectors, cache?.Base, newBase);
                 var delta = merge ? new float[capacity] : [];
                 while (stream.MoveNext())
