@@ -18,7 +18,7 @@ public static class IdxImages
             throw new InvalidDataException($"{path}: not an idx3 unsigned-byte image file (magic 0x00000803)");
         int n = BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(4)), rows = BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(8)),
             cols = BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(12));
-        if (n < 0 || rows <= 0 || cols <= 0 || 16 + (long)n * rows * cols != bytes.Length)
+        if (n < 0 || rows <= 0 || cols <= 0 || (Int128)n * rows * cols + 16 != bytes.Length)
             throw new InvalidDataException($"{path}: header says {n} images of {rows}×{cols}, the file has {bytes.Length - 16} pixel bytes");
         if (n == 0) throw new InvalidDataException($"{path}: no images");
         n = Math.Min(n, limit);

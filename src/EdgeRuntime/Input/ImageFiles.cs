@@ -21,14 +21,27 @@ public static class ImageFiles
     /// </summary>
     public const long MaxInputBytes = 1L << 30;
 
+    /// <summary>The most pixels a PNG/JPEG input may declare (64 Mpx: a 8192×8192 photo); checked before decoding.</summary>
+    public const long MaxPixels = 1L << 26;
+
     public static List<InputImage> Load(string path, int size, int limit = int.MaxValue)
     {
         var bytes = LocalFile.ReadAllBytes(path, MaxInputBytes, "input file");
         if (bytes.Length >= 4 && bytes[0] == 0 && bytes[1] == 0 && bytes[2] == 0x08)
             return ReadIdx(path, bytes, size, limit);
+        if (bytes.Length >= 2 && bytes[0] == 0xFF && bytes[1] == 0xD8 && JpegStructure.Problem(bytes) is { } jpegProblem)
+            throw new InvalidDataException($"{path}: not a readable JPEG: {jpegProblem}");
         ImageResult image;
-        try { image = ImageResult.FromMemory(bytes, ColorComponents.Grey); }
-        catch (Exception e) when (e is InvalidOperationException or ArgumentException or IndexOutOfRangeException)
+        try
+        {
+            // The header alone first: a file that declares more pixels than any input needs is refused before decoding.
+            using (var header = new MemoryStream(bytes, writable: false))
+                if (ImageInfo.FromStream(header) is { } info && (long)info.Width * info.Height > MaxPixels)
+                    throw new InvalidDataException($"{path}: the image declares {info.Width}×{info.Height} pixels, over the {MaxPixels:N0}-pixel limit for an input");
+            image = ImageResult.FromMemory(bytes, ColorComponents.Grey);
+        }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException or IndexOutOfRangeException or IOException
+                                      or OverflowException or NotSupportedException)
         {
             throw new InvalidDataException($"{path}: not a PNG, JPEG or idx file ({e.Message})", e);
         }
@@ -42,7 +55,9 @@ public static class ImageFiles
         if (b[3] != 3 || b.Length < 16)
             throw new InvalidDataException($"{path}: idx file must hold ubyte images of rank 3 (magic 00 00 08 03)");
         int n = BinaryPrimitives.ReadInt32BigEndian(b.AsSpan(4)), rows = BinaryPrimitives.ReadInt32BigEndian(b.AsSpan(8)), cols = BinaryPrimitives.ReadInt32BigEndian(b.AsSpan(12));
-        if (n < 0 || rows <= 0 || cols <= 0 || 16L + (long)n * rows * cols != b.Length)
+        // Each factor is at most 2^31 - 1, so the product is computed in 128 bits: a header whose product wraps
+        // around 2^64 to the file's size must not pass.
+        if (n < 0 || rows <= 0 || cols <= 0 || (Int128)n * rows * cols + 16 != b.Length)
             throw new InvalidDataException($"{path}: idx header says {n} images of {rows}×{cols} but the file has {b.Length} bytes");
         int[]? labels = ReadLabels(path, n);
         var list = new List<InputImage>();

@@ -54,6 +54,12 @@ internal static class TorchZipCheckpoint
     {
         string prefix = FindArchivePrefix(path, zip);
         bool bigEndian = ReadByteOrder(path, zip, prefix);
+        // The small bookkeeping entries (version, .data/serialization_id, …) are not used, but a damaged one means a
+        // damaged file: each is read once for its CRC-32. Storages are checked as they are read.
+        foreach (var entry in zip.Entries)
+            if (!entry.FullName.StartsWith(prefix + StorageFolder, StringComparison.Ordinal) && entry.FullName != prefix + PickleEntry
+                && entry.Length <= SmallEntryBytes && !entry.FullName.EndsWith('/'))
+                ReadEntry(path, null, entry, SmallEntryBytes, entry.FullName);
         byte[] pickle = ReadEntry(path, null, zip.GetEntry(prefix + PickleEntry)!, MaxPickleBytes, PickleEntry);
 
         var storages = new Dictionary<string, TorchStorage>(StringComparer.Ordinal);
