@@ -91,23 +91,28 @@ public sealed class ModelSession : IDisposable
             ArgumentException.ThrowIfNullOrEmpty(modelPath);
             options ??= new InferenceOptions();
             var clock = Stopwatch.StartNew();
-            byte[]? model;
-            try { model = EdgeTvq.IO.LocalFile.ReadAllBytes(modelPath, MaxModelBytes, "ONNX model"); }
+            // The file is mapped, not read onto the heap: with weights bound as inputs only the graph (without the
+            // weights' bytes) is copied, so a switch allocates no model-sized managed buffer.
+            EdgeTvq.IO.LocalFile.MappedBytes file;
+            try { file = EdgeTvq.IO.LocalFile.Map(modelPath, MaxModelBytes, "ONNX model"); }
             catch (InvalidDataException e) { throw new OnnxModelException(modelPath, null, e.Message); }
-
+            byte[]? model;
             IReadOnlyList<OnnxInitializer> inputs;
-            if (options.Mode == SessionMode.WeightsAsInputs)
+            using (file)
             {
-                WeightInputsModel rewritten = OnnxModelRewriter.WeightsAsInputs(model, modelPath, options.WeightNames);
-                OnnxModelRewriter.CheckWeights(modelPath, rewritten.WeightInputs, weights);
-                model = rewritten.Bytes;
-                inputs = rewritten.WeightInputs;
-            }
-            else
-            {
-                model = OnnxModelRewriter.Embed(model, modelPath, weights, options.WeightNames);
-                weights.Dispose(); // copied into the model bytes; free it before ONNX Runtime makes its own copy
-                inputs = [];
+                if (options.Mode == SessionMode.WeightsAsInputs)
+                {
+                    WeightInputsModel rewritten = OnnxModelRewriter.WeightsAsInputs(file.Span, modelPath, options.WeightNames);
+                    OnnxModelRewriter.CheckWeights(modelPath, rewritten.WeightInputs, weights);
+                    model = rewritten.Bytes;
+                    inputs = rewritten.WeightInputs;
+                }
+                else
+                {
+                    model = OnnxModelRewriter.Embed(file.Span, modelPath, weights, options.WeightNames);
+                    weights.Dispose(); // copied into the model bytes; free it before ONNX Runtime makes its own copy
+                    inputs = [];
+                }
             }
 
             (InferenceSession session, SessionOptions sessionOptions, ExecutionProvider provider, string? note) =

@@ -102,7 +102,11 @@ public sealed class ModelHost : IDisposable
                 throw;
             }
             Volatile.Write(ref _current, next);
-            return new SwitchReport(recipe, next.MergeTime, next.SessionTime, clock.Elapsed);
+            var report = new SwitchReport(recipe, next.MergeTime, next.SessionTime, clock.Elapsed);
+            // Hand the switch's transient managed memory (graph bytes, file buffers) back to the system now rather than
+            // at the collector's leisure: on a small board that is the difference between one switch and the next OOM.
+            GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+            return report;
         }
         finally
         {

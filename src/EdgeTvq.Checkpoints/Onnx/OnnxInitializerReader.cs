@@ -70,23 +70,28 @@ internal static class OnnxInitializerReader
 
     public static ICheckpoint Open(string path)
     {
-        byte[] file = File.ReadAllBytes(path);
+        // Mapped, not read onto the heap: raw_data tensors are read in place from the page cache.
+        TensorStorage file = new FileInfo(path).Length == 0 ? ArrayStorage.Empty : MappedFile.Open(path);
         var externalFiles = new Dictionary<string, TensorStorage>(StringComparer.Ordinal);
         try
         {
             List<CheckpointTensor> tensors = Read(path, file, externalFiles);
-            return new LoadedCheckpoint(path, "onnx", tensors, externalFiles.Values.OfType<IDisposable>().ToArray());
+            return new LoadedCheckpoint(path, "onnx", tensors, [.. externalFiles.Values.OfType<IDisposable>(), .. new[] { file }.OfType<IDisposable>()]);
         }
         catch
         {
             foreach (var f in externalFiles.Values.OfType<IDisposable>()) f.Dispose();
+            (file as IDisposable)?.Dispose();
             throw;
         }
     }
 
-    private static List<CheckpointTensor> Read(string path, byte[] file, Dictionary<string, TensorStorage> externalFiles)
+    private static List<CheckpointTensor> Read(string path, TensorStorage file, Dictionary<string, TensorStorage> externalFiles)
     {
-        var model = new ProtobufReader(file, 0, path, "ModelProto");
+        if (file.Length > int.MaxValue)
+            throw CheckpointFormatException.Create(path, null, $"is {file.Length} bytes; an ONNX protobuf cannot exceed 2 GiB (larger weights belong in external data files). {Reexport}");
+        ReadOnlySpan<byte> bytes = file.GetSpan(0, (int)file.Length);
+        var model = new ProtobufReader(bytes, 0, path, "ModelProto");
         int graphStart = -1, graphLength = 0, opsets = 0;
         while (model.TryReadTag(out int field, out WireType wt))
         {
@@ -111,8 +116,8 @@ internal static class OnnxInitializerReader
             throw CheckpointFormatException.Create(path, null,
                 $"ONNX model has no opset_import (ModelProto field {ModelOpsetImport}), which every exported model has; the file is probably truncated. {Reexport}");
 
-        var graph = new ProtobufReader(file.AsSpan(graphStart, graphLength), graphStart, path, "GraphProto");
-        var fileStorage = new ArrayStorage(file);
+        var graph = new ProtobufReader(bytes.Slice(graphStart, graphLength), graphStart, path, "GraphProto");
+        var fileStorage = file;
         var tensors = new List<CheckpointTensor>();
         var names = new HashSet<string>(StringComparer.Ordinal);
         while (graph.TryReadTag(out int field, out WireType wt))
@@ -244,7 +249,7 @@ internal static class OnnxInitializerReader
         foreach (byte b in payload) into.Add(b);
     }
 
-    private static CheckpointTensor Resolve(string path, ArrayStorage file, TensorFields f, Dictionary<string, TensorStorage> externalFiles)
+    private static CheckpointTensor Resolve(string path, TensorStorage file, TensorFields f, Dictionary<string, TensorStorage> externalFiles)
     {
         string name = f.Name ?? "";
         if (f.HasSegment)

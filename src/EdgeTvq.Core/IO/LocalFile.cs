@@ -160,6 +160,79 @@ public static partial class LocalFile
         return null;
     }
 
+    /// <summary>
+    /// Maps <paramref name="path"/> read-only under the rules of <see cref="ReadAllBytes"/> (a regular file of at most
+    /// <paramref name="maxBytes"/> ≤ 2^31 − 1 bytes). Its pages are the page cache's, not a copy on the heap: reading a
+    /// large model this way costs no managed allocation, and the kernel can drop the pages under memory pressure.
+    /// </summary>
+    public static unsafe MappedBytes Map(string path, long maxBytes, string what)
+    {
+        LocalFileKind kind = KindOf(path);
+        if (kind == LocalFileKind.Missing) throw new FileNotFoundException($"{path}: no such {what}", path);
+        if (kind != LocalFileKind.Regular)
+            throw new InvalidDataException(kind == LocalFileKind.Directory
+                ? $"{path} is a directory, not a {what}; name the files in it"
+                : $"{path} is {Describe(kind)}, not a regular file; refusing to read it as a {what}");
+        var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1);
+        try
+        {
+            long length = stream.Length;
+            if (length > Math.Min(maxBytes, int.MaxValue))
+                throw new InvalidDataException($"{path} is {length} bytes, over the {Math.Min(maxBytes, int.MaxValue)}-byte limit for a {what}");
+            if (length == 0)
+            {
+                stream.Dispose();
+                return new MappedBytes(null, null, null, 0);
+            }
+            var map = System.IO.MemoryMappedFiles.MemoryMappedFile.CreateFromFile(stream, null, 0,
+                System.IO.MemoryMappedFiles.MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
+            var view = map.CreateViewAccessor(0, 0, System.IO.MemoryMappedFiles.MemoryMappedFileAccess.Read);
+            byte* p = null;
+            view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
+            return new MappedBytes(map, view, p + view.PointerOffset, (int)length);
+        }
+        catch
+        {
+            stream.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>A read-only mapping of a whole file; <see cref="Span"/> is valid until Dispose.</summary>
+    public sealed unsafe class MappedBytes : IDisposable
+    {
+        private readonly System.IO.MemoryMappedFiles.MemoryMappedFile? _map;
+        private readonly System.IO.MemoryMappedFiles.MemoryMappedViewAccessor? _view;
+        private byte* _pointer;
+        private readonly int _length;
+
+        internal MappedBytes(System.IO.MemoryMappedFiles.MemoryMappedFile? map, System.IO.MemoryMappedFiles.MemoryMappedViewAccessor? view, byte* pointer, int length)
+        {
+            _map = map;
+            _view = view;
+            _pointer = pointer;
+            _length = length;
+        }
+
+        public ReadOnlySpan<byte> Span
+        {
+            get
+            {
+                ObjectDisposedException.ThrowIf(_pointer == null && _length > 0, this);
+                return new ReadOnlySpan<byte>(_pointer, _length);
+            }
+        }
+
+        public void Dispose()
+        {
+            if (_view is null || _pointer == null) return;
+            _pointer = null;
+            _view.SafeMemoryMappedViewHandle.ReleasePointer();
+            _view.Dispose();
+            _map!.Dispose();
+        }
+    }
+
     private sealed class DirectoryLock(nint fd) : IDisposable
     {
         private nint _fd = fd;
