@@ -18,7 +18,11 @@ internal static class MergeBenchmark
 {
     private const int Tasks = 20;
 
-    public static int Run(string[] args)
+    /// <summary>
+    /// The benchmark bundle (RTVQ B3O2, 20 synthetic tasks on the ViT-B/32 tensor set) and its pretrained weights as
+    /// .safetensors, under the temp folder; packed once, reused by later runs and by the serve benchmark.
+    /// </summary>
+    public static (string Bundle, string Pretrained) EnsureBundle()
     {
         string work = Path.Combine(Path.GetTempPath(), "edgetvq-merge-bench");
         string bundle = Path.Combine(work, "bundle"), pretrained = Path.Combine(work, "pretrained.safetensors");
@@ -38,6 +42,12 @@ internal static class MergeBenchmark
             var tasks = Enumerable.Range(0, Tasks).Select(t => new PackTask($"task{t:D2}", new SyntheticSource($"task{t}", shapes, t))).ToList();
             BundlePacker.Pack(pre, tasks, new PackOptions { Scheme = Scheme.Rtvq, BaseBits = 3, OffsetBits = 2 }, bundle);
         }
+        return (bundle, pretrained);
+    }
+
+    public static int Run(string[] args)
+    {
+        var (bundle, pretrained) = EnsureBundle();
         long bundleBytes = Directory.EnumerateFiles(bundle).Sum(f => new FileInfo(f).Length);
         Console.WriteLine($"bundle {bundleBytes / 1e6:F1} MB, {Tasks} tasks; machine: {Environment.ProcessorCount} cores, {RuntimeInformation.OSDescription.Trim()}, {RuntimeInformation.ProcessArchitecture}");
         Console.WriteLine("memcpy: a copy of the merged weights' size between buffers already in memory, in the same process (best of 3);");

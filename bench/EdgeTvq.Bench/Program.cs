@@ -14,10 +14,12 @@ public static class Program
                 return KernelBenchmark.Run();
             case "merge":
                 return MergeBenchmark.Run(args[1..]);
+            case "serve":
+                return ServeBenchmark.Run(args[1..]);
             case "merge-child":
                 return MergeBenchmark.Child(args[1], args[2], args[3]);
             default:
-                Console.Error.WriteLine("usage: edgetvq-bench storage [--policy=all] | merge | kernel");
+                Console.Error.WriteLine("usage: edgetvq-bench storage [--policy=all] | merge | kernel | serve");
                 return 2;
         }
     }

@@ -33,8 +33,8 @@ internal static partial class ServeBenchmark
             {
                 var argsFile = Run("/usr/bin/python3", [Path.Combine(root, "bench", "demo", "zoo_pack_args.py"), zoo, Path.Combine(work, "zoo-metadata")]);
                 var packArgs = argsFile.Split('\n', StringSplitOptions.RemoveEmptyEntries).ToList();
-                int code = EdgeTvq.Packer.Program.Main([.. packArgs.Prepend("pack"), "--scheme", "rtvq", "--base-bits", "3", "--offset-bits", "2", "--out", bundle]);
-                if (code != 0) return code;
+                string packer = Path.Combine(root, "src", "Packer", "bin", "Release", "net10.0", "edgetvq-pack.dll");
+                Run("dotnet", [packer, "pack", .. packArgs, "--scheme", "rtvq", "--base-bits", "3", "--offset-bits", "2", "--out", bundle]);
             }
             sets.Add(("quick zoo (60 k parameters, 8 tasks)", bundle, Path.Combine(zoo, "encoder.onnx")));
         }
