@@ -116,12 +116,10 @@ public static partial class LocalFile
     }
 
     /// <summary>
-    /// Reads the whole of <paramref name="path"/> if it is a regular file of at most <paramref name="maxBytes"/> bytes.
-    /// A missing file throws <see cref="FileNotFoundException"/>; a directory, FIFO, device or socket, or a file over
-    /// the limit, throws <see cref="InvalidDataException"/> naming <paramref name="what"/> and the path. Nothing is
-    /// opened before the kind is known, so a FIFO cannot block the caller.
+    /// Throws <see cref="FileNotFoundException"/> when <paramref name="path"/> does not exist and
+    /// <see cref="InvalidDataException"/> naming <paramref name="what"/> when it is not a regular file.
     /// </summary>
-    public static byte[] ReadAllBytes(string path, long maxBytes, string what)
+    public static void RequireRegular(string path, string what)
     {
         LocalFileKind kind = KindOf(path);
         if (kind == LocalFileKind.Missing) throw new FileNotFoundException($"{path}: no such {what}", path);
@@ -129,6 +127,17 @@ public static partial class LocalFile
             throw new InvalidDataException(kind == LocalFileKind.Directory
                 ? $"{path} is a directory, not a {what}; name the files in it"
                 : $"{path} is {Describe(kind)}, not a regular file; refusing to read it as a {what}");
+    }
+
+    /// <summary>
+    /// Reads the whole of <paramref name="path"/> if it is a regular file of at most <paramref name="maxBytes"/> bytes.
+    /// A missing file throws <see cref="FileNotFoundException"/>; a directory, FIFO, device or socket, or a file over
+    /// the limit, throws <see cref="InvalidDataException"/> naming <paramref name="what"/> and the path. Nothing is
+    /// opened before the kind is known, so a FIFO cannot block the caller.
+    /// </summary>
+    public static byte[] ReadAllBytes(string path, long maxBytes, string what)
+    {
+        RequireRegular(path, what);
         using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read);
         // The path may have been replaced between the two checks: the open file is what counts.
         if (KindOf(handle) != LocalFileKind.Regular)
@@ -167,12 +176,7 @@ public static partial class LocalFile
     /// </summary>
     public static unsafe MappedBytes Map(string path, long maxBytes, string what)
     {
-        LocalFileKind kind = KindOf(path);
-        if (kind == LocalFileKind.Missing) throw new FileNotFoundException($"{path}: no such {what}", path);
-        if (kind != LocalFileKind.Regular)
-            throw new InvalidDataException(kind == LocalFileKind.Directory
-                ? $"{path} is a directory, not a {what}; name the files in it"
-                : $"{path} is {Describe(kind)}, not a regular file; refusing to read it as a {what}");
+        RequireRegular(path, what);
         var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1);
         try
         {
