@@ -5,7 +5,7 @@
 #   ./build.sh demo                 pack the quick real-data zoo (8 tasks) as RTVQ B3O2, verify it, print inspect
 #   ./build.sh build                restore and build the solution (Release)
 #   ./build.sh zoo [--quick|--full] [--tasks 8|14|20]   build the real-data model zoo (bench/zoo/README.md)
-#   ./build.sh bench storage|merge [--general|--tsv]|kernel   RTVQ B3O2 storage | load+merge, switch, RSS (--general: the other methods; --tsv: TSV, slow) | kernel vs memcpy
+#   ./build.sh bench storage|merge [--general|--tsv]|kernel|serve   RTVQ B3O2 storage | load+merge, switch, RSS (--general: the other methods; --tsv: TSV, slow) | kernel vs memcpy | serve peak RSS and switch time, default vs --low-memory
 #   ./build.sh pack ARGS…           run edgetvq-pack (Release build) with ARGS
 #   ./build.sh publish [--rid linux-x64|linux-arm64|all] [--glibc 2.27]   Native AOT edgetvq (+ libonnxruntime.so) into
 #                                   artifacts/publish/<rid>/; --glibc 2.27: the classic Jetson Nano flavour,
