@@ -39,6 +39,7 @@ public sealed class OnnxTests(PythonCheckpoints fx)
     {
         { "path traversal", ProtoWriter.Model(External("../secret.bin")), "outside the model's folder" },
         { "absolute path", ProtoWriter.Model(External("/etc/passwd")), "outside the model's folder" },
+        { "NUL in location", ProtoWriter.Model(External("w.bin\0x")), "NUL character" },
         { "length mismatch", ProtoWriter.Model(External("w.bin", 0, 4)), "need 8" },
         { "offset beyond file", ProtoWriter.Model(External("w.bin", 12)), "beyond the end" },
         { "bad offset text", ProtoWriter.Model(ProtoWriter.Tensor("w", Float, 2).Message(13, ProtoWriter.Entry("location", "w.bin")).Message(13, ProtoWriter.Entry("offset", "-1")).Varint(14, 1)), "not a non-negative integer" },

@@ -58,6 +58,17 @@ public class CoefficientTests
         """{"method": "consensus", "params": {"tall_lambda": 1e300}}""",
     };
 
+    [Fact]
+    public void A_null_per_tensor_coefficient_table_is_refused_naming_the_task()
+    {
+        using var dir = new TempDir();
+        var (pre, tasks) = MemorySource.SmallModel(2, seed: 3);
+        var m = BundlePacker.Pack(pre, tasks.Select((s, i) => new PackTask($"t{i}", s)).ToList(), new PackOptions { Bits = 4 }, dir["b"]);
+        var doc = RecipeDocument.Parse("""{"method": "task_arithmetic", "tensor_coefficients": {"t0": null}}"""u8, "r.json");
+        var e = Assert.Throws<ArgumentException>(() => doc.ToRecipe(m, "r.json"));
+        Assert.Contains("tensor_coefficients.t0", e.Message);
+    }
+
     [Theory]
     [MemberData(nameof(BadRecipeFiles))]
     public void Recipe_files_with_numbers_beyond_float32_are_refused(string json)
