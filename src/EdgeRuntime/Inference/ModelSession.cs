@@ -86,6 +86,24 @@ public sealed class ModelSession : IDisposable
     public static ModelSession Create(string modelPath, WeightSet weights, InferenceOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(weights);
+        return Build(modelPath, weights, options);
+    }
+
+    /// <summary>
+    /// Builds a <see cref="SessionMode.WeightsAsInputs"/> session with no weights of its own, to be shared by several
+    /// weight sets: each is bound once (<see cref="Bind(WeightSet)"/>) and named on every run
+    /// (<see cref="Run(WeightBinding, string, float[], long[], string)"/>), so switching between them builds no session.
+    /// <see cref="InferenceOptions.WeightNames"/> selects the weight inputs (default every FLOAT initializer).
+    /// </summary>
+    public static ModelSession CreateShared(string modelPath, InferenceOptions options)
+    {
+        if (options.Mode != SessionMode.WeightsAsInputs)
+            throw new ArgumentException("a shared session binds its weights per run: it needs SessionMode.WeightsAsInputs", nameof(options));
+        return Build(modelPath, null, options);
+    }
+
+    private static ModelSession Build(string modelPath, WeightSet? weights, InferenceOptions? options)
+    {
         try
         {
             ArgumentException.ThrowIfNullOrEmpty(modelPath);
@@ -103,14 +121,14 @@ public sealed class ModelSession : IDisposable
                 if (options.Mode == SessionMode.WeightsAsInputs)
                 {
                     WeightInputsModel rewritten = OnnxModelRewriter.WeightsAsInputs(file.Span, modelPath, options.WeightNames);
-                    OnnxModelRewriter.CheckWeights(modelPath, rewritten.WeightInputs, weights);
+                    if (weights is not null) OnnxModelRewriter.CheckWeights(modelPath, rewritten.WeightInputs, weights);
                     model = rewritten.Bytes;
                     inputs = rewritten.WeightInputs;
                 }
                 else
                 {
-                    model = OnnxModelRewriter.Embed(file.Span, modelPath, weights, options.WeightNames);
-                    weights.Dispose(); // copied into the model bytes; free it before ONNX Runtime makes its own copy
+                    model = OnnxModelRewriter.Embed(file.Span, modelPath, weights!, options.WeightNames);
+                    weights!.Dispose(); // copied into the model bytes; free it before ONNX Runtime makes its own copy
                     inputs = [];
                 }
             }
@@ -121,7 +139,7 @@ public sealed class ModelSession : IDisposable
             OrtValue[] bound = [];
             try
             {
-                if (options.Mode == SessionMode.WeightsAsInputs) bound = Bind(inputs, weights);
+                if (options.Mode == SessionMode.WeightsAsInputs && weights is not null) bound = Bind(inputs, weights);
                 return new ModelSession(modelPath, options.Mode, session, sessionOptions, inputs, bound,
                     options.Mode == SessionMode.WeightsAsInputs ? weights : null)
                 {
@@ -140,7 +158,7 @@ public sealed class ModelSession : IDisposable
         }
         catch
         {
-            weights.Dispose();
+            weights?.Dispose();
             throw;
         }
     }
@@ -153,7 +171,18 @@ public sealed class ModelSession : IDisposable
         Run(inputName, input, inputShape, outputName, out _);
 
     /// <inheritdoc cref="Run(string, float[], long[], string)"/>
-    public float[] Run(string inputName, float[] input, long[] inputShape, string outputName, out long[] outputShape)
+    public float[] Run(string inputName, float[] input, long[] inputShape, string outputName, out long[] outputShape) =>
+        RunWith(null, inputName, input, inputShape, outputName, out outputShape);
+
+    /// <summary>Runs the shared session with the weights of <paramref name="binding"/> (see <see cref="CreateShared"/>).</summary>
+    public float[] Run(WeightBinding binding, string inputName, float[] input, long[] inputShape, string outputName)
+    {
+        ArgumentNullException.ThrowIfNull(binding);
+        if (binding.Session != this) throw new ArgumentException("the weights are bound to another session", nameof(binding));
+        return RunWith(binding, inputName, input, inputShape, outputName, out _);
+    }
+
+    private float[] RunWith(WeightBinding? binding, string inputName, float[] input, long[] inputShape, string outputName, out long[] outputShape)
     {
         ArgumentNullException.ThrowIfNull(input);
         ArgumentNullException.ThrowIfNull(inputShape);
@@ -169,11 +198,15 @@ public sealed class ModelSession : IDisposable
         try
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
+            if (binding is { IsDisposed: true }) throw new ObjectDisposedException(nameof(WeightBinding), "these weights were released (their model was retired)");
+            OrtValue[] weights = binding is null ? _bound : binding.Values;
+            if (weights.Length != _weightNames.Length)
+                throw new InvalidOperationException($"{_modelPath}: this session has no weights of its own; run it with a WeightBinding (Bind).");
             using OrtValue value = OrtValue.CreateTensorValueFromMemory(input, inputShape);
             var names = new string[_weightNames.Length + 1];
-            var values = new OrtValue[_bound.Length + 1];
+            var values = new OrtValue[weights.Length + 1];
             _weightNames.CopyTo(names, 0);
-            _bound.CopyTo(values, 0);
+            weights.CopyTo(values, 0);
             names[^1] = inputName;
             values[^1] = value;
             using IDisposableReadOnlyCollection<OrtValue> results = _session.Run(_runOptions, names, values, [outputName]);
@@ -235,6 +268,54 @@ public sealed class ModelSession : IDisposable
         foreach (OrtValue v in oldBound) v.Dispose(); // the OrtValues point into the weights: release them first
         oldWeights?.Dispose();
         ObjectDisposedException.ThrowIf(disposed, this);
+    }
+
+    /// <summary>
+    /// Binds <paramref name="weights"/> for runs of this <see cref="SessionMode.WeightsAsInputs"/> session, without
+    /// touching its own weights: several bindings can serve at once (each request names its own). Ownership of the
+    /// weights passes to the binding (on failure they are freed).
+    /// </summary>
+    public WeightBinding Bind(WeightSet weights)
+    {
+        ArgumentNullException.ThrowIfNull(weights);
+        try
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (Mode != SessionMode.WeightsAsInputs)
+                throw new InvalidOperationException($"{_modelPath}: an Embedded session has its weights built into the model; it binds none.");
+            OnnxModelRewriter.CheckWeights(_modelPath, _weightInputs, weights);
+            return new WeightBinding(this, weights, Bind(_weightInputs, weights));
+        }
+        catch
+        {
+            weights.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// A weight set bound to a shared session: the OrtValues over its native memory. Disposing it frees the weights;
+    /// <see cref="DisposeKeepingWeights"/> hands them back for the next merge to refill.
+    /// </summary>
+    public sealed class WeightBinding : IDisposable
+    {
+        private WeightSet? _weights;
+
+        internal WeightBinding(ModelSession session, WeightSet weights, OrtValue[] values) => (Session, _weights, Values) = (session, weights, values);
+
+        internal ModelSession Session { get; }
+        internal OrtValue[] Values { get; private set; }
+        public bool IsDisposed { get; private set; }
+
+        public WeightSet? DisposeKeepingWeights()
+        {
+            IsDisposed = true;
+            foreach (OrtValue v in Values) v.Dispose(); // the OrtValues point into the weights: release them first
+            Values = [];
+            return Interlocked.Exchange(ref _weights, null);
+        }
+
+        public void Dispose() => DisposeKeepingWeights()?.Dispose();
     }
 
     public void Dispose() => Close()?.Dispose();

@@ -17,6 +17,7 @@ public sealed record TaskView(string Name, LinearHead? Head, IReadOnlyList<strin
 public sealed class LiveModel
 {
     private readonly ModelSession _session;
+    private readonly ModelSession.WeightBinding? _binding; // the host's shared session runs with these weights
     private Action<WeightSet>? _onRetired;
     private int _references = 1;
     private readonly TaskCompletionSource _retired = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -29,12 +30,14 @@ public sealed class LiveModel
     public string InputName { get; }
     public string OutputName { get; }
     public TimeSpan MergeTime { get; }
-    public TimeSpan SessionTime => _session.BuildTime;
+    /// <summary>Building this model's session, or, on the host's shared session, binding its weights.</summary>
+    public TimeSpan SessionTime { get; }
     public ModelSession Session => _session;
 
-    private LiveModel(ModelSession session, MergeRecipe recipe, IReadOnlyDictionary<string, TaskView> tasks, TimeSpan mergeTime)
+    private LiveModel(ModelSession session, ModelSession.WeightBinding? binding, MergeRecipe recipe, IReadOnlyDictionary<string, TaskView> tasks,
+        TimeSpan mergeTime, TimeSpan sessionTime)
     {
-        (_session, Recipe, Tasks, MergeTime) = (session, recipe, tasks, mergeTime);
+        (_session, _binding, Recipe, Tasks, MergeTime, SessionTime) = (session, binding, recipe, tasks, mergeTime, sessionTime);
         InputName = session.InputNames.Count == 1 ? session.InputNames[0] : throw new InvalidDataException($"the model must have exactly one data input, it has: {string.Join(", ", session.InputNames)}");
         OutputName = session.OutputNames[0];
     }
@@ -42,8 +45,13 @@ public sealed class LiveModel
     /// <summary>Merges <paramref name="recipe"/> from the bundle and builds its session; nothing is shared with other live models.</summary>
     /// <param name="reuse">weights of a retired model to refill (ownership passes here), or null</param>
     /// <param name="onRetired">receives the weights back when this model's last lease ends (weights-as-inputs sessions)</param>
+    /// <param name="shared">
+    /// A weights-as-inputs session shared by the host's models (<see cref="ModelSession.CreateShared"/>): the merged
+    /// weights are bound to it and no session is built; null builds this model its own session. The shared session
+    /// is not owned: it outlives the model.
+    /// </param>
     public static LiveModel Build(string bundleDir, BundleManifest manifest, MergeCache cache, string modelPath, MergeRecipe recipe, InferenceOptions options,
-        WeightSet? reuse = null, Action<WeightSet>? onRetired = null)
+        WeightSet? reuse = null, Action<WeightSet>? onRetired = null, ModelSession? shared = null)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var merged = BundleMerger.Merge(bundleDir, manifest, cache, recipe, reuse: reuse);
@@ -57,15 +65,17 @@ public sealed class LiveModel
                 var meta = merged.Metadata[name];
                 tasks[name] = new TaskView(name, LinearHead.From(own, name), meta.Labels, Preprocessing.From(meta.Preprocessing));
             }
-            var weightNames = merged.Weights.Names.ToList();
-            weightsHanded = true; // ModelSession.Create owns (and on failure frees) the weights from here
-            var session = ModelSession.Create(modelPath, merged.Weights, new InferenceOptions
+            weightsHanded = true; // ModelSession.Create / Bind owns (and on failure frees) the weights from here
+            if (shared is not null)
             {
-                Mode = options.Mode, Provider = options.Provider, DeviceId = options.DeviceId,
-                IntraOpThreads = options.IntraOpThreads, OptimizationLevel = options.OptimizationLevel, WeightNames = weightNames,
-            });
+                var bindClock = System.Diagnostics.Stopwatch.StartNew();
+                var binding = shared.Bind(merged.Weights);
+                foreach (var own in merged.OwnTensors.Values) own.Dispose();
+                return new LiveModel(shared, binding, recipe, tasks, mergeTime, bindClock.Elapsed) { _onRetired = onRetired };
+            }
+            var session = ModelSession.Create(modelPath, merged.Weights, SessionOptionsFor(options, merged.Weights.Names.ToList()));
             foreach (var own in merged.OwnTensors.Values) own.Dispose();
-            return new LiveModel(session, recipe, tasks, mergeTime) { _onRetired = onRetired };
+            return new LiveModel(session, null, recipe, tasks, mergeTime, session.BuildTime) { _onRetired = onRetired };
         }
         catch
         {
@@ -75,9 +85,17 @@ public sealed class LiveModel
         }
     }
 
+    /// <summary>The options of a session over the merged weights named <paramref name="weightNames"/>.</summary>
+    public static InferenceOptions SessionOptionsFor(InferenceOptions options, IReadOnlyCollection<string> weightNames) => new()
+    {
+        Mode = options.Mode, Provider = options.Provider, DeviceId = options.DeviceId,
+        IntraOpThreads = options.IntraOpThreads, OptimizationLevel = options.OptimizationLevel, WeightNames = weightNames,
+    };
+
     /// <summary>Features for a batch of preprocessed images [n, 1, size, size].</summary>
-    public float[] Encode(float[] batch, int n, int size) =>
-        _session.Run(InputName, batch, [n, 1, size, size], OutputName);
+    public float[] Encode(float[] batch, int n, int size) => _binding is null
+        ? _session.Run(InputName, batch, [n, 1, size, size], OutputName)
+        : _session.Run(_binding, InputName, batch, [n, 1, size, size], OutputName);
 
     internal bool TryAddReference()
     {
@@ -94,7 +112,13 @@ public sealed class LiveModel
         if (Interlocked.Decrement(ref _references) != 0) return;
         try
         {
-            if (_onRetired is { } give && _session.DisposeKeepingWeights() is { } weights) give(weights);
+            if (_binding is not null)
+            {
+                // The shared session stays (the host owns it); only this model's weights go back.
+                if (_onRetired is { } giveBack && _binding.DisposeKeepingWeights() is { } kept) giveBack(kept);
+                else _binding.Dispose();
+            }
+            else if (_onRetired is { } give && _session.DisposeKeepingWeights() is { } weights) give(weights);
             else _session.Dispose();
         }
         finally { _retired.TrySetResult(); }

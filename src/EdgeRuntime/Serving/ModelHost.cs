@@ -17,6 +17,11 @@ public sealed record SwitchReport(MergeRecipe Recipe, TimeSpan Merge, TimeSpan S
 /// θ_pre and the dequantized RTVQ base stay cached (<see cref="MergeCache"/>), so a switch reads only task files,
 /// and the weights of the retired model are refilled by the next switch instead of allocating new memory.
 /// <para>
+/// With weights bound as inputs (the default) every model runs on one ONNX Runtime session, built by the first switch:
+/// each live model binds its own weights to it and every request names its model's weights, so a switch is a merge
+/// and a bind, and requests of the retired model still finish on its weights.
+/// </para>
+/// <para>
 /// Low-memory mode (boards like the 4 GB Jetson Nano) holds one model-sized weight buffer besides θ_pre: no spare,
 /// no cached dq(base), and a switch first retires the current model, waits for its requests to finish, then merges
 /// into its buffer. Requests that arrive meanwhile wait for the new model (still never a half-merged one); a switch
@@ -36,6 +41,16 @@ public sealed class ModelHost : IDisposable
     private readonly bool _lowMemory;
     private volatile bool _switchingInPlace;
     private readonly ManualResetEventSlim _served = new(true); // reset while an in-place switch has no model to serve
+    private ModelSession? _shared; // weights-as-inputs: the one session every model of this host runs on
+
+    /// <summary>
+    /// Weights-as-inputs mode: the session every model runs on, built once by the first switch (parsing and
+    /// rewriting the model, creating the ONNX Runtime session); later switches only merge and bind. Null before the
+    /// first switch and in embedded mode, where each model has the weights built into its own session.
+    /// </summary>
+    public ModelSession? SharedSession => _shared;
+    /// <summary>How long building <see cref="SharedSession"/> took (zero until it is built).</summary>
+    public TimeSpan SessionBuildTime { get; private set; }
 
     public BundleManifest Manifest => _manifest;
     public TimeSpan CacheLoadTime { get; }
@@ -64,12 +79,13 @@ public sealed class ModelHost : IDisposable
         {
             if (_lowMemory) return SwitchInPlace(recipe);
             var clock = Stopwatch.StartNew();
+            bool first = _shared is null;
             var next = LiveModel.Build(_bundleDir, _manifest, _cache, _modelPath, recipe, _options,
-                Interlocked.Exchange(ref _spare, null), Recycle);
+                Interlocked.Exchange(ref _spare, null), Recycle, SharedSessionOrNull());
             var previous = Interlocked.Exchange(ref _current, next);
             var total = clock.Elapsed;
             previous?.Release();
-            return new SwitchReport(recipe, next.MergeTime, next.SessionTime, total);
+            return new SwitchReport(recipe, next.MergeTime, SessionPart(next, first), total);
         }
     }
 
@@ -80,6 +96,7 @@ public sealed class ModelHost : IDisposable
     private SwitchReport SwitchInPlace(MergeRecipe recipe)
     {
         var clock = Stopwatch.StartNew();
+        bool first = _shared is null;
         _served.Reset();
         _switchingInPlace = true;
         var previous = Interlocked.Exchange(ref _current, null);
@@ -93,16 +110,16 @@ public sealed class ModelHost : IDisposable
             LiveModel next;
             try
             {
-                next = LiveModel.Build(_bundleDir, _manifest, _cache, _modelPath, recipe, _options, Interlocked.Exchange(ref _spare, null), Recycle);
+                next = LiveModel.Build(_bundleDir, _manifest, _cache, _modelPath, recipe, _options, Interlocked.Exchange(ref _spare, null), Recycle, SharedSessionOrNull());
             }
             catch when (previous is not null)
             {
                 Volatile.Write(ref _current, LiveModel.Build(_bundleDir, _manifest, _cache, _modelPath, previous.Recipe, _options,
-                    Interlocked.Exchange(ref _spare, null), Recycle));
+                    Interlocked.Exchange(ref _spare, null), Recycle, SharedSessionOrNull()));
                 throw;
             }
             Volatile.Write(ref _current, next);
-            var report = new SwitchReport(recipe, next.MergeTime, next.SessionTime, clock.Elapsed);
+            var report = new SwitchReport(recipe, next.MergeTime, SessionPart(next, first), clock.Elapsed);
             // Hand the switch's transient managed memory (graph bytes, file buffers) back to the system now rather than
             // at the collector's leisure: on a small board that is the difference between one switch and the next OOM.
             GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
@@ -113,6 +130,23 @@ public sealed class ModelHost : IDisposable
             _switchingInPlace = false;
             _served.Set();
         }
+    }
+
+    /// <summary>The session part of a switch: binding (or building the model's own session), plus building the shared session the first time.</summary>
+    private TimeSpan SessionPart(LiveModel next, bool first) => next.SessionTime + (first && _shared is not null ? SessionBuildTime : TimeSpan.Zero);
+
+    /// <summary>The shared session for weights-as-inputs hosts, built on first use over the bundle's stored tensors.</summary>
+    private ModelSession? SharedSessionOrNull()
+    {
+        if (_options.Mode != SessionMode.WeightsAsInputs) return null;
+        if (_shared is null)
+        {
+            var names = _manifest.Tensors.Where(e => e.Storage != "skipped").Select(e => e.Name).ToList();
+            var clock = Stopwatch.StartNew();
+            _shared = ModelSession.CreateShared(_modelPath, LiveModel.SessionOptionsFor(_options, names));
+            SessionBuildTime = clock.Elapsed;
+        }
+        return _shared;
     }
 
     /// <summary>Keeps one retired weight set for the next switch (a second one is freed).</summary>
@@ -147,6 +181,7 @@ public sealed class ModelHost : IDisposable
             Interlocked.Exchange(ref _current, null)?.Release();
             Interlocked.Exchange(ref _spare, null)?.Dispose();
             _cache.Dispose();
+            _shared?.Dispose(); // waits for runs in flight; a lease used after this fails with ObjectDisposedException
             _served.Set();
         }
     }

@@ -54,6 +54,42 @@ public class ModelHostTests(MergedReference fx)
         Assert.True(served > 0);
     }
 
+    /// <summary>
+    /// Weights as inputs: the host builds one ONNX Runtime session and every model binds its own weights to it, so a
+    /// switch builds no session, yet a request of the retired model still runs on that model's weights.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Switches_bind_weights_to_one_session_built_once(bool lowMemory)
+    {
+        using var bundle = new BundleOnModel(fx, BundleOnModel.Tvq8);
+        using var host = new ModelHost(bundle.Bundle, fx.ModelPath, new InferenceOptions(), lowMemory);
+        Assert.Null(host.SharedSession);
+        var first = host.Switch(MergeRecipe.Individual("a"));
+        var session = host.SharedSession;
+        Assert.NotNull(session);
+        Assert.True(first.Session >= host.SessionBuildTime, "the first switch reports building the session");
+        float[] a;
+        using (var lease = host.Acquire())
+        {
+            Assert.Same(session, lease.Model.Session);
+            a = lease.Model.Encode(fx.Image, 4, 28);
+        }
+        foreach (var recipe in new[] { MergeRecipe.Individual("b"), MergeRecipe.TaskArithmetic(["a", "b"]), MergeRecipe.Individual("a") })
+        {
+            host.Switch(recipe);
+            Assert.Same(session, host.SharedSession);
+            using var lease = host.Acquire();
+            Assert.Same(session, lease.Model.Session);
+        }
+        using (var again = host.Acquire()) Assert.Equal(a, again.Model.Encode(fx.Image, 4, 28));
+
+        using var embedded = new ModelHost(bundle.Bundle, fx.ModelPath, new InferenceOptions { Mode = SessionMode.Embedded }, lowMemory);
+        embedded.Switch(MergeRecipe.Individual("a"));
+        Assert.Null(embedded.SharedSession);
+    }
+
     [Fact]
     public void A_lease_keeps_the_retired_model_alive_until_it_is_released()
     {
