@@ -9,7 +9,7 @@ namespace EdgeTvq.Packer;
 /// <summary>Shared pieces of the commands: error handling, progress bars, NAME=PATH parsing.</summary>
 internal static class Cli
 {
-    public const int Ok = 0, Failed = 1, BadUsage = 2;
+    public const int Ok = ExitCodes.Ok, Failed = ExitCodes.Failed, BadUsage = ExitCodes.BadUsage;
 
     /// <summary>A coefficient option's parser: <see cref="EdgeTvq.Merging.MergeRecipe.ParseCoefficient"/> (strict, finite), its error reported as a usage error.</summary>
     public static float Coefficient(System.CommandLine.Parsing.ArgumentResult r, string option)
@@ -29,22 +29,11 @@ internal static class Cli
         {
             return body();
         }
-        catch (Exception e) when (e is BundleFormatException or CheckpointFormatException or InvalidDataException
-                                      or IOException or UnauthorizedAccessException)
+        catch (Exception e) when (ExitCodes.For(e) is int code)
         {
+            // One line; bugs (any other exception) keep their stack trace.
             Console.Error.WriteLine($"error: {e.Message}");
-            return Failed;
-        }
-        catch (ArgumentException e)
-        {
-            Console.Error.WriteLine($"error: {e.Message}");
-            return BadUsage;
-        }
-        catch (InvalidOperationException e)
-        {
-            // A computation that could not finish (e.g. an SVD that did not converge): one line, nothing written.
-            Console.Error.WriteLine($"error: {e.Message}");
-            return Failed;
+            return code;
         }
     }
 

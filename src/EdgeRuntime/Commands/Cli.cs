@@ -6,7 +6,7 @@ namespace EdgeTvq.Runtime.Commands;
 
 internal static class Cli
 {
-    public const int Ok = 0, Failed = 1, BadUsage = 2;
+    public const int Ok = ExitCodes.Ok, Failed = ExitCodes.Failed, BadUsage = ExitCodes.BadUsage;
 
     /// <summary>A coefficient option's parser: <see cref="EdgeTvq.Merging.MergeRecipe.ParseCoefficient"/> (strict, finite), its error reported as a usage error.</summary>
     public static float Coefficient(System.CommandLine.Parsing.ArgumentResult r, string option)
@@ -26,22 +26,11 @@ internal static class Cli
         {
             return body();
         }
-        catch (Exception e) when (e is BundleFormatException or CheckpointFormatException or OnnxModelException or InvalidDataException
-                                      or IOException or UnauthorizedAccessException)
+        catch (Exception e) when (ExitCodes.For(e) is int code)
         {
+            // One line; bugs (any other exception) keep their stack trace.
             Console.Error.WriteLine($"error: {e.Message}");
-            return Failed;
-        }
-        catch (ArgumentException e)
-        {
-            Console.Error.WriteLine($"error: {e.Message}");
-            return BadUsage;
-        }
-        catch (InvalidOperationException e)
-        {
-            // A merge step that could not finish (e.g. TSV's SVD did not converge): one line, no model served.
-            Console.Error.WriteLine($"error: {e.Message}");
-            return Failed;
+            return code;
         }
     }
 }

@@ -88,9 +88,7 @@ internal static class ServeCommand
                             break;
                     }
                 }
-                catch (Exception e) when (e is ArgumentException or IOException or InvalidDataException or FormatException or KeyNotFoundException
-                                              or UnauthorizedAccessException or InvalidOperationException
-                                              or EdgeTvq.Format.BundleFormatException or EdgeTvq.Checkpoints.CheckpointFormatException or Inference.OnnxModelException)
+                catch (Exception e) when (ExitCodes.For(e) is not null)
                 {
                     Console.WriteLine($"error: {e.Message} (still serving {SafeRecipe(host)})");
                 }

@@ -5,20 +5,11 @@ namespace EdgeTvq.Runtime.Inference;
 /// match the model, or ONNX Runtime refusing the graph. The message names the model file and, when one is
 /// involved, the tensor.
 /// </summary>
-public sealed class OnnxModelException : Exception
+public sealed class OnnxModelException(string modelPath, string? tensorName, string message, Exception? innerException = null)
+    : EdgeTvqInputException(Format(modelPath, tensorName, message), modelPath, tensorName, null, innerException)
 {
-    public OnnxModelException(string modelPath, string? tensorName, string message, Exception? innerException = null)
-        : base(Format(modelPath, tensorName, message), innerException)
-    {
-        ModelPath = modelPath;
-        TensorName = tensorName;
-    }
-
     /// <summary>The model file (as given by the caller).</summary>
-    public string ModelPath { get; }
-
-    /// <summary>The initializer involved, if any.</summary>
-    public string? TensorName { get; }
+    public string ModelPath => FilePath;
 
     private static string Format(string path, string? tensor, string detail) =>
         tensor is null ? $"{path}: {detail}" : $"{path}: tensor '{tensor}': {detail}";

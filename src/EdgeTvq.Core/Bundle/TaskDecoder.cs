@@ -135,12 +135,12 @@ public static class TaskDecoder
         foreach (var e in m.Tensors.Where(e => e.Storage != "skipped"))
         {
             if (!names.TryGetValue(e.Name, out var t) || !t.Shape.SequenceEqual(e.Shape))
-                throw new ArgumentException($"{Path.GetFileName(pretrained.Path)}, tensor '{e.Name}': missing or shaped differently than in the bundle; this is not the bundle's pretrained model ({m.Pretrained.Source})");
+                throw new BundleFormatException(pretrained.Path, $"missing or shaped differently than in the bundle; this is not the bundle's pretrained model ({m.Pretrained.Source})", e.Name);
             var v = into is null ? new float[e.ElementCount] : into(e);
             pretrained.ReadFloat32(e.Name, v);
             id.Append(e.Name, e.Shape, v);
         }
         if (Convert.ToHexStringLower(id.Finish()) != m.Pretrained.Sha256)
-            throw new ArgumentException($"{Path.GetFileName(pretrained.Path)} is not the pretrained model this bundle was made against ({m.Pretrained.Source}): its identity hash differs");
+            throw new BundleFormatException(pretrained.Path, $"is not the pretrained model this bundle was made against ({m.Pretrained.Source}): its identity hash differs; pass that model");
     }
 }

@@ -5,19 +5,9 @@ namespace EdgeTvq.Format;
 /// The message names the file, the record and tensor when known, the byte offset, what was expected and
 /// what to do about it.
 /// </summary>
-public sealed class BundleFormatException : Exception
+public sealed class BundleFormatException(string filePath, string message, string? tensorName = null, long? offset = null, Exception? inner = null)
+    : EdgeTvqInputException(Compose(filePath, message, tensorName, offset), filePath, tensorName, offset, inner)
 {
-    public string FilePath { get; }
-    public string? TensorName { get; }
-    public long? Offset { get; }
-
-    public BundleFormatException(string filePath, string message, string? tensorName = null, long? offset = null, Exception? inner = null)
-        : base(Compose(filePath, message, tensorName, offset), inner)
-    {
-        FilePath = filePath;
-        TensorName = tensorName;
-        Offset = offset;
-    }
 
     private static string Compose(string file, string message, string? tensor, long? offset)
     {

@@ -163,7 +163,8 @@ public class ModelHostTests(MergedReference fx)
     {
         using var bundle = new BundleOnModel(fx, BundleOnModel.Tvq8);
         // variant_a as "the model": same names and shapes, other values.
-        var e = Assert.Throws<ArgumentException>(() => new ModelHost(bundle.Bundle, fx.PathOf("variant_a.safetensors"), new InferenceOptions()));
+        var e = Assert.Throws<EdgeTvq.Format.BundleFormatException>(() => new ModelHost(bundle.Bundle, fx.PathOf("variant_a.safetensors"), new InferenceOptions()));
+        Assert.Equal(EdgeTvq.ExitCodes.Failed, EdgeTvq.ExitCodes.For(e)); // bad input (1), not bad usage (2)
         Assert.Contains("not the pretrained model", e.Message);
     }
 }

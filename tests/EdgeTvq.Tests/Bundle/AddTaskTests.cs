@@ -58,7 +58,7 @@ public class AddTaskTests
         var (pre, tasks) = MemorySource.SmallModel(2, seed: 1);
         var (otherPre, otherTasks) = MemorySource.SmallModel(1, seed: 2);
         BundlePacker.Pack(pre, tasks.Select((s, i) => new PackTask($"t{i}", s)).ToList(), new PackOptions { Bits = 4 }, dir["b"]);
-        var e = Assert.Throws<ArgumentException>(() => BundlePacker.AddTask(dir["b"], otherPre, new PackTask("x", otherTasks[0])));
+        var e = Assert.Throws<BundleFormatException>(() => BundlePacker.AddTask(dir["b"], otherPre, new PackTask("x", otherTasks[0])));
         Assert.Contains("not the pretrained model this bundle was made against", e.Message);
         Assert.False(File.Exists(dir["b/x.tvqt"]));
     }

@@ -35,6 +35,6 @@ public class BundleTableTests
             Assert.Equal(own.Select(o => o.Values), bt.Own[$"t{t}"].Select(o => o.Values));
         }
         var other = new MemorySource("other.pt", pre.Data.ToDictionary(kv => kv.Key, kv => (kv.Value.Shape, kv.Value.Values.Select(v => v + 1).ToArray())));
-        Assert.Throws<ArgumentException>(() => BundleTable.Decode(dir["b"], other));
+        Assert.Throws<EdgeTvq.Format.BundleFormatException>(() => BundleTable.Decode(dir["b"], other));
     }
 }

@@ -108,7 +108,7 @@ public class MergeCacheTests
         var (pre, tasks) = MemorySource.SmallModel(2, seed: 8);
         var (other, _) = MemorySource.SmallModel(1, seed: 9);
         BundlePacker.Pack(pre, tasks.Select((s, i) => new PackTask($"t{i}", s)).ToList(), new PackOptions { Bits = 4 }, dir["b"]);
-        Assert.Throws<ArgumentException>(() => new MergeCache(other, ManifestIO.Load(dir["b"])));
+        Assert.Throws<EdgeTvq.Format.BundleFormatException>(() => new MergeCache(other, ManifestIO.Load(dir["b"])));
     }
 }
 
