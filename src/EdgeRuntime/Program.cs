@@ -14,14 +14,6 @@ public static class Program
             InfoCommand.Create(),
             ServeCommand.Create(),
         };
-        // A command line that does not parse is bad usage (exit 2, as the README says), told in one line per problem.
-        var parsed = root.Parse(args);
-        if (parsed.Errors.Count > 0)
-        {
-            foreach (var error in parsed.Errors) Console.Error.WriteLine($"error: {error.Message}");
-            Console.Error.WriteLine("(add --help to the command for its usage)");
-            return Cli.BadUsage;
-        }
-        return parsed.Invoke();
+        return EdgeTvq.CommandLine.CommandLineCommon.Invoke(root, args);
     }
 }

@@ -11,31 +11,11 @@ internal static class Cli
 {
     public const int Ok = ExitCodes.Ok, Failed = ExitCodes.Failed, BadUsage = ExitCodes.BadUsage;
 
-    /// <summary>A coefficient option's parser: <see cref="EdgeTvq.Merging.MergeRecipe.ParseCoefficient"/> (strict, finite), its error reported as a usage error.</summary>
-    public static float Coefficient(System.CommandLine.Parsing.ArgumentResult r, string option)
-    {
-        try { return EdgeTvq.Merging.MergeRecipe.ParseCoefficient(r.Tokens.Single().Value, option); }
-        catch (ArgumentException e)
-        {
-            r.AddError(e.Message);
-            return 0f;
-        }
-    }
+    /// <inheritdoc cref="EdgeTvq.CommandLine.CommandLineCommon.Coefficient"/>
+    public static float Coefficient(System.CommandLine.Parsing.ArgumentResult r, string option) => EdgeTvq.CommandLine.CommandLineCommon.Coefficient(r, option);
 
     /// <summary>Runs a command body; expected failures print one clear line and return non-zero.</summary>
-    public static int Run(Func<int> body)
-    {
-        try
-        {
-            return body();
-        }
-        catch (Exception e) when (ExitCodes.For(e) is int code)
-        {
-            // One line; bugs (any other exception) keep their stack trace.
-            Console.Error.WriteLine($"error: {e.Message}");
-            return code;
-        }
-    }
+    public static int Run(Func<int> body) => EdgeTvq.CommandLine.CommandLineCommon.Run(body);
 
     /// <summary>"NAME=PATH" → (NAME, PATH).</summary>
     public static (string Name, string Value) SplitAssignment(string text, string option)
