@@ -19,7 +19,7 @@ public static class Program
             case "merge-child":
                 return MergeBenchmark.Child(args[1], args[2], args[3]);
             default:
-                Console.Error.WriteLine("usage: edgetvq-bench storage [--policy=all] | merge | kernel | serve");
+                Console.Error.WriteLine("usage: edgetvq-bench storage [--policy=all] [--threads=N] | merge | kernel | serve");
                 return 2;
         }
     }

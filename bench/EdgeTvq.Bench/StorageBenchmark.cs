@@ -18,7 +18,8 @@ internal static class StorageBenchmark
         var shapes = VitB32Shapes.Visual();
         var pre = new SyntheticSource("vit-b32-pretrained (synthetic)", shapes, -1);
         var sources = Enumerable.Range(0, tasks).Select(t => new PackTask($"task{t}", new SyntheticSource($"task{t} (synthetic)", shapes, t))).ToList();
-        var options = new PackOptions { Scheme = Scheme.Rtvq, BaseBits = baseBits, OffsetBits = offsetBits, Policy = TensorPolicy.Parse(args.Contains("--policy=all") ? "all" : "default") };
+        int threads = args.FirstOrDefault(a => a.StartsWith("--threads=", StringComparison.Ordinal)) is { } t ? int.Parse(t["--threads=".Length..]) : 0;
+        var options = new PackOptions { Scheme = Scheme.Rtvq, BaseBits = baseBits, OffsetBits = offsetBits, Policy = TensorPolicy.Parse(args.Contains("--policy=all") ? "all" : "default"), Threads = threads };
 
         Console.WriteLine($"ViT-B/32 image encoder tensor set: {shapes.Count} tensors, {shapes.Sum(s => s.Shape.Aggregate(1L, (a, b) => a * b)):N0} parameters; {tasks} tasks; RTVQ B{baseBits}O{offsetBits}; policy {options.Policy.Name}");
         var sw = Stopwatch.StartNew();
@@ -38,7 +39,7 @@ internal static class StorageBenchmark
             Console.WriteLine($"stored quantized records        {report.StoredBitsPerQuantizedParameter:F4} bits/param/task -> {measuredBytes:N0} bytes ({(measuredBytes - theoryBytes) / theoryBytes * 100:+0.000;-0.000}%, {measuredBytes - theoryBytes:N0} bytes over)");
             Console.WriteLine($"tolerance                       1% + 64 KiB = {allowed:N0} bytes -> {(ok ? "PASS" : "FAIL")}");
             Console.WriteLine($"whole bundle on disk            {report.TotalBytes:N0} bytes (incl. float32 biases/norms/embeddings: {report.TotalBytes - measuredBytes:N0}); as float32 task vectors {report.Float32Bytes:N0} bytes ({100.0 * report.TotalBytes / report.Float32Bytes:F2}%)");
-            Console.WriteLine($"pack time                       {packSeconds:F1} s; peak RSS {Process.GetCurrentProcess().PeakWorkingSet64 / (1 << 20):N0} MiB");
+            Console.WriteLine($"pack time                       {packSeconds:F1} s with {(threads == 0 ? Environment.ProcessorCount : threads)} thread(s); peak RSS {Process.GetCurrentProcess().PeakWorkingSet64 / (1 << 20):N0} MiB");
             return ok ? 0 : 1;
         }
         finally

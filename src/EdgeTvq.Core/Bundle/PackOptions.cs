@@ -17,6 +17,11 @@ public sealed record PackOptions
     public bool ErrorCorrection { get; init; } = true;
     public QuantMode Mode { get; init; } = QuantMode.Default;
     public TensorPolicy Policy { get; init; } = TensorPolicy.Default;
+    /// <summary>
+    /// Cores that quantize the tasks of one tensor at once (0: every core). Not part of the bundle: each task's
+    /// records are computed alone and written to its own file, so the bytes do not depend on it (tested).
+    /// </summary>
+    public int Threads { get; init; }
 
     /// <summary>Width of the codes in task files.</summary>
     public int TaskBits => Scheme == Scheme.Rtvq ? OffsetBits!.Value : Bits!.Value;

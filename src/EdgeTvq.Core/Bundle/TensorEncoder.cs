@@ -29,24 +29,49 @@ internal sealed class TensorEncoder(PackOptions options, ITensorSource pretraine
             }
             return;
         }
-        var tauHat = new float[n];
-        var scratch = new float[n];
         if (options.Scheme == Scheme.Rtvq)
         {
             var baseHat = new float[n];
             var reference = new float[n];
             var qb = TaskVectorSchemes.RtvqBase(pre, fts, options.BaseBits!.Value, options.ErrorCorrection, options.Mode, baseHat, reference, entry.Name, "base vector");
             Write(baseWriter!, entry, qb);
-            for (int t = 0; t < fts.Length; t++)
+            ForEachTask(fts.Length, n, (t, scratch, tauHat) =>
             {
                 var q = TaskVectorSchemes.RtvqOffset(fts[t], reference, baseHat, options.OffsetBits!.Value, options.Mode, scratch, tauHat, entry.Name, plans[t].Task.Source.Path);
                 Write(writers[t], entry, q);
                 Account(t, pre, fts[t], tauHat, scratch);
-            }
+            });
         }
         else
         {
-            for (int t = 0; t < fts.Length; t++) EncodeSingle(entry, pre, fts[t], t, writers[t], scratch, tauHat);
+            ForEachTask(fts.Length, n, (t, scratch, tauHat) => EncodeSingle(entry, pre, fts[t], t, writers[t], scratch, tauHat));
+        }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="encode"/> for every task, on up to <see cref="PackOptions.Threads"/> cores. Each task has
+    /// its own scratch buffers, writer and statistics, so the result does not depend on the order; the first failure
+    /// is rethrown as it was thrown (not wrapped).
+    /// </summary>
+    private void ForEachTask(int tasks, int n, Action<int, float[], float[]> encode)
+    {
+        int threads = options.Threads > 0 ? options.Threads : Environment.ProcessorCount;
+        if (tasks == 1 || threads == 1)
+        {
+            var (scratch, tauHat) = (new float[n], new float[n]);
+            for (int t = 0; t < tasks; t++) encode(t, scratch, tauHat);
+            return;
+        }
+        try
+        {
+            Parallel.For(0, tasks, new ParallelOptions { MaxDegreeOfParallelism = threads },
+                () => (Scratch: new float[n], TauHat: new float[n]),
+                (t, _, buffers) => { encode(t, buffers.Scratch, buffers.TauHat); return buffers; },
+                _ => { });
+        }
+        catch (AggregateException e) when (e.InnerExceptions.Count > 0)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
         }
     }
 

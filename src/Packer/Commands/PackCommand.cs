@@ -24,8 +24,9 @@ internal static class PackCommand
         var quantizer = new Option<string>("--quantizer") { Description = "default | reference (value-for-value as the authors' code)", DefaultValueFactory = _ => "default" };
         var policy = new Option<string>("--policy") { Description = "which tensors are quantized: default | authors | all | none (FP32 baseline)", DefaultValueFactory = _ => "default" };
         var output = Cli.Required("--out", "new bundle folder");
+        var threads = new Option<int>("--threads") { Description = "cores quantizing the tasks of a tensor at once (0: every core; the output does not depend on it)", DefaultValueFactory = _ => 0 };
 
-        var cmd = new Command("pack", "Quantize task vectors and write a new bundle") { pretrained, task, meta, scheme, bits, baseBits, offsetBits, noEc, config, quantizer, policy, output };
+        var cmd = new Command("pack", "Quantize task vectors and write a new bundle") { pretrained, task, meta, scheme, bits, baseBits, offsetBits, noEc, config, quantizer, policy, threads, output };
         cmd.SetAction(r => Cli.Run(() =>
         {
             var options = new PackOptions
@@ -37,6 +38,7 @@ internal static class PackCommand
                 ErrorCorrection = !r.GetValue(noEc),
                 Mode = PackOptions.ParseMode(r.GetValue(quantizer)!),
                 Policy = TensorPolicy.Parse(r.GetValue(policy)!),
+                Threads = r.GetValue(threads) >= 0 ? r.GetValue(threads) : throw new ArgumentException("--threads must be 0 (every core) or more"),
             };
             if (r.GetValue(config) is { } cfg) options = options.With(ManifestIO.LoadQuantizeConfig(cfg));
             options.Validate();
