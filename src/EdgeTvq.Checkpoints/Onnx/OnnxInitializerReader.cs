@@ -71,17 +71,17 @@ internal static class OnnxInitializerReader
     public static ICheckpoint Open(string path)
     {
         // Mapped, not read onto the heap: raw_data tensors are read in place from the page cache.
-        TensorStorage file = new FileInfo(path).Length == 0 ? ArrayStorage.Empty : MappedFile.Open(path);
+        var file = MappedFile.Open(path);
         var externalFiles = new Dictionary<string, TensorStorage>(StringComparer.Ordinal);
         try
         {
             List<CheckpointTensor> tensors = Read(path, file, externalFiles);
-            return new LoadedCheckpoint(path, "onnx", tensors, [.. externalFiles.Values.OfType<IDisposable>(), .. new[] { file }.OfType<IDisposable>()]);
+            return new LoadedCheckpoint(path, "onnx", tensors, [.. externalFiles.Values.OfType<IDisposable>(), file]);
         }
         catch
         {
             foreach (var f in externalFiles.Values.OfType<IDisposable>()) f.Dispose();
-            (file as IDisposable)?.Dispose();
+            file.Dispose();
             throw;
         }
     }
@@ -339,7 +339,7 @@ internal static class OnnxInitializerReader
 
         if (!externalFiles.TryGetValue(dataPath, out TensorStorage? storage))
         {
-            storage = new FileInfo(dataPath).Length == 0 ? ArrayStorage.Empty : MappedFile.Open(dataPath);
+            storage = MappedFile.Open(dataPath);
             externalFiles[dataPath] = storage;
         }
         if (offset > storage.Length || bytes > storage.Length - offset)

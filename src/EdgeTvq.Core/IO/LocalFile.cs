@@ -171,61 +171,67 @@ public static partial class LocalFile
 
     /// <summary>
     /// Maps <paramref name="path"/> read-only under the rules of <see cref="ReadAllBytes"/> (a regular file of at most
-    /// <paramref name="maxBytes"/> ≤ 2^31 − 1 bytes). Its pages are the page cache's, not a copy on the heap: reading a
-    /// large model this way costs no managed allocation, and the kernel can drop the pages under memory pressure.
+    /// <paramref name="maxBytes"/> bytes; an empty file maps to nothing). Its pages are the page cache's, not a copy on
+    /// the heap: reading a large model this way costs no managed allocation, and the kernel can drop the pages under
+    /// memory pressure. The one memory mapping of the project (checkpoints use it too).
     /// </summary>
     public static unsafe MappedBytes Map(string path, long maxBytes, string what)
     {
         RequireRegular(path, what);
-        var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1);
+        var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.RandomAccess);
+        System.IO.MemoryMappedFiles.MemoryMappedFile? map = null;
         try
         {
             long length = stream.Length;
-            if (length > Math.Min(maxBytes, int.MaxValue))
-                throw new InvalidDataException($"{path} is {length} bytes, over the {Math.Min(maxBytes, int.MaxValue)}-byte limit for a {what}");
+            if (length > maxBytes)
+                throw new InvalidDataException($"{path} is {length} bytes, over the {maxBytes}-byte limit for a {what}");
             if (length == 0)
             {
                 stream.Dispose();
                 return new MappedBytes(null, null, null, 0);
             }
-            var map = System.IO.MemoryMappedFiles.MemoryMappedFile.CreateFromFile(stream, null, 0,
+            map = System.IO.MemoryMappedFiles.MemoryMappedFile.CreateFromFile(stream, null, 0,
                 System.IO.MemoryMappedFiles.MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
             var view = map.CreateViewAccessor(0, 0, System.IO.MemoryMappedFiles.MemoryMappedFileAccess.Read);
             byte* p = null;
             view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
-            return new MappedBytes(map, view, p + view.PointerOffset, (int)length);
+            return new MappedBytes(map, view, p + view.PointerOffset, length);
         }
         catch
         {
-            stream.Dispose();
+            if (map is not null) map.Dispose(); // closes the stream too
+            else stream.Dispose();
             throw;
         }
     }
 
-    /// <summary>A read-only mapping of a whole file; <see cref="Span"/> is valid until Dispose.</summary>
+    /// <summary>A read-only mapping of a whole file; spans handed out are valid until Dispose.</summary>
     public sealed unsafe class MappedBytes : IDisposable
     {
         private readonly System.IO.MemoryMappedFiles.MemoryMappedFile? _map;
         private readonly System.IO.MemoryMappedFiles.MemoryMappedViewAccessor? _view;
         private byte* _pointer;
-        private readonly int _length;
 
-        internal MappedBytes(System.IO.MemoryMappedFiles.MemoryMappedFile? map, System.IO.MemoryMappedFiles.MemoryMappedViewAccessor? view, byte* pointer, int length)
+        internal MappedBytes(System.IO.MemoryMappedFiles.MemoryMappedFile? map, System.IO.MemoryMappedFiles.MemoryMappedViewAccessor? view, byte* pointer, long length)
         {
             _map = map;
             _view = view;
             _pointer = pointer;
-            _length = length;
+            Length = length;
         }
 
-        public ReadOnlySpan<byte> Span
+        public long Length { get; }
+
+        /// <summary><paramref name="length"/> bytes from <paramref name="offset"/>, bounds-checked.</summary>
+        public ReadOnlySpan<byte> GetSpan(long offset, int length)
         {
-            get
-            {
-                ObjectDisposedException.ThrowIf(_pointer == null && _length > 0, this);
-                return new ReadOnlySpan<byte>(_pointer, _length);
-            }
+            ObjectDisposedException.ThrowIf(_pointer == null && Length > 0, this);
+            if (offset < 0 || length < 0 || offset > Length - length) throw new ArgumentOutOfRangeException(nameof(offset));
+            return new ReadOnlySpan<byte>(_pointer + offset, length);
         }
+
+        /// <summary>The whole file, for files of at most 2^31 − 1 bytes.</summary>
+        public ReadOnlySpan<byte> Span => GetSpan(0, checked((int)Length));
 
         public void Dispose()
         {
