@@ -146,6 +146,34 @@ public sealed class HostileInputTests(PythonCheckpoints fx)
     }
 
     [Fact]
+    public void A_zip_with_two_entries_of_one_name_is_refused()
+    {
+        using var dir = new TempDir();
+        string path = dir.File("twice.pt");
+        using (var source = ZipFile.OpenRead(fx.PathOf("tiny.pt")))
+        using (var zip = ZipFile.Open(path, ZipArchiveMode.Create))
+        {
+            foreach (var entry in source.Entries)
+            {
+                using var data = new MemoryStream();
+                using (var s = entry.Open()) s.CopyTo(data);
+                // Storages twice: the second copy, damaged, would never be read (nor CRC-checked) by a name lookup.
+                int copies = entry.FullName.Contains("/data/", StringComparison.Ordinal) ? 2 : 1;
+                for (int c = 0; c < copies; c++)
+                {
+                    var bytes = data.ToArray();
+                    if (c == 1 && bytes.Length > 0) bytes[0] ^= 0xFF;
+                    var copy = zip.CreateEntry(entry.FullName, CompressionLevel.NoCompression);
+                    using var w = copy.Open();
+                    w.Write(bytes);
+                }
+            }
+        }
+        var e = Assert.Throws<CheckpointFormatException>(() => CheckpointReader.Open(path));
+        Assert.Contains("two entries named", e.Message);
+    }
+
+    [Fact]
     public void A_deflated_pickle_that_inflates_far_beyond_its_size_is_refused_before_it_is_inflated()
     {
         using var dir = new TempDir();

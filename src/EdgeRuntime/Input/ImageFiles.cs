@@ -31,6 +31,8 @@ public static class ImageFiles
             return ReadIdx(path, bytes, size, limit);
         if (bytes.Length >= 2 && bytes[0] == 0xFF && bytes[1] == 0xD8 && JpegStructure.Problem(bytes) is { } jpegProblem)
             throw new InvalidDataException($"{path}: not a readable JPEG: {jpegProblem}");
+        if (PngStructure.IsPng(bytes) && PngStructure.Problem(bytes) is { } pngProblem)
+            throw new InvalidDataException($"{path}: not a readable PNG: {pngProblem}");
         ImageResult image;
         try
         {

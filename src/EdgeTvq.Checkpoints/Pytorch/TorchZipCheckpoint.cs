@@ -52,6 +52,11 @@ internal static class TorchZipCheckpoint
 
     private static ICheckpoint Read(string path, ZipArchive zip)
     {
+        // A name that appears twice would let one copy be read and the other (perhaps damaged, or different) ignored.
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var entry in zip.Entries)
+            if (!seen.Add(entry.FullName))
+                throw CheckpointFormatException.Create(path, null, $"the zip holds two entries named '{entry.FullName}'; torch.save writes each once. The file is corrupt; {Resave}");
         string prefix = FindArchivePrefix(path, zip);
         bool bigEndian = ReadByteOrder(path, zip, prefix);
         // The small bookkeeping entries (version, .data/serialization_id, …) are not used, but a damaged one means a

@@ -56,7 +56,29 @@ public sealed class ImageInputTests : IDisposable
     public void A_png_on_which_the_decoder_throws_an_io_error_is_a_format_error()
     {
         string path = Write("bad.png", File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "fixtures", "png-decoder-ioexception.png")));
-        Assert.Contains("not a PNG, JPEG or idx file", Refused(path).Message);
+        // Caught by the chunk check now (a chunk at byte 542 declares 4 GB); before that check, the decoder's IOException was wrapped.
+        Assert.Contains("not a readable PNG", Refused(path).Message);
+    }
+
+    [Fact]
+    public void A_png_chunk_declaring_more_bytes_than_the_file_holds_is_refused_before_decoding()
+    {
+        // Signature, a valid 3×2 IHDR, then an IDAT that declares 268 MB in an 85-byte file: the decoder sized a
+        // buffer from that length (512 MB allocated) before this check.
+        var png = new List<byte> { 0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13, (byte)'I', (byte)'H', (byte)'D', (byte)'R' };
+        var ihdr = new byte[13];
+        BinaryPrimitives.WriteInt32BigEndian(ihdr, 3);
+        BinaryPrimitives.WriteInt32BigEndian(ihdr.AsSpan(4), 2);
+        ihdr[8] = 8;
+        png.AddRange(ihdr);
+        var crc = new byte[4];
+        BinaryPrimitives.WriteUInt32BigEndian(crc, System.IO.Hashing.Crc32.HashToUInt32([.. "IHDR"u8, .. ihdr]));
+        png.AddRange(crc);
+        png.AddRange(new byte[] { 0x10, 0x00, 0x00, 0x1C, (byte)'I', (byte)'D', (byte)'A', (byte)'T' });
+        png.AddRange(new byte[85 - png.Count]);
+        long before = GC.GetTotalAllocatedBytes(precise: true);
+        Assert.Contains("declares 268435484 bytes, beyond the end of the file", Refused(Write("long.png", [.. png])).Message);
+        Assert.True(GC.GetTotalAllocatedBytes(precise: true) - before < 64 << 20, "the reader allocated as the chunk length says");
     }
 
     [Fact]
