@@ -173,6 +173,42 @@ public sealed class HostileInputTests(PythonCheckpoints fx)
         Assert.Contains("two entries named", e.Message);
     }
 
+    /// <summary>tiny.pt's entries plus one more: entries nobody reads must still not hide damage or size.</summary>
+    private string WithExtraEntry(TempDir dir, string name, byte[] content)
+    {
+        string path = dir.File("extra.pt");
+        using var source = ZipFile.OpenRead(fx.PathOf("tiny.pt"));
+        using var zip = ZipFile.Open(path, ZipArchiveMode.Create);
+        foreach (var entry in source.Entries)
+        {
+            var copy = zip.CreateEntry(entry.FullName, CompressionLevel.NoCompression);
+            using var r = entry.Open();
+            using var w = copy.Open();
+            r.CopyTo(w);
+        }
+        var extra = zip.CreateEntry(name, CompressionLevel.NoCompression);
+        using (var w = extra.Open()) w.Write(content);
+        return path;
+    }
+
+    [Fact]
+    public void A_folder_entry_with_content_is_refused()
+    {
+        using var dir = new TempDir();
+        var e = Assert.Throws<CheckpointFormatException>(() => CheckpointReader.Open(WithExtraEntry(dir, "tiny/", [1, 2])));
+        Assert.Contains("a folder has none", e.Message);
+    }
+
+    [Fact]
+    public void A_bookkeeping_entry_over_a_mebibyte_is_refused()
+    {
+        using var dir = new TempDir();
+        string prefix;
+        using (var z = ZipFile.OpenRead(fx.PathOf("tiny.pt"))) prefix = z.Entries.First(x => x.FullName.EndsWith("/data.pkl", StringComparison.Ordinal)).FullName[..^"data.pkl".Length];
+        var e = Assert.Throws<CheckpointFormatException>(() => CheckpointReader.Open(WithExtraEntry(dir, prefix + "notes", new byte[(1 << 20) + 1])));
+        Assert.Contains("above the 1048576-byte limit", e.Message);
+    }
+
     [Fact]
     public void A_deflated_pickle_that_inflates_far_beyond_its_size_is_refused_before_it_is_inflated()
     {

@@ -55,16 +55,20 @@ internal static class TorchZipCheckpoint
         // A name that appears twice would let one copy be read and the other (perhaps damaged, or different) ignored.
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var entry in zip.Entries)
+        {
             if (!seen.Add(entry.FullName))
                 throw CheckpointFormatException.Create(path, null, $"the zip holds two entries named '{entry.FullName}'; torch.save writes each once. The file is corrupt; {Resave}");
+            if (entry.FullName.EndsWith('/') && (entry.Length != 0 || entry.CompressedLength > 2))
+                throw CheckpointFormatException.Create(path, null, $"zip folder entry '{entry.FullName}' claims {entry.Length} bytes of content; a folder has none. The file is corrupt; {Resave}");
+        }
         string prefix = FindArchivePrefix(path, zip);
         bool bigEndian = ReadByteOrder(path, zip, prefix);
-        // The small bookkeeping entries (version, .data/serialization_id, …) are not used, but a damaged one means a
-        // damaged file: each is read once for its CRC-32. Storages are checked as they are read.
+        // The bookkeeping entries (version, .data/serialization_id, …) are not used, but a damaged one means a damaged
+        // file: each is read once for its CRC-32 (and may not exceed 1 MiB). Storages are checked as they are read.
         foreach (var entry in zip.Entries)
             if (!entry.FullName.StartsWith(prefix + StorageFolder, StringComparison.Ordinal) && entry.FullName != prefix + PickleEntry
-                && entry.Length <= SmallEntryBytes && !entry.FullName.EndsWith('/'))
-                ReadEntry(path, null, entry, SmallEntryBytes, entry.FullName);
+                && !entry.FullName.EndsWith('/'))
+                ReadEntry(path, null, entry, SmallEntryBytes, entry.FullName); // over 1 MiB is refused: torch.save writes none so large
         byte[] pickle = ReadEntry(path, null, zip.GetEntry(prefix + PickleEntry)!, MaxPickleBytes, PickleEntry);
 
         var storages = new Dictionary<string, TorchStorage>(StringComparer.Ordinal);
