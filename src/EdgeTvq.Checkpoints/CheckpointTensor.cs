@@ -72,6 +72,11 @@ public sealed class CheckpointTensor
         if (destination.Length != ElementCount)
             throw new ArgumentException($"tensor '{Name}' has {ElementCount} elements but the destination holds {destination.Length}.", nameof(destination));
         int size = DType.ElementSize();
+        if (DType == TensorDType.F32 && BitConverter.IsLittleEndian)
+        {
+            _storage.CopyTo(_byteOffset, System.Runtime.InteropServices.MemoryMarshal.AsBytes(destination)); // stored as is: one copy
+            return;
+        }
         for (int start = 0; start < destination.Length; start += ChunkElements)
         {
             int count = Math.Min(ChunkElements, destination.Length - start);

@@ -16,5 +16,8 @@ internal sealed class MappedFile : TensorStorage, IDisposable
 
     public override ReadOnlySpan<byte> GetSpan(long offset, int length) => _bytes.GetSpan(offset, length);
 
+    /// <summary>pread(2), not the mapping: large float32 tensors land in their buffer without a fault per page.</summary>
+    public override void CopyTo(long offset, Span<byte> destination) => _bytes.Read(offset, destination);
+
     public void Dispose() => _bytes.Dispose();
 }

@@ -7,6 +7,9 @@ internal abstract class TensorStorage
 
     /// <summary>A view of <paramref name="length"/> bytes at <paramref name="offset"/>; the caller has validated bounds.</summary>
     public abstract ReadOnlySpan<byte> GetSpan(long offset, int length);
+
+    /// <summary>Copies bytes from <paramref name="offset"/> into <paramref name="destination"/>; the caller has validated bounds.</summary>
+    public virtual void CopyTo(long offset, Span<byte> destination) => GetSpan(offset, destination.Length).CopyTo(destination);
 }
 
 internal sealed class ArrayStorage(byte[] data) : TensorStorage

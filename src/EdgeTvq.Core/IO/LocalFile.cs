@@ -188,36 +188,56 @@ public static partial class LocalFile
             if (length == 0)
             {
                 stream.Dispose();
-                return new MappedBytes(null, null, null, 0);
+                return new MappedBytes(null, null, null, null, 0);
             }
             map = System.IO.MemoryMappedFiles.MemoryMappedFile.CreateFromFile(stream, null, 0,
-                System.IO.MemoryMappedFiles.MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
+                System.IO.MemoryMappedFiles.MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: true);
             var view = map.CreateViewAccessor(0, 0, System.IO.MemoryMappedFiles.MemoryMappedFileAccess.Read);
             byte* p = null;
             view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
-            return new MappedBytes(map, view, p + view.PointerOffset, length);
+            return new MappedBytes(map, view, stream, p + view.PointerOffset, length);
         }
         catch
         {
-            if (map is not null) map.Dispose(); // closes the stream too
-            else stream.Dispose();
+            map?.Dispose();
+            stream.Dispose();
             throw;
         }
     }
 
-    /// <summary>A read-only mapping of a whole file; spans handed out are valid until Dispose.</summary>
+    /// <summary>
+    /// A read-only mapping of a whole file; spans handed out are valid until Dispose. <see cref="Read"/> copies bytes
+    /// out through the same open file with pread(2) instead: no page faults on the mapping, which is how large tensors
+    /// are read into buffers (a 4 KiB fault costs ~13 µs on a VM; a copy from the page cache a fraction of that).
+    /// </summary>
     public sealed unsafe class MappedBytes : IDisposable
     {
         private readonly System.IO.MemoryMappedFiles.MemoryMappedFile? _map;
         private readonly System.IO.MemoryMappedFiles.MemoryMappedViewAccessor? _view;
+        private readonly FileStream? _file;
         private byte* _pointer;
 
-        internal MappedBytes(System.IO.MemoryMappedFiles.MemoryMappedFile? map, System.IO.MemoryMappedFiles.MemoryMappedViewAccessor? view, byte* pointer, long length)
+        internal MappedBytes(System.IO.MemoryMappedFiles.MemoryMappedFile? map, System.IO.MemoryMappedFiles.MemoryMappedViewAccessor? view, FileStream? file, byte* pointer, long length)
         {
             _map = map;
             _view = view;
+            _file = file;
             _pointer = pointer;
             Length = length;
+        }
+
+        /// <summary>Copies <paramref name="destination"/>.Length bytes from <paramref name="offset"/> with pread(2), bounds-checked.</summary>
+        public void Read(long offset, Span<byte> destination)
+        {
+            ObjectDisposedException.ThrowIf(_pointer == null && Length > 0, this);
+            if (offset < 0 || offset > Length - destination.Length) throw new ArgumentOutOfRangeException(nameof(offset));
+            while (!destination.IsEmpty)
+            {
+                int read = RandomAccess.Read(_file!.SafeFileHandle, destination, offset);
+                if (read <= 0) throw new IOException($"{_file.Name} shrank while it was read (offset {offset})");
+                destination = destination[read..];
+                offset += read;
+            }
         }
 
         public long Length { get; }
@@ -240,6 +260,7 @@ public static partial class LocalFile
             _view.SafeMemoryMappedViewHandle.ReleasePointer();
             _view.Dispose();
             _map!.Dispose();
+            _file!.Dispose();
         }
     }
 

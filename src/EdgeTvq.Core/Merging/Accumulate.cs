@@ -28,7 +28,7 @@ public static class Accumulate
             throw new ArgumentException($"packed buffer holds {packed.Length} bytes, {BitPacking.PackedLength(dst.Length, p.Bits)} needed", nameof(packed));
         if (!parallel || dst.Length < ParallelThreshold || Environment.ProcessorCount == 1)
         {
-            QuantizedChunk(packed, p, c, dst, width);
+            QuantizedBlock(packed, p, c, dst, width);
             return;
         }
         unsafe
@@ -44,13 +44,14 @@ public static class Accumulate
                     int start = k * ChunkElements, count = Math.Min(ChunkElements, n - start);
                     long byteStart = (long)start / 8 * bits;
                     var chunkCodes = new ReadOnlySpan<byte>((byte*)s + byteStart, (int)BitPacking.PackedLength(count, bits));
-                    QuantizedChunk(chunkCodes, q, c, new Span<float>((float*)dd + start, count), width);
+                    QuantizedBlock(chunkCodes, q, c, new Span<float>((float*)dd + start, count), width);
                 });
             }
         }
     }
 
-    private static void QuantizedChunk(ReadOnlySpan<byte> packed, in QuantParams p, float c, Span<float> dst, SimdWidth width)
+    /// <summary><see cref="Quantized"/> on one thread: dst += c · dq(codes) for one block of a tensor (its codes start on a whole 8-code group).</summary>
+    internal static void QuantizedBlock(ReadOnlySpan<byte> packed, in QuantParams p, float c, Span<float> dst, SimdWidth width)
     {
         if (p.Mode == QuantMode.Reference)
         {

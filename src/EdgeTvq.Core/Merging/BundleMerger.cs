@@ -20,7 +20,7 @@ public sealed record MergeResult(WeightSet Weights, IReadOnlyDictionary<string, 
 /// </summary>
 public sealed class MergeCache : ITensorSource, IDisposable
 {
-    private readonly WeightSet _pretrained = new();
+    private readonly WeightSet _pretrained;
     internal WeightSet? Base { get; set; }
 
     /// <summary>EMR rescalers r_t by merged task list (they depend only on the tasks): a switch to another task's EMR model skips the statistics pass.</summary>
@@ -36,9 +36,10 @@ public sealed class MergeCache : ITensorSource, IDisposable
         KeepsBase = keepBase;
         Path = pretrained.Path;
         Tensors = m.Tensors.Where(e => e.Storage != "skipped").Select(e => new SourceTensor(e.Name, e.Shape, "F32", true)).ToList();
+        _pretrained = WeightSet.Allocate(Tensors.Select(t => (t.Name, t.Shape)).ToList()); // one huge-page arena
         try
         {
-            TaskDecoder.CheckIdentity(pretrained, m, e => _pretrained.Add(e.Name, e.Shape)); // one read: what is hashed is kept
+            TaskDecoder.CheckIdentity(pretrained, m, e => _pretrained.Span(e.Name)); // one read: what is hashed is kept
         }
         catch
         {
@@ -53,6 +54,9 @@ public sealed class MergeCache : ITensorSource, IDisposable
     /// <summary>Whether dq(base) is kept between merges (see the constructor).</summary>
     public bool KeepsBase { get; }
     public void ReadFloat32(string name, Span<float> destination) => _pretrained.Span(name).CopyTo(destination);
+
+    /// <summary>θ_pre of one tensor in the cache's arena, for the fused merge's blocks.</summary>
+    internal IntPtr PretrainedPointer(string name) => _pretrained.Pointer(name);
 
     public void Dispose()
     {
@@ -84,11 +88,12 @@ public static class BundleMerger
     /// Optional: a weight set from an earlier merge of this bundle to fill instead of allocating (ownership passes to
     /// this call: it is returned inside the result, or freed when its layout does not fit or the merge fails).
     /// </param>
-    public static MergeResult Merge(string bundleDir, BundleManifest m, MergeCache cache, MergeRecipe recipe, PackProgress? progress = null, WeightSet? reuse = null)
-        => Merge(bundleDir, m, (ITensorSource)cache, recipe, progress, cache, reuse);
+    /// <param name="threads">Cores the fused merge spreads its blocks over (0: all). The result is the same bit for bit.</param>
+    public static MergeResult Merge(string bundleDir, BundleManifest m, MergeCache cache, MergeRecipe recipe, PackProgress? progress = null, WeightSet? reuse = null, int threads = 0)
+        => Merge(bundleDir, m, (ITensorSource)cache, recipe, progress, cache, reuse, threads);
 
-    public static MergeResult Merge(string bundleDir, BundleManifest m, ITensorSource pretrained, MergeRecipe recipe, PackProgress? progress = null)
-        => Merge(bundleDir, m, pretrained, recipe, progress, null, null);
+    public static MergeResult Merge(string bundleDir, BundleManifest m, ITensorSource pretrained, MergeRecipe recipe, PackProgress? progress = null, int threads = 0)
+        => Merge(bundleDir, m, pretrained, recipe, progress, null, null, threads);
 
     /// <summary>
     /// Runs <paramref name="method"/> on the general streaming path over <paramref name="tasks"/> (in this order): the
@@ -103,7 +108,7 @@ public static class BundleMerger
         return Streaming.GeneralMerger.Merge(bundleDir, m, pretrained, recipe, progress, pretrained as MergeCache, null, method);
     }
 
-    private static MergeResult Merge(string bundleDir, BundleManifest m, ITensorSource pretrained, MergeRecipe recipe, PackProgress? progress, MergeCache? cache, WeightSet? reuse)
+    private static MergeResult Merge(string bundleDir, BundleManifest m, ITensorSource pretrained, MergeRecipe recipe, PackProgress? progress, MergeCache? cache, WeightSet? reuse, int threads)
     {
         try { recipe.CheckFinite(); }
         catch
@@ -127,15 +132,18 @@ public static class BundleMerger
         var coefficients = new float[tasks.Count];
         var stored = m.Tensors.Where(e => e.Storage != "skipped").ToList();
         uint quantizedCount = (uint)stored.Count(e => e.Storage == "quantized");
+        threads = threads <= 0 ? Environment.ProcessorCount : threads;
 
         var readers = new List<CheckedFileReader>();
+        var slots = new List<RecordSlots>();
         var layout = stored.Select(e => (e.Name, e.Shape)).ToList();
         bool refill = reuse is not null && reuse.HasLayout(layout);
         if (!refill) reuse?.Dispose();
-        var weights = refill ? reuse! : new WeightSet();
+        var weights = refill ? reuse! : WeightSet.Allocate(layout);
         var own = new Dictionary<string, WeightSet>();
         var metadata = new Dictionary<string, TaskMetadata>();
         WeightSet? newBase = null;
+        Task<(Term? Base, Term[] Tasks)>? ahead = null;
         try
         {
             var taskReaders = new List<(CheckedFileReader Reader, TaskEntry Entry)>();
@@ -149,17 +157,45 @@ public static class BundleMerger
             CheckedFileReader? baseReader = null;
             if (m.Base is not null && cache?.Base is null)
             {
-                if (cache is { KeepsBase: true }) newBase = new WeightSet();
+                if (cache is { KeepsBase: true }) newBase = WeightSet.Allocate(stored.Where(e => e.Storage == "quantized").Select(e => (e.Name, e.Shape)).ToList());
                 baseReader = CheckedFileReader.Open(bundleDir, m, m.Base, FileKind.Base, quantizedCount);
                 readers.Add(baseReader);
             }
+            for (int f = 0; f <= taskReaders.Count; f++) slots.Add(new RecordSlots());
 
-            int done = 0;
-            foreach (var e in stored)
+            // Stage 1, one tensor ahead of stage 2: the next records of every file, checksums verified, copied out of the pipes.
+            (Term? Base, Term[] Tasks) Read(int i)
             {
-                progress?.Invoke("merging", done++, stored.Count);
-                var dst = refill ? weights.Span(e.Name) : weights.Add(e.Name, e.Shape);
-                pretrained.ReadFloat32(e.Name, dst);
+                var e = stored[i];
+                int slot = i & 1;
+                Term? b = null;
+                if (baseReader is not null && e.Storage == "quantized")
+                    b = slots[^1].Hold(baseReader.Next(e.Name, e.Shape, o.BaseBits, RecordKind.Quantized, RecordKind.Constant, RecordKind.Float32), o.Mode, slot);
+                var terms = new Term[taskReaders.Count];
+                for (int t = 0; t < terms.Length; t++)
+                {
+                    var reader = taskReaders[t].Reader;
+                    var r = e.Storage == "quantized"
+                        ? reader.Next(e.Name, e.Shape, o.TaskBits, RecordKind.Quantized, RecordKind.Constant, RecordKind.Float32)
+                        : reader.Next(e.Name, e.Shape, null, RecordKind.Float32);
+                    terms[t] = slots[t].Hold(r, o.Mode, slot);
+                }
+                return (b, terms);
+            }
+
+            var next = stored.Count > 0 ? Read(0) : default;
+            for (int i = 0; i < stored.Count; i++)
+            {
+                var e = stored[i];
+                var (baseTerm, taskTerms) = next;
+                if (i + 1 < stored.Count && threads > 1)
+                {
+                    int following = i + 1;
+                    ahead = Task.Run(() => Read(following));
+                }
+                progress?.Invoke("merging", i, stored.Count);
+                var dst = weights.Span(e.Name);
+                if (cache is null) pretrained.ReadFloat32(e.Name, dst);
                 float scale = recipe.TensorScale?.Invoke(e.Name) ?? 1f;  // per-tensor factor (LiNeS), 1 otherwise
                 double lambdaSum = 0; // in double, as Enumerable.Sum did before per-tensor coefficients
                 for (int t = 0; t < tasks.Count; t++)
@@ -170,31 +206,37 @@ public static class BundleMerger
                     lambdaSum += lambda;
                 }
                 float baseCoefficient = (float)lambdaSum * scale;
-                bool fqValues = o.Scheme == Scheme.Fq && e.Storage == "quantized";
-                if (fqValues) Accumulate.Float32(dst, -baseCoefficient, dst); // θ_pre·(1 − Σλ): FQ records hold θ_t
-                if (cache?.Base is { } cachedBase && e.Storage == "quantized")
+                bool quantized = e.Storage == "quantized";
+                bool fqValues = o.Scheme == Scheme.Fq && quantized; // FQ records hold θ_t: θ_pre·(1 − Σλ) first
+                Term? b = null;
+                bool fill = false;
+                unsafe
                 {
-                    Accumulate.Float32(cachedBase.Span(e.Name), baseCoefficient, dst);
-                }
-                else if (baseReader is not null && e.Storage == "quantized")
-                {
-                    var b = baseReader.Next(e.Name, e.Shape, o.BaseBits, RecordKind.Quantized, RecordKind.Constant, RecordKind.Float32);
-                    if (newBase is not null)
+                    if (cache?.Base is { } cachedBase && quantized) b = Term.Floats((float*)cachedBase.Pointer(e.Name), baseCoefficient);
+                    else if (baseTerm is { } record)
                     {
-                        var baseHat = newBase.Add(e.Name, e.Shape);
-                        Accumulate.Record(b, o.Mode, 1f, baseHat);
-                        Accumulate.Float32(baseHat, baseCoefficient, dst);
+                        b = record.WithC(baseCoefficient);
+                        fill = newBase is not null;
                     }
-                    else Accumulate.Record(b, o.Mode, baseCoefficient, dst);
+                    new FusedTensor
+                    {
+                        Dst = (float*)weights.Pointer(e.Name),
+                        Length = dst.Length,
+                        Pretrained = cache is null ? null : (float*)cache.PretrainedPointer(e.Name),
+                        ScaleSelf = fqValues,
+                        SelfCoefficient = -baseCoefficient,
+                        Base = b,
+                        FillBase = fill ? (float*)newBase!.Pointer(e.Name) : null,
+                        Tasks = taskTerms.Select((term, t) => term.WithC(coefficients[t])).Where(term => term.C != 0f).ToArray(),
+                    }.Run(threads);
                 }
-                for (int t = 0; t < taskReaders.Count; t++)
+                if (ahead is not null)
                 {
-                    var reader = taskReaders[t].Reader;
-                    var r = e.Storage == "quantized"
-                        ? reader.Next(e.Name, e.Shape, o.TaskBits, RecordKind.Quantized, RecordKind.Constant, RecordKind.Float32)
-                        : reader.Next(e.Name, e.Shape, null, RecordKind.Float32);
-                    if (coefficients[t] != 0f) Accumulate.Record(r, o.Mode, coefficients[t], dst);
+                    var reading = ahead;
+                    ahead = null;
+                    next = reading.GetAwaiter().GetResult(); // a format error of the next records surfaces here, as itself
                 }
+                else if (i + 1 < stored.Count) next = Read(i + 1);
             }
             foreach (var (reader, entry) in taskReaders)
             {
@@ -221,7 +263,9 @@ public static class BundleMerger
         }
         finally
         {
+            try { ahead?.Wait(); } catch (Exception) { } // the failure being thrown matters; the reader must stop before its file closes
             foreach (var r in readers) r.Dispose();
+            foreach (var s in slots) s.Dispose();
         }
     }
 }

@@ -41,7 +41,7 @@ internal static class GeneralMerger
         var layout = stored.Select(e => (e.Name, e.Shape)).ToList();
         bool refill = reuse is not null && reuse.HasLayout(layout);
         if (!refill) reuse?.Dispose();
-        var weights = refill ? reuse! : new WeightSet();
+        var weights = refill ? reuse! : WeightSet.Allocate(layout);
         var own = new Dictionary<string, WeightSet>();
         WeightSet? newBase = null;
         try
@@ -49,7 +49,8 @@ internal static class GeneralMerger
             for (int pass = 0; pass < passes; pass++)
             {
                 bool merge = pass == passes - 1;
-                if (cache is { KeepsBase: true, Base: null } && m.Base is not null) newBase = new WeightSet();
+                if (cache is { KeepsBase: true, Base: null } && m.Base is not null)
+                    newBase = WeightSet.Allocate(stored.Where(e => e.Storage == "quantized").Select(e => (e.Name, e.Shape)).ToList());
                 using var stream = new TaskVectorStream(bundleDir, m, pretrained, tasks, vectors, cache?.Base, newBase);
                 var delta = merge ? new float[capacity] : [];
                 while (stream.MoveNext())
@@ -64,7 +65,7 @@ internal static class GeneralMerger
                     var d = delta.AsSpan(0, tensor.Length);
                     d.Clear();
                     method.Merge(tensor, vectors, d);
-                    var dst = refill ? weights.Span(tensor.Name) : weights.Add(tensor.Name, tensor.Shape);
+                    var dst = weights.Span(tensor.Name);
                     pretrained.ReadFloat32(tensor.Name, dst);
                     TensorPrimitives.Add(dst, d, dst);
                 }

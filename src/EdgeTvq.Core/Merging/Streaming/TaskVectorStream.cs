@@ -116,7 +116,7 @@ internal sealed class TaskVectorStream : IDisposable
         else if (quantized && _baseReader is not null)
         {
             var b = _baseReader.Next(e.Name, e.Shape, _o.BaseBits, RecordKind.Quantized, RecordKind.Constant, RecordKind.Float32);
-            var target = _fillBase is not null ? _fillBase.Add(e.Name, e.Shape) : _baseBuffer.AsSpan(0, length);
+            var target = _fillBase is not null ? _fillBase.Span(e.Name) : _baseBuffer.AsSpan(0, length);
             b.DecodeTo(target, _o.Mode);
             baseHat = target;
             hasBase = true;
