@@ -51,6 +51,7 @@ public static class Accumulate
     }
 
     /// <summary><see cref="Quantized"/> on one thread: dst += c · dq(codes) for one block of a tensor (its codes start on a whole 8-code group).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot loop: fully optimized from its first call, not after tiering
     internal static void QuantizedBlock(ReadOnlySpan<byte> packed, in QuantParams p, float c, Span<float> dst, SimdWidth width)
     {
         if (p.Mode == QuantMode.Reference)
@@ -73,6 +74,7 @@ public static class Accumulate
     }
 
     /// <summary>dst += c · value (a constant record).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot loop: fully optimized from its first call, not after tiering
     public static void Constant(float value, float c, Span<float> dst)
     {
         float add = c * value;
@@ -87,6 +89,7 @@ public static class Accumulate
     }
 
     /// <summary>dst += c · src (float32 records), Vector256/Vector128 with a scalar tail.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot loop: fully optimized from its first call, not after tiering
     public static void Float32(ReadOnlySpan<float> src, float c, Span<float> dst, SimdWidth width = SimdWidth.Best)
     {
         if (src.Length != dst.Length) throw new ArgumentException("source and destination lengths differ");

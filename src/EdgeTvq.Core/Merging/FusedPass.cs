@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using EdgeTvq.Format;
 using EdgeTvq.Packing;
@@ -16,6 +17,8 @@ internal readonly unsafe struct Term
     public RecordKind Kind { get; init; }
     /// <summary>Packed codes (<see cref="RecordKind.Quantized"/>) or float32 values (<see cref="RecordKind.Float32"/>).</summary>
     public byte* Data { get; init; }
+    /// <summary>Bytes from <see cref="Data"/> to the end of the codes: a block's SIMD loads may read past its own codes, never past these.</summary>
+    public long Length { get; init; }
     public QuantParams Params { get; init; }
     public float Value { get; init; }
     public float C { get; init; }
@@ -32,7 +35,8 @@ internal readonly unsafe struct Term
         {
             case RecordKind.Quantized:
                 var p = Params;
-                var codes = new ReadOnlySpan<byte>(Data + (long)start / 8 * p.Bits, checked((int)BitPacking.PackedLength(dst.Length, p.Bits)));
+                long offset = (long)start / 8 * p.Bits;
+                var codes = new ReadOnlySpan<byte>(Data + offset, checked((int)(Length - offset)));
                 Accumulate.QuantizedBlock(codes, p, C, dst, SimdWidth.Best);
                 break;
             case RecordKind.Constant:
@@ -85,6 +89,7 @@ internal sealed unsafe class FusedTensor
         Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = threads }, Block);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Block(int k)
     {
         int start = k * BlockElements, count = Math.Min(BlockElements, Length - start);
@@ -122,13 +127,13 @@ internal sealed unsafe class RecordSlots : IDisposable
         switch (r.Kind)
         {
             case RecordKind.Quantized:
-                return new Term { Kind = r.Kind, Params = r.QuantParams(mode), Data = Copy(r.Codes, slot) };
+                return new Term { Kind = r.Kind, Params = r.QuantParams(mode), Data = Copy(r.Codes, slot), Length = r.Codes.Length };
             case RecordKind.Constant:
                 return new Term { Kind = r.Kind, Value = r.ConstantValue };
             case RecordKind.Float32:
             case RecordKind.OwnFloat32:
                 if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("float32 records are little-endian");
-                return new Term { Kind = RecordKind.Float32, Data = Copy(r.Payload, slot) };
+                return new Term { Kind = RecordKind.Float32, Data = Copy(r.Payload, slot), Length = r.Payload.Length };
             default:
                 throw new ArgumentException($"record '{r.Name}' of kind {r.Kind} holds no tensor");
         }

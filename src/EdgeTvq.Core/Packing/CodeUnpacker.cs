@@ -51,6 +51,7 @@ public static class CodeUnpacker
     public static bool IsVector128Accelerated => Vector128.IsHardwareAccelerated;
 
     /// <summary>Runs <paramref name="consumer"/> over codes [0, count) of <paramref name="packed"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot loop: fully optimized from its first call, not after tiering
     public static void Run<TConsumer>(ReadOnlySpan<byte> packed, int bits, int count, ref TConsumer consumer, SimdWidth width = SimdWidth.Best)
         where TConsumer : ICodeConsumer, allows ref struct
     {

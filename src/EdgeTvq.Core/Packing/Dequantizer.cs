@@ -12,6 +12,7 @@ namespace EdgeTvq.Packing;
 /// </summary>
 public static class Dequantizer
 {
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot loop: fully optimized from its first call, not after tiering
     public static void Dequantize(ReadOnlySpan<byte> packed, in QuantParams p, Span<float> output, SimdWidth width = SimdWidth.Best)
     {
         if (p.Mode == QuantMode.Reference)
