@@ -54,6 +54,7 @@ public sealed class OnnxTests(PythonCheckpoints fx)
         { "length past end", [0x3A, 0x7F, 0x00], "ends in the middle" },
         { "field zero", [0x00, 0x00], "field number 0" },
         { "group wire type", [0x0B], "wire type 3" },
+        { "packed dims end mid-varint", ProtoWriter.Model(new ProtoWriter().Bytes(1, [0x02, 0x80]).Varint(2, Float).String(8, "w")), "ends mid-varint" },
         { "sparse initializer", new ProtoWriter().Message(7, new ProtoWriter().Bytes(15, [])).Message(8, new ProtoWriter()).ToArray(), "sparse" },
     };
 

@@ -1,4 +1,5 @@
 using System.Globalization;
+using EdgeTvq.Checkpoints.Protobuf;
 using Microsoft.Win32.SafeHandles;
 
 namespace EdgeTvq.Runtime.Inference;

@@ -1,3 +1,5 @@
+using EdgeTvq.Checkpoints.Protobuf;
+
 namespace EdgeTvq.Runtime.Inference;
 
 /// <summary>One graph initializer as found in the model bytes.</summary>
@@ -49,7 +51,7 @@ internal sealed class OnnxModelLayout
     public static OnnxModelLayout Parse(ReadOnlySpan<byte> model, string modelPath)
     {
         var layout = new OnnxModelLayout(modelPath);
-        var reader = new ProtoReader(model, 0, modelPath, "ModelProto");
+        var reader = new ProtoReader(model, 0, modelPath, "ModelProto", OnnxModelException.ProtobufErrors);
         int graphs = 0;
         while (reader.TryReadTag(out int field, out WireType wt, out int fieldStart))
         {
@@ -62,7 +64,7 @@ internal sealed class OnnxModelLayout
                 layout.GraphFieldEnd = reader.Position;
                 layout.GraphPayloadStart = payloadStart;
                 layout.GraphPayloadEnd = payloadStart + graph.Length;
-                layout.ParseGraph(new ProtoReader(graph, payloadStart, modelPath, "GraphProto"));
+                layout.ParseGraph(reader.Over(graph, payloadStart, "GraphProto"));
             }
             else
             {
@@ -117,7 +119,7 @@ internal sealed class OnnxModelLayout
             switch (field)
             {
                 case OnnxFields.TensorDims:
-                    r.ReadInt64s(wt, dims);
+                    r.ReadRepeatedVarints(wt, dims);
                     break;
                 case OnnxFields.TensorDataType when wt == WireType.Varint:
                     dataType = (int)r.ReadVarint();

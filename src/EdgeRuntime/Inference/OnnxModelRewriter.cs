@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using EdgeTvq.Checkpoints.Protobuf;
 using EdgeTvq.Merging;
 
 namespace EdgeTvq.Runtime.Inference;

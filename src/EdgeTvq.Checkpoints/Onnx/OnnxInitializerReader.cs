@@ -1,32 +1,14 @@
 using System.Buffers.Binary;
 using System.Globalization;
+using EdgeTvq.Checkpoints.Protobuf;
 using EdgeTvq.Checkpoints.Storage;
+using static EdgeTvq.Checkpoints.Protobuf.OnnxFields;
 
 namespace EdgeTvq.Checkpoints.Onnx;
 
-/// <summary>Reads the initializers (weights) of an ONNX model with a minimal protobuf decoder.</summary>
+/// <summary>Reads the initializers (weights) of an ONNX model with the minimal protobuf decoder of <see cref="ProtoReader"/>.</summary>
 internal static class OnnxInitializerReader
 {
-    // onnx.proto field numbers used here.
-    private const int ModelGraph = 7;            // ModelProto.graph: GraphProto
-    private const int ModelOpsetImport = 8;      // ModelProto.opset_import: repeated OperatorSetIdProto
-    private const int GraphInitializer = 5;      // GraphProto.initializer: repeated TensorProto
-    private const int GraphSparseInitializer = 15; // GraphProto.sparse_initializer: repeated SparseTensorProto
-    private const int TensorDims = 1;            // repeated int64 (packed or not)
-    private const int TensorDataType = 2;        // int32, TensorProto.DataType
-    private const int TensorSegment = 3;         // Segment: tensor split over several protos (unsupported)
-    private const int TensorFloatData = 4;       // repeated float (packed)
-    private const int TensorInt32Data = 5;       // repeated int32: INT32/INT16/INT8/UINT8/BOOL values, FLOAT16/BFLOAT16 bit patterns
-    private const int TensorInt64Data = 7;       // repeated int64
-    private const int TensorName = 8;            // string
-    private const int TensorRawData = 9;         // bytes, little-endian elements
-    private const int TensorDoubleData = 10;     // repeated double
-    private const int TensorExternalData = 13;   // repeated StringStringEntryProto {key = 1, value = 2}
-    private const int TensorDataLocation = 14;   // DataLocation: 0 DEFAULT, 1 EXTERNAL
-    private const int EntryKey = 1;
-    private const int EntryValue = 2;
-    private const int DataLocationExternal = 1;
-
     private const string Reexport = "Re-export the model (torch.onnx.export / onnx.save_model).";
 
     // TensorProto.DataType values mapped to our dtypes.
@@ -43,14 +25,6 @@ internal static class OnnxInitializerReader
         11 => TensorDType.F64,
         16 => TensorDType.BF16,
         _ => null,
-    };
-
-    private static string OnnxTypeName(long onnxType) => onnxType switch
-    {
-        0 => "UNDEFINED", 4 => "UINT16", 8 => "STRING", 12 => "UINT32", 13 => "UINT64",
-        14 => "COMPLEX64", 15 => "COMPLEX128", 17 => "FLOAT8E4M3FN", 18 => "FLOAT8E4M3FNUZ",
-        19 => "FLOAT8E5M2", 20 => "FLOAT8E5M2FNUZ", 21 => "UINT4", 22 => "INT4",
-        _ => onnxType.ToString(CultureInfo.InvariantCulture),
     };
 
     /// <summary>One parsed TensorProto before its data is resolved.</summary>
@@ -91,7 +65,7 @@ internal static class OnnxInitializerReader
         if (file.Length > int.MaxValue)
             throw CheckpointFormatException.Create(path, null, $"is {file.Length} bytes; an ONNX protobuf cannot exceed 2 GiB (larger weights belong in external data files). {Reexport}");
         ReadOnlySpan<byte> bytes = file.GetSpan(0, (int)file.Length);
-        var model = new ProtobufReader(bytes, 0, path, "ModelProto");
+        var model = new ProtoReader(bytes, 0, path, "ModelProto", CheckpointFormatException.ProtobufErrors);
         int graphStart = -1, graphLength = 0, opsets = 0;
         while (model.TryReadTag(out int field, out WireType wt))
         {
@@ -116,7 +90,7 @@ internal static class OnnxInitializerReader
             throw CheckpointFormatException.Create(path, null,
                 $"ONNX model has no opset_import (ModelProto field {ModelOpsetImport}), which every exported model has; the file is probably truncated. {Reexport}");
 
-        var graph = new ProtobufReader(bytes.Slice(graphStart, graphLength), graphStart, path, "GraphProto");
+        var graph = model.Over(bytes.Slice(graphStart, graphLength), graphStart, "GraphProto");
         var fileStorage = file;
         var tensors = new List<CheckpointTensor>();
         var names = new HashSet<string>(StringComparer.Ordinal);
@@ -144,7 +118,7 @@ internal static class OnnxInitializerReader
         return tensors;
     }
 
-    private static TensorFields ParseTensor(ref ProtobufReader r)
+    private static TensorFields ParseTensor(ref ProtoReader r)
     {
         var f = new TensorFields();
         while (r.TryReadTag(out int field, out WireType wt))
@@ -152,7 +126,7 @@ internal static class OnnxInitializerReader
             switch (field)
             {
                 case TensorDims:
-                    ReadInts(ref r, wt, f.Dims, signed64: true);
+                    r.ReadRepeatedVarints(wt, f.Dims);
                     break;
                 case TensorDataType when wt == WireType.Varint:
                     f.DataType = (long)r.ReadVarint();
@@ -164,16 +138,16 @@ internal static class OnnxInitializerReader
                     f.RawLength = r.ReadLengthDelimited(out f.RawStart).Length;
                     break;
                 case TensorFloatData:
-                    ReadFixed(ref r, wt, WireType.Fixed32, f.TypedBytes ??= []);
+                    (f.TypedBytes ??= []).AddRange(r.ReadRepeatedFixed(wt, sizeof(float)));
                     break;
                 case TensorDoubleData:
-                    ReadFixed(ref r, wt, WireType.Fixed64, f.TypedBytes ??= []);
+                    (f.TypedBytes ??= []).AddRange(r.ReadRepeatedFixed(wt, sizeof(double)));
                     break;
                 case TensorInt32Data:
-                    ReadInts(ref r, wt, f.IntValues ??= [], signed64: false);
+                    r.ReadRepeatedVarints(wt, f.IntValues ??= [], int32: true);
                     break;
                 case TensorInt64Data:
-                    ReadInts(ref r, wt, f.IntValues ??= [], signed64: true);
+                    r.ReadRepeatedVarints(wt, f.IntValues ??= []);
                     break;
                 case TensorExternalData when wt == WireType.LengthDelimited:
                 {
@@ -203,59 +177,13 @@ internal static class OnnxInitializerReader
         return f;
     }
 
-    /// <summary>Repeated varint field, packed (one length-delimited run) or one value per tag.</summary>
-    private static void ReadInts(ref ProtobufReader r, WireType wt, List<long> into, bool signed64)
-    {
-        if (wt == WireType.Varint)
-        {
-            into.Add(ToInt(r.ReadVarint(), signed64));
-            return;
-        }
-        if (wt != WireType.LengthDelimited) throw r.Corrupt($"has a repeated integer field with wire type {(int)wt}");
-        var packed = new ProtobufReader(r.ReadLengthDelimited(out int start), start, "", "packed integers");
-        while (!packed.AtEnd) into.Add(ToInt(ReadPackedVarint(ref packed, ref r), signed64));
-    }
-
-    private static ulong ReadPackedVarint(ref ProtobufReader packed, ref ProtobufReader outer)
-    {
-        try
-        {
-            return packed.ReadVarint();
-        }
-        catch (CheckpointFormatException)
-        {
-            throw outer.Corrupt("has a packed integer run that ends mid-varint");
-        }
-    }
-
-    // int32 fields are sign-extended to 64 bits on the wire, so truncating to 32 bits recovers them.
-    private static long ToInt(ulong v, bool signed64) => signed64 ? (long)v : (int)(uint)v;
-
-    /// <summary>Repeated float/double field, packed or one value per tag, appended as little-endian bytes.</summary>
-    private static void ReadFixed(ref ProtobufReader r, WireType wt, WireType element, List<byte> into)
-    {
-        int size = element == WireType.Fixed32 ? 4 : 8;
-        if (wt == element)
-        {
-            Span<byte> one = stackalloc byte[8];
-            if (size == 4) BinaryPrimitives.WriteUInt32LittleEndian(one, r.ReadFixed32());
-            else BinaryPrimitives.WriteUInt64LittleEndian(one, r.ReadFixed64());
-            foreach (byte b in one[..size]) into.Add(b);
-            return;
-        }
-        if (wt != WireType.LengthDelimited) throw r.Corrupt($"has a repeated float field with wire type {(int)wt}");
-        var payload = r.ReadLengthDelimited(out _);
-        if (payload.Length % size != 0) throw r.Corrupt($"has a packed {(size == 4 ? "float" : "double")} run of {payload.Length} bytes, not a multiple of {size}");
-        foreach (byte b in payload) into.Add(b);
-    }
-
     private static CheckpointTensor Resolve(string path, TensorStorage file, TensorFields f, Dictionary<string, TensorStorage> externalFiles)
     {
         string name = f.Name ?? "";
         if (f.HasSegment)
             throw CheckpointFormatException.Create(path, name, $"is stored in segments (TensorProto.segment), which are not supported. {Reexport}");
         TensorDType dtype = MapDataType(f.DataType) ?? throw CheckpointFormatException.Create(path, name,
-            $"has ONNX data_type {OnnxTypeName(f.DataType)}, expected FLOAT, FLOAT16, BFLOAT16, DOUBLE, INT64, INT32, INT16, INT8, UINT8 or BOOL. Keep weights in a supported type.");
+            $"has ONNX data_type {DataTypeName(f.DataType)}, expected FLOAT, FLOAT16, BFLOAT16, DOUBLE, INT64, INT32, INT16, INT8, UINT8 or BOOL. Keep weights in a supported type.");
         long[] shape = f.Dims.ToArray();
         long count, bytes;
         try

@@ -1,9 +1,9 @@
 using System.Text;
 
-namespace EdgeTvq.Runtime.Inference;
+namespace EdgeTvq.Checkpoints.Protobuf;
 
 /// <summary>
-/// Writes protobuf fields into a buffer sized in advance (the rewriter computes every message length first, so a
+/// Writes protobuf fields into a buffer sized in advance (the runtime's OnnxModelRewriter computes every message length first, so a
 /// model of N bytes is written into exactly one N-byte array, with no growing and no final copy).
 /// <code>
 /// field  = tag payload            tag = varint((field_number &lt;&lt; 3) | wire_type)
@@ -11,7 +11,7 @@ namespace EdgeTvq.Runtime.Inference;
 /// length-delimited payload = varint(length) bytes
 /// </code>
 /// </summary>
-internal ref struct ProtoWriter
+public ref struct ProtoWriter
 {
     private readonly Span<byte> _buffer;
     private int _pos;

@@ -1,10 +1,13 @@
-namespace EdgeTvq.Runtime.Inference;
+namespace EdgeTvq.Checkpoints.Protobuf;
 
 /// <summary>
-/// The onnx.proto field numbers the rewriter reads or writes (proto2 syntax; every other field is copied byte for byte).
+/// The onnx.proto field numbers and enum values that EdgeTvq reads or writes (proto2 syntax), in one place for the
+/// checkpoint reader (<c>Onnx/OnnxInitializerReader</c>) and the device runtime's model rewriter (which copies every
+/// other field byte for byte).
 /// <code>
-/// ModelProto      { graph = 7 (GraphProto) ... }
-/// GraphProto      { initializer = 5 (repeated TensorProto), input = 11 (repeated ValueInfoProto) ... }
+/// ModelProto      { graph = 7 (GraphProto), opset_import = 8 (repeated OperatorSetIdProto) ... }
+/// GraphProto      { initializer = 5 (repeated TensorProto), input = 11 (repeated ValueInfoProto),
+///                   sparse_initializer = 15 (repeated SparseTensorProto) ... }
 /// TensorProto     { dims = 1 (repeated int64), data_type = 2 (int32), segment = 3, float_data = 4, int32_data = 5,
 ///                   string_data = 6, int64_data = 7, name = 8 (string), raw_data = 9 (bytes), double_data = 10,
 ///                   uint64_data = 11, doc_string = 12, external_data = 13 (repeated StringStringEntryProto),
@@ -17,21 +20,27 @@ namespace EdgeTvq.Runtime.Inference;
 /// TensorShapeProto.Dimension { dim_value = 1 (int64) }
 /// </code>
 /// </summary>
-internal static class OnnxFields
+public static class OnnxFields
 {
     // ModelProto.graph: GraphProto
     public const int ModelGraph = 7;
+    // ModelProto.opset_import: repeated OperatorSetIdProto
+    public const int ModelOpsetImport = 8;
 
     // GraphProto.initializer: repeated TensorProto
     public const int GraphInitializer = 5;
     // GraphProto.input: repeated ValueInfoProto
     public const int GraphInput = 11;
+    // GraphProto.sparse_initializer: repeated SparseTensorProto
+    public const int GraphSparseInitializer = 15;
 
     // TensorProto.dims: repeated int64
     public const int TensorDims = 1;
     // TensorProto.data_type: int32 (TensorProto.DataType)
     public const int TensorDataType = 2;
-    // TensorProto.segment / float_data / int32_data / string_data / int64_data: data fields, dropped on re-encoding
+    // TensorProto.segment (a tensor split over several protos) / float_data (repeated float) / int32_data (repeated
+    // int32: INT32/INT16/INT8/UINT8/BOOL values, FLOAT16/BFLOAT16 bit patterns) / string_data / int64_data: data
+    // fields, dropped on re-encoding
     public const int TensorSegment = 3;
     public const int TensorFloatData = 4;
     public const int TensorInt32Data = 5;
@@ -74,6 +83,16 @@ internal static class OnnxFields
     public static bool IsTensorDataField(int field) => field is TensorSegment or TensorFloatData or TensorInt32Data
         or TensorStringData or TensorInt64Data or TensorRawData or TensorDoubleData or TensorUInt64Data
         or TensorExternalData or TensorDataLocation;
+
+    /// <summary>The TensorProto.DataType name of <paramref name="dataType"/> ("FLOAT", "FLOAT8E4M3FN"), or the number when unknown.</summary>
+    public static string DataTypeName(long dataType) => dataType switch
+    {
+        0 => "UNDEFINED", 1 => "FLOAT", 2 => "UINT8", 3 => "INT8", 4 => "UINT16", 5 => "INT16", 6 => "INT32",
+        7 => "INT64", 8 => "STRING", 9 => "BOOL", 10 => "FLOAT16", 11 => "DOUBLE", 12 => "UINT32", 13 => "UINT64",
+        14 => "COMPLEX64", 15 => "COMPLEX128", 16 => "BFLOAT16", 17 => "FLOAT8E4M3FN", 18 => "FLOAT8E4M3FNUZ",
+        19 => "FLOAT8E5M2", 20 => "FLOAT8E5M2FNUZ", 21 => "UINT4", 22 => "INT4",
+        _ => dataType.ToString(System.Globalization.CultureInfo.InvariantCulture),
+    };
 
     /// <summary>Bytes per element of a TensorProto.DataType, or 0 where it has none (UNDEFINED, STRING, 4-bit types).</summary>
     public static int ElementSize(int dataType) => dataType switch
