@@ -5,7 +5,10 @@
 #   ./build.sh demo                 pack the quick real-data zoo (8 tasks) as RTVQ B3O2, verify it, print inspect
 #   ./build.sh build                restore and build the solution (Release)
 #   ./build.sh zoo [--quick|--full] [--tasks 8|14|20]   build the real-data model zoo (bench/zoo/README.md)
-#   ./build.sh bench storage|merge [--general|--tsv]|kernel|serve   RTVQ B3O2 storage | load+merge, switch, RSS (--general: the other methods; --tsv: TSV, slow) | kernel vs memcpy | serve peak RSS and switch time, default vs --low-memory
+#   ./build.sh bench storage|merge [--general|--tsv] [--threads N]|kernel|serve   RTVQ B3O2 storage | load+merge of 1/8/20
+#                                   tasks vs the authors' PyTorch merge, memcpy and a new ORT session, RSS, targets
+#                                   (docs/performance.md; --general: the other methods; --tsv: TSV, slow) | kernel vs
+#                                   memcpy | serve peak RSS and switch time, default vs --low-memory
 #   ./build.sh pack ARGS…           run edgetvq-pack (Release build) with ARGS
 #   ./build.sh publish [--rid linux-x64|linux-arm64|all] [--glibc 2.27]   Native AOT edgetvq (+ libonnxruntime.so) into
 #                                   artifacts/publish/<rid>/; --glibc 2.27: the classic Jetson Nano flavour,
@@ -315,6 +318,8 @@ case "$cmd" in
   zoo) bench/zoo/build.sh "$@" ;;
   bench)
     need_dotnet
+    # merge runs the authors' merge in PyTorch (bench/EdgeTvq.Bench/torch_merge.py); merge and serve write ONNX models.
+    case "${1:-}" in merge|serve) install_packages "${test_packages[@]}" ;; esac
     dotnet run -c "$configuration" --project bench/EdgeTvq.Bench -- "$@" ;;
   pack)
     [ -f "src/Packer/bin/$configuration/net10.0/edgetvq-pack.dll" ] || build

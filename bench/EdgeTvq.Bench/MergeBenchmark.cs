@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Runtime.InteropServices;
 using EdgeTvq.Bundle;
 using EdgeTvq.Checkpoints;
@@ -47,36 +48,76 @@ internal static class MergeBenchmark
 
     public static int Run(string[] args)
     {
+        int threads = ParseThreads(args);
         var (bundle, pretrained) = EnsureBundle();
         long bundleBytes = Directory.EnumerateFiles(bundle).Sum(f => new FileInfo(f).Length);
         Console.WriteLine($"bundle {bundleBytes / 1e6:F1} MB, {Tasks} tasks; machine: {Environment.ProcessorCount} cores, {RuntimeInformation.OSDescription.Trim()}, {RuntimeInformation.ProcessArchitecture}");
-        Console.WriteLine("memcpy: a copy of the merged weights' size between buffers already in memory, in the same process (best of 3);");
-        Console.WriteLine("fresh: allocate a new buffer of that size and copy into it, which adds the first touch of every page.");
-        Console.WriteLine($"{"scenario",-34} {"time (s)",9} {"weights GB/s",13} {"memcpy GB/s",12} {"÷ memcpy",9} {"fresh GB/s",11} {"÷ fresh",8} {"files read MB",14} {"peak RSS MiB",13}");
         // --general adds the general streaming path's methods (docs/merging.md) on 8 tasks, beside task arithmetic on 8;
         // --tsv the TSV methods on 8 tasks (an SVD per matrix and task: tens of minutes, docs/merging.md).
-        string[] scenarios = args.Contains("--tsv") ? ["tsv_compress:8", "tsv_merge:8"]
-            : args.Contains("--general") ? ["ta:8", "magmax:8", "consensus:8", "ties:8", "emr:8"]
-            : ["individual:1", "ta:8", "ta:20", "switch:1"];
-        foreach (var scenario in scenarios)
+        if (args.Contains("--tsv")) return RunTable(bundle, pretrained, ["tsv_compress:8", "tsv_merge:8"], threads);
+        if (args.Contains("--general")) return RunTable(bundle, pretrained, ["ta:8", "magmax:8", "consensus:8", "ties:8", "emr:8"], threads);
+        return MergeComparison.Run(bundle, pretrained, threads);
+    }
+
+    /// <summary><c>--threads N</c> or <c>--threads=N</c>; 0 (every core) when absent.</summary>
+    public static int ParseThreads(string[] args)
+    {
+        for (int i = 0; i < args.Length; i++)
         {
-            var psi = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true, UseShellExecute = false };
-            if (Path.GetFileNameWithoutExtension(Environment.ProcessPath) == "dotnet") psi.ArgumentList.Add(typeof(MergeBenchmark).Assembly.Location);
-            psi.ArgumentList.Add("merge-child");
-            psi.ArgumentList.Add(bundle);
-            psi.ArgumentList.Add(pretrained);
-            psi.ArgumentList.Add(scenario);
-            using var p = Process.Start(psi)!;
-            Console.WriteLine(p.StandardOutput.ReadToEnd().TrimEnd());
-            p.WaitForExit();
-            if (p.ExitCode != 0) return p.ExitCode;
+            string? text = args[i] == "--threads" && i + 1 < args.Length ? args[i + 1]
+                : args[i].StartsWith("--threads=", StringComparison.Ordinal) ? args[i]["--threads=".Length..] : null;
+            if (text is null) continue;
+            if (!int.TryParse(text, out int n) || n < 0) throw new ArgumentException($"--threads needs a count of threads, not '{text}'");
+            return n;
         }
         return 0;
     }
 
-    /// <summary>One scenario in its own process: prints one table row.</summary>
-    public static int Child(string bundle, string pretrainedPath, string scenario)
+    /// <summary>
+    /// The one place the benchmark calls the device merge, from storage or with a <see cref="MergeCache"/>.
+    /// THREADS: <paramref name="threads"/> (0 = every core) is not passed on yet: today's BundleMerger has no thread
+    /// option and its kernels use every core. When it takes one, pass <paramref name="threads"/> here.
+    /// </summary>
+    public static MergeResult DeviceMerge(string bundle, BundleManifest m, ITensorSource pretrained, MergeRecipe recipe, int threads, WeightSet? reuse = null)
     {
+        _ = threads; // THREADS: hand to BundleMerger.Merge once it accepts a thread count.
+        return pretrained is MergeCache cache
+            ? BundleMerger.Merge(bundle, m, cache, recipe, reuse: reuse)
+            : BundleMerger.Merge(bundle, m, pretrained, recipe);
+    }
+
+    /// <summary>The former table, kept for --general and --tsv: one row per scenario, each in its own process.</summary>
+    private static int RunTable(string bundle, string pretrained, string[] scenarios, int threads)
+    {
+        Console.WriteLine("memcpy: a copy of the merged weights' size between buffers already in memory, in the same process (best of 3);");
+        Console.WriteLine("fresh: allocate a new buffer of that size and copy into it, which adds the first touch of every page.");
+        Console.WriteLine($"{"scenario",-34} {"time (s)",9} {"weights GB/s",13} {"memcpy GB/s",12} {"÷ memcpy",9} {"fresh GB/s",11} {"÷ fresh",8} {"files read MB",14} {"peak RSS MiB",13}");
+        foreach (var scenario in scenarios)
+        {
+            var (code, output) = RunChild(["merge-child", bundle, pretrained, scenario, "--threads", threads.ToString(CultureInfo.InvariantCulture)]);
+            Console.WriteLine(output.TrimEnd());
+            if (code != 0) return code;
+        }
+        return 0;
+    }
+
+    /// <summary>Runs this benchmark binary again with <paramref name="args"/>; returns its exit code and standard output.</summary>
+    public static (int ExitCode, string Output) RunChild(IEnumerable<string> args)
+    {
+        var psi = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true, UseShellExecute = false };
+        if (Path.GetFileNameWithoutExtension(Environment.ProcessPath) == "dotnet") psi.ArgumentList.Add(typeof(MergeBenchmark).Assembly.Location);
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment["ORT_DISABLE_TELEMETRY"] = "1";
+        using var p = Process.Start(psi)!;
+        string output = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        return (p.ExitCode, output);
+    }
+
+    /// <summary>One scenario in its own process: prints one table row.</summary>
+    public static int Child(string bundle, string pretrainedPath, string scenario, string[] options)
+    {
+        int threads = ParseThreads(options);
         var (kind, countText) = (scenario.Split(':')[0], scenario.Split(':')[1]);
         int count = int.Parse(countText);
         var m = ManifestIO.Load(bundle);
@@ -91,17 +132,17 @@ internal static class MergeBenchmark
         if (kind == "switch")
         {
             using var cache = new MergeCache(pretrained, m);
-            var first = BundleMerger.Merge(bundle, m, cache, MergeRecipe.Individual(names[0])); // warm: θ_pre and dq(base) cached
+            var first = DeviceMerge(bundle, m, cache, MergeRecipe.Individual(names[0]), threads); // warm: θ_pre and dq(base) cached
             foreach (var own in first.OwnTensors.Values) own.Dispose();
             sw.Restart();
-            using var merged = BundleMerger.Merge(bundle, m, cache, MergeRecipe.Individual(m.Tasks[1].Name), reuse: first.Weights); // refills the retired weights
+            using var merged = DeviceMerge(bundle, m, cache, MergeRecipe.Individual(m.Tasks[1].Name), threads, reuse: first.Weights); // refills the retired weights
             readBytes = m.Tasks[1].Bytes;
             label = "switch individual (cache, refill)";
         }
         else if (kind is "individual" or "ta")
         {
             var recipe = kind == "individual" ? MergeRecipe.Individual(names[0]) : MergeRecipe.TaskArithmetic(names);
-            using var merged = BundleMerger.Merge(bundle, m, pretrained, recipe);
+            using var merged = DeviceMerge(bundle, m, pretrained, recipe, threads);
             readBytes = m.Base!.Bytes + m.Tasks.Take(count).Sum(t => t.Bytes) + weightBytes;
             label = kind == "individual" ? "load + merge, individual (1 task)" : $"load + merge, task arithmetic ({count})";
         }
@@ -110,7 +151,7 @@ internal static class MergeBenchmark
             // The general streaming path, no cache (as the fused scenarios): every pass re-reads the base and task files.
             var method = MergeRecipe.ParseMethod(kind) ?? throw new ArgumentException($"unknown scenario '{scenario}'");
             var recipe = MergeRecipe.Of(method, names, names[0]);
-            using var merged = BundleMerger.Merge(bundle, m, pretrained, recipe);
+            using var merged = DeviceMerge(bundle, m, pretrained, recipe, threads);
             int passes = method switch { MergeMethod.Ties or MergeMethod.TiesDisSum => 4, MergeMethod.Emr => 2, _ => 1 };
             readBytes = passes * (m.Base!.Bytes + m.Tasks.Take(count).Sum(t => t.Bytes)) + weightBytes;
             label = $"load + merge, {MergeRecipe.NameOf(method)} ({count}, {passes} pass{(passes > 1 ? "es" : "")})";
@@ -125,7 +166,7 @@ internal static class MergeBenchmark
     /// Copy throughput for a buffer the size of the merged weights, in this process: between two buffers already
     /// touched (best of 3), or (<paramref name="fresh"/>) into a newly allocated buffer, first touch included.
     /// </summary>
-    private static unsafe double MemcpyGBps(long bytes, bool fresh)
+    public static unsafe double MemcpyGBps(long bytes, bool fresh)
     {
         var src = (byte*)NativeMemory.AlignedAlloc((nuint)bytes, 64);
         try

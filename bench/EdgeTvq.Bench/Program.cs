@@ -17,9 +17,11 @@ public static class Program
             case "serve":
                 return ServeBenchmark.Run(args[1..]);
             case "merge-child":
-                return MergeBenchmark.Child(args[1], args[2], args[3]);
+                return MergeBenchmark.Child(args[1], args[2], args[3], args[4..]);
+            case "compare-child":
+                return MergeComparison.Child(args[1..]);
             default:
-                Console.Error.WriteLine("usage: edgetvq-bench storage [--policy=all] [--threads=N] | merge | kernel | serve");
+                Console.Error.WriteLine("usage: edgetvq-bench storage [--policy=all] [--threads=N] | merge [--general|--tsv] [--threads N] | kernel | serve");
                 return 2;
         }
     }
