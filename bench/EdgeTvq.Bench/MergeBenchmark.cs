@@ -75,15 +75,13 @@ internal static class MergeBenchmark
 
     /// <summary>
     /// The one place the benchmark calls the device merge, from storage or with a <see cref="MergeCache"/>.
-    /// THREADS: <paramref name="threads"/> (0 = every core) is not passed on yet: today's BundleMerger has no thread
-    /// option and its kernels use every core. When it takes one, pass <paramref name="threads"/> here.
+    /// <paramref name="threads"/>: cores the fused merge spreads its blocks over (0 = every core).
     /// </summary>
     public static MergeResult DeviceMerge(string bundle, BundleManifest m, ITensorSource pretrained, MergeRecipe recipe, int threads, WeightSet? reuse = null)
     {
-        _ = threads; // THREADS: hand to BundleMerger.Merge once it accepts a thread count.
         return pretrained is MergeCache cache
-            ? BundleMerger.Merge(bundle, m, cache, recipe, reuse: reuse)
-            : BundleMerger.Merge(bundle, m, pretrained, recipe);
+            ? BundleMerger.Merge(bundle, m, cache, recipe, reuse: reuse, threads: threads)
+            : BundleMerger.Merge(bundle, m, pretrained, recipe, threads: threads);
     }
 
     /// <summary>The former table, kept for --general and --tsv: one row per scenario, each in its own process.</summary>
