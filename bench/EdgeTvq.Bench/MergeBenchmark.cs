@@ -150,7 +150,7 @@ internal static class MergeBenchmark
             var method = MergeRecipe.ParseMethod(kind) ?? throw new ArgumentException($"unknown scenario '{scenario}'");
             var recipe = MergeRecipe.Of(method, names, names[0]);
             using var merged = DeviceMerge(bundle, m, pretrained, recipe, threads);
-            int passes = method switch { MergeMethod.Ties or MergeMethod.TiesDisSum => 4, MergeMethod.Emr => 2, _ => 1 };
+            int passes = EdgeTvq.Merging.Streaming.StreamingMethod.Create(recipe, names).StatisticPasses + 1;
             readBytes = passes * (m.Base!.Bytes + m.Tasks.Take(count).Sum(t => t.Bytes)) + weightBytes;
             label = $"load + merge, {MergeRecipe.NameOf(method)} ({count}, {passes} pass{(passes > 1 ? "es" : "")})";
         }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using EdgeTvq.Bundle;
 using EdgeTvq.Merging;
+using EdgeTvq.Merging.Registry;
 
 namespace EdgeTvq.Eval;
 
@@ -60,28 +61,37 @@ public sealed record MergingMethod(string Id, string Label, MethodKind Kind, str
     /// </summary>
     public static IReadOnlyList<MergingMethod> All { get; } =
     [
-        new("individual", "Individual", MethodKind.PerTask, "", (_, task) => MergeRecipe.Individual(task!)) { CrossTask = true },
-        new("ta", "Task arithmetic", MethodKind.MultiTask, "λ=0.3", (c, _) => MergeRecipe.TaskArithmetic(c.Tasks, 0.3f)),
-        new("ties", "TIES", MethodKind.MultiTask, "disjoint mean k=0.2 λ=1",
-            (c, _) => MergeRecipe.Of(MergeMethod.Ties, c.Tasks) with { TopK = 0.2, Lambda = 1f }),
-        new("ties-dis-sum", "TIES (dis-sum)", MethodKind.MultiTask, "disjoint sum k=0.2 λ=0.3",
-            (c, _) => MergeRecipe.Of(MergeMethod.TiesDisSum, c.Tasks) with { TopK = 0.2, Lambda = 0.3f }),
-        new("magmax", "MagMax", MethodKind.MultiTask, "λ=0.5", (c, _) => MergeRecipe.Of(MergeMethod.MagMax, c.Tasks) with { Lambda = 0.5f }),
-        new("breadcrumbs", "Breadcrumbs", MethodKind.MultiTask, "α=0.2 β=0.15 γ=0.006",
-            (c, _) => MergeRecipe.Of(MergeMethod.Breadcrumbs, c.Tasks) with { Lambda = 0.2f, BreadcrumbsBeta = 0.15, BreadcrumbsGamma = 0.006 }),
-        new("consensus", "Consensus TA", MethodKind.MultiTask, "k=2 TALL λ=0.6 α=0.3",
-            (c, _) => MergeRecipe.Of(MergeMethod.Consensus, c.Tasks) with { ConsensusK = 2, TallLambda = 0.6f, Lambda = 0.3f }),
-        new("emr", "EMR (per task)", MethodKind.PerTask, "", (c, task) => MergeRecipe.Of(MergeMethod.Emr, c.Tasks, task)),
-        new("dare", "DARE + TA", MethodKind.MultiTask, "p=0.5 seed=0 λ=0.3",
-            (c, _) => MergeRecipe.Of(MergeMethod.Dare, c.Tasks) with { DropRate = 0.5, Seed = 0, Lambda = 0.3f }),
-        new("dare-ties", "DARE + TIES", MethodKind.MultiTask, "p=0.5 seed=0 k=0.2 λ=1",
-            (c, _) => MergeRecipe.Of(MergeMethod.DareTies, c.Tasks) with { DropRate = 0.5, Seed = 0, TopK = 0.2, Lambda = 1f }),
-        new("lines", "LiNeS", MethodKind.MultiTask, "α=1/T β=0.5", (c, _) => MergeRecipe.LiNeS(c.Tasks, c.TensorNames, 0.5f)),
-        new("tsv-merge", "TSV-Merge", MethodKind.MultiTask, "rank ⌊r/T⌋ α=1", (c, _) => MergeRecipe.Of(MergeMethod.TsvMerge, c.Tasks) with { Lambda = 1f }),
-        new("tsv-compress", "TSV-C (per task)", MethodKind.PerTask, "rank ⌊r/T⌋", (c, task) => MergeRecipe.Of(MergeMethod.TsvCompress, c.Tasks, task)),
+        Row("individual", "Individual", "", "individual") with { CrossTask = true },
+        Row("ta", "Task arithmetic", "λ=0.3", "task_arithmetic", r => MergeRecipe.TaskArithmetic(r.SelectedTasks, 0.3f)),
+        Row("ties", "TIES", "disjoint mean k=0.2 λ=1", "ties", r => r with { TopK = 0.2, Lambda = 1f }),
+        Row("ties-dis-sum", "TIES (dis-sum)", "disjoint sum k=0.2 λ=0.3", "ties_dis_sum", r => r with { TopK = 0.2, Lambda = 0.3f }),
+        Row("magmax", "MagMax", "λ=0.5", "magmax", r => r with { Lambda = 0.5f }),
+        Row("breadcrumbs", "Breadcrumbs", "α=0.2 β=0.15 γ=0.006", "breadcrumbs", r => r with { Lambda = 0.2f, BreadcrumbsBeta = 0.15, BreadcrumbsGamma = 0.006 }),
+        Row("consensus", "Consensus TA", "k=2 TALL λ=0.6 α=0.3", "consensus", r => r with { ConsensusK = 2, TallLambda = 0.6f, Lambda = 0.3f }),
+        Row("emr", "EMR (per task)", "", "emr"),
+        Row("dare", "DARE + TA", "p=0.5 seed=0 λ=0.3", "dare", r => r with { DropRate = 0.5, Seed = 0, Lambda = 0.3f }),
+        Row("dare-ties", "DARE + TIES", "p=0.5 seed=0 k=0.2 λ=1", "dare_ties", r => r with { DropRate = 0.5, Seed = 0, TopK = 0.2, Lambda = 1f }),
+        Row("lines", "LiNeS", "α=1/T β=0.5", "lines"), // the registry's defaults: α = 1/T, β = 0.5
+        Row("tsv-merge", "TSV-Merge", "rank ⌊r/T⌋ α=1", "tsv_merge", r => r with { Lambda = 1f }),
+        Row("tsv-compress", "TSV-C (per task)", "rank ⌊r/T⌋", "tsv_compress"),
         AdaMerging(layerWise: false, AdaMergingSteps),
         AdaMerging(layerWise: true, AdaMergingSteps),
     ];
+
+    /// <summary>
+    /// A row for a method of <see cref="MethodRegistry"/>: its recipe is the registry's with the method's defaults
+    /// (<see cref="MethodRegistry.DefaultRecipe"/>), then <paramref name="settings"/> applied so that the settings text
+    /// states what runs; per-task methods (the registry's <see cref="MergeMethodDescriptor.ServesOneTask"/>) get the task.
+    /// </summary>
+    private static MergingMethod Row(string id, string label, string settingsText, string method, Func<MergeRecipe, MergeRecipe>? settings = null)
+    {
+        var d = MethodRegistry.Get(method, "evaluation method");
+        return new(id, label, d.ServesOneTask ? MethodKind.PerTask : MethodKind.MultiTask, settingsText, (c, task) =>
+        {
+            var recipe = MethodRegistry.DefaultRecipe(d.Name, c.Manifest, c.Tasks, task);
+            return settings is null ? recipe : settings(recipe);
+        });
+    }
 
     /// <summary>
     /// AdaMerging (task-wise or layer-wise): coefficients learned by <c>edgetvq-pack adamerge</c> on the scheme's own

@@ -18,8 +18,8 @@ internal static class RunCommand
         var tasks = new Option<string[]?>("--tasks") { Description = "tasks to merge (repeated or comma-separated; default: every task of the bundle)", AllowMultipleArgumentsPerToken = true };
         var recipeOption = new Option<string?>("--recipe") { Description = "NAME of a recipe in the bundle's manifest, or FILE.json (docs/merging.md); instead of --merge" };
         var individual = new Option<bool>("--individual") { Description = "θ_pre + τ̂ of --task only (the paper's Individual; the default)" };
-        var lambda = new Option<float?>("--lambda") { CustomParser = r => Cli.Coefficient(r, "--lambda"), Description = "coefficient on the merged vector (default: the method's: TA 0.3, TIES 1, TIES dis-sum 0.3, MagMax 0.5, Breadcrumbs 0.2, Consensus 0.3, DARE 0.3, TSV-Merge α 1; not for tsv_compress)" };
-        var beta = new Option<float>("--beta") { CustomParser = r => Cli.Coefficient(r, "--beta"), Description = "LiNeS depth scaling β", DefaultValueFactory = _ => 0.5f };
+        var lambda = new Option<float?>("--lambda") { CustomParser = r => Cli.Coefficient(r, "--lambda"), Description = RuntimeOptions.LambdaHelp };
+        var beta = new Option<float?>("--beta") { CustomParser = r => Cli.Coefficient(r, "--beta"), Description = RuntimeOptions.BetaHelp };
         var input = new Option<string[]>("--input") { Description = "PNG/JPEG images or idx image files (idx: labels from a sibling labels file give accuracy)", Required = true, AllowMultipleArgumentsPerToken = true };
         var top = new Option<int>("--top") { Description = "classes to print per input", DefaultValueFactory = _ => 3 };
         var limit = new Option<int>("--limit") { Description = "at most this many images per idx file", DefaultValueFactory = _ => int.MaxValue };

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using EdgeTvq.Bundle;
 using EdgeTvq.Merging;
+using EdgeTvq.Merging.Registry;
 using EdgeTvq.Runtime.Inference;
 
 namespace EdgeTvq.Runtime.Commands;
@@ -43,9 +44,21 @@ internal sealed class RuntimeOptions
         };
     }
 
-    /// <summary>Help text of --merge: every method name.</summary>
+    /// <summary>Help text of --merge: every method name (<see cref="MethodRegistry"/>).</summary>
     public static string MergeHelp =>
-        $"merge method over the bundle's tasks (or --tasks): {string.Join(" | ", MergeRecipe.MethodNames)} (ta = task_arithmetic); emr and tsv_compress build --task's model; default: individual";
+        $"merge method over the bundle's tasks (or --tasks): {MethodRegistry.KnownNames}; " +
+        $"{string.Join(", ", MethodRegistry.All.Where(d => d.ServesOneTask).Select(d => d.Name))} build --task's model; default: individual";
+
+    /// <summary>Help text of --lambda: the methods it scales and their defaults, and those that refuse it.</summary>
+    public static string LambdaHelp =>
+        "coefficient on the merged vector (default: the method's: " +
+        string.Join(", ", MethodRegistry.All.Where(d => d.Lambda == LambdaUse.Scales)
+            .Select(d => $"{d.Name} {d.LambdaSymbol} {d.DefaultLambda.ToString("G3", System.Globalization.CultureInfo.InvariantCulture)}")) +
+        string.Concat(MethodRegistry.All.Where(d => d.Lambda == LambdaUse.Refused).Select(d => $"; not for {d.Name}")) + ")";
+
+    /// <summary>Help text of --beta: the parameters it sets.</summary>
+    public static string BetaHelp =>
+        string.Join("; ", MethodRegistry.All.SelectMany(d => d.Parameters.Where(p => p.Option == "--beta").Select(p => $"{d.Name} {p.Meaning} (default {p.Default?.ToString(System.Globalization.CultureInfo.InvariantCulture)})")));
 
     /// <summary>--tasks: names, repeated or comma-separated; null when absent.</summary>
     public static IReadOnlyList<string>? SplitTasks(string[]? values) =>
@@ -54,9 +67,11 @@ internal sealed class RuntimeOptions
     /// <summary>
     /// The merge recipe for a bundle: --recipe NAME|FILE.json (a named recipe of the manifest or a recipe file), or
     /// --merge METHOD over --tasks (default: every task) with --lambda (the method's default when absent) and --beta
-    /// (LiNeS). individual, emr and tsv_compress serve <paramref name="task"/>.
+    /// (the parameter whose <see cref="MethodParameter.Option"/> it is: LiNeS's β) and <paramref name="parameters"/> (recipe
+    /// "params"); methods that build one task's model serve <paramref name="task"/>.
     /// </summary>
-    public static MergeRecipe Recipe(string? task, string? merge, float? lambda, float beta, BundleManifest m, IReadOnlyList<string>? tasks = null, string? recipe = null)
+    public static MergeRecipe Recipe(string? task, string? merge, float? lambda, float? beta, BundleManifest m, IReadOnlyList<string>? tasks = null, string? recipe = null,
+        IReadOnlyDictionary<string, double>? parameters = null)
     {
         if (recipe is not null)
         {
@@ -64,18 +79,23 @@ internal sealed class RuntimeOptions
             return BundleRecipes.Resolve(m, recipe, task);
         }
         if (lambda is { } l && !float.IsFinite(l)) throw new ArgumentException($"--lambda must be a finite number, got {l}");
-        var method = merge is null ? MergeMethod.Individual
-            : MergeRecipe.ParseMethod(merge) ?? throw new ArgumentException($"--merge must be one of {string.Join(", ", MergeRecipe.MethodNames)} (or ta), got '{merge}'");
+        var method = merge is null ? MethodRegistry.Of(MergeMethod.Individual) : MethodRegistry.Get(merge, "--merge");
         var selected = tasks ?? m.Tasks.Select(t => t.Name).ToList();
         foreach (var t in selected) TaskDecoder.FindTask(m, t);
-        return method switch
+        if (method.ServesOneTask && task is null) throw new ArgumentException($"--merge {method.Name} builds one task's model: it needs --task");
+        if (lambda is not null && method.Lambda == LambdaUse.Refused) throw new ArgumentException($"--lambda {method.LambdaRefusal}");
+        // The same checks and construction as a recipe file: the command line is a recipe with the method's defaults.
+        var options = new Dictionary<string, double>(parameters ?? new Dictionary<string, double>());
+        if (beta is { } b)
+            foreach (var p in method.Parameters.Where(p => p.Option == "--beta")) options[p.Name] = b;
+        var document = new RecipeDocument
         {
-            MergeMethod.Individual => MergeRecipe.Individual(task ?? throw new ArgumentException("individual needs --task")),
-            MergeMethod.TaskArithmetic => MergeRecipe.TaskArithmetic(selected, lambda ?? MergeRecipe.DefaultLambda),
-            MergeMethod.LiNeS => MergeRecipe.LiNeS(selected, m.Tensors.Select(t => t.Name), beta),
-            MergeMethod.Emr or MergeMethod.TsvCompress when task is null => throw new ArgumentException($"--merge {merge} builds one task's model: it needs --task"),
-            MergeMethod.TsvCompress when lambda is not null => throw new ArgumentException("--lambda is not used by tsv_compress"),
-            _ => MergeRecipe.Of(method, selected, task) with { Lambda = lambda },
+            Method = method.Name,
+            Tasks = selected.ToList(),
+            Task = method.ServesOneTask ? task : null,
+            Lambda = method.Lambda == LambdaUse.Scales ? lambda : null,
+            Params = options.Count > 0 ? options : null,
         };
+        return document.ToRecipe(m, $"--merge {method.Name}");
     }
 }

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json;
 using EdgeTvq.Bundle;
 using EdgeTvq.Merging;
+using EdgeTvq.Merging.Registry;
 using EdgeTvq.Runtime.Input;
 using EdgeTvq.Runtime.Serving;
 
@@ -39,7 +40,7 @@ internal static class ServeCommand
             var tasks = host.Manifest.Tasks.Select(t => t.Name).ToList();
             var start = r.GetValue(merge) is null && r.GetValue(recipeOption) is null
                 ? r.GetValue(initial) is { } t ? MergeRecipe.Individual(t) : MergeRecipe.TaskArithmetic(tasks)
-                : RuntimeOptions.Recipe(r.GetValue(initial), r.GetValue(merge), null, EdgeTvq.Merging.Methods.LiNeS.DefaultBeta, host.Manifest, null, r.GetValue(recipeOption));
+                : RuntimeOptions.Recipe(r.GetValue(initial), r.GetValue(merge), null, null, host.Manifest, null, r.GetValue(recipeOption));
             Console.WriteLine(Describe(host.Switch(start)));
             string? line;
             while ((line = Console.In.ReadLine()) is not null)
@@ -52,27 +53,11 @@ internal static class ServeCommand
                     {
                         case "quit":
                             return Cli.Ok;
-                        case "use" when words.Length >= 3 && words[1] == "individual":
-                            Console.WriteLine(Describe(host.Switch(MergeRecipe.Individual(words[2]))));
-                            break;
-                        case "use" when words.Length >= 2 && words[1] == "lines":
-                            float beta = words.Length > 2 ? MergeRecipe.ParseCoefficient(words[2], "β") : EdgeTvq.Merging.Methods.LiNeS.DefaultBeta;
-                            Console.WriteLine(Describe(host.Switch(MergeRecipe.LiNeS(tasks, host.Manifest.Tensors.Select(t => t.Name), beta))));
-                            break;
-                        case "use" when words.Length >= 2 && words[1] == "ta":
-                            float lambda = words.Length > 2 ? MergeRecipe.ParseCoefficient(words[2], "λ") : MergeRecipe.DefaultLambda;
-                            Console.WriteLine(Describe(host.Switch(MergeRecipe.TaskArithmetic(tasks, lambda))));
-                            break;
                         case "use" when words.Length >= 3 && words[1] == "recipe":
                             Console.WriteLine(Describe(host.Switch(BundleRecipes.Resolve(host.Manifest, words[2], words.Length > 3 ? words[3] : null))));
                             break;
-                        case "use" when words.Length >= 3 && words[1] is "emr" or "tsv_compress":
-                            Console.WriteLine(Describe(host.Switch(RuntimeOptions.Recipe(words[2], words[1], null, 0f, host.Manifest))));
-                            break;
-                        case "use" when words.Length >= 2 && MergeRecipe.ParseMethod(words[1]) is { } method
-                                        && !MergeRecipe.BuildsOneTask(method) && method != MergeMethod.LiNeS:
-                            float? l = words.Length > 2 ? MergeRecipe.ParseCoefficient(words[2], "λ") : null;
-                            Console.WriteLine(Describe(host.Switch(RuntimeOptions.Recipe(null, words[1], l, 0f, host.Manifest))));
+                        case "use" when words.Length >= 2 && MethodRegistry.Find(words[1]) is { } method && (words.Length >= 3 || !method.ServesOneTask):
+                            Console.WriteLine(Describe(host.Switch(Use(method, words.Length > 2 ? words[2] : null, host.Manifest))));
                             break;
                         case "classify" when words.Length >= 3:
                             using (var lease = host.Acquire())
@@ -84,7 +69,7 @@ internal static class ServeCommand
                             }
                             break;
                         default:
-                            Console.WriteLine("error: commands are: use individual TASK | use ta [LAMBDA] | use lines [BETA] | use emr|tsv_compress TASK | use ties|ties_dis_sum|magmax|breadcrumbs|consensus|dare|dare_ties|tsv_merge [LAMBDA] | use recipe NAME|FILE [TASK] | classify TASK FILE… | quit");
+                            Console.WriteLine($"error: commands are: {Commands}");
                             break;
                     }
                 }
@@ -96,6 +81,38 @@ internal static class ServeCommand
             return Cli.Ok;
         }));
         return cmd;
+    }
+
+    /// <summary>
+    /// <c>use METHOD [X]</c>: X is the served task for methods that build one task's model, else the optional number the
+    /// method's descriptor names (<see cref="MergeMethodDescriptor.ServeArgument"/>: λ unless it says otherwise), over
+    /// every task of the bundle with the method's defaults.
+    /// </summary>
+    private static MergeRecipe Use(MergeMethodDescriptor method, string? argument, BundleManifest m)
+    {
+        if (method.ServesOneTask) return RuntimeOptions.Recipe(argument, method.Name, null, null, m);
+        if (method.ServeArgument is { } name)
+        {
+            var parameters = argument is null ? null : new Dictionary<string, double> { [name] = MergeRecipe.ParseCoefficient(argument, $"{method.Name} {name}") };
+            return RuntimeOptions.Recipe(null, method.Name, null, null, m, parameters: parameters);
+        }
+        float? lambda = argument is null ? null : MergeRecipe.ParseCoefficient(argument, method.LambdaSymbol);
+        return RuntimeOptions.Recipe(null, method.Name, lambda, null, m);
+    }
+
+    /// <summary>The commands serve understands, the methods from the registry.</summary>
+    internal static string Commands
+    {
+        get
+        {
+            string Names(IEnumerable<MergeMethodDescriptor> ds) => string.Join("|", ds.Select(d => d.Aliases.Prepend(d.Name).MinBy(n => n.Length)));
+            var perTask = MethodRegistry.All.Where(d => d.ServesOneTask);
+            var lambda = MethodRegistry.All.Where(d => !d.ServesOneTask && d.ServeArgument is null && d.Lambda == LambdaUse.Scales);
+            var other = MethodRegistry.All.Where(d => !d.ServesOneTask && d.ServeArgument is not null)
+                .Select(d => $"use {d.Name} [{d.ServeArgument!.ToUpperInvariant()}]");
+            return string.Join(" | ", new[] { $"use {Names(perTask)} TASK", $"use {Names(lambda)} [LAMBDA]" }.Concat(other)
+                .Concat(["use recipe NAME|FILE [TASK]", "classify TASK FILE…", "quit"]));
+        }
     }
 
     private static string Describe(SwitchReport s) =>

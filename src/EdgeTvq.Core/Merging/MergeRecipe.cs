@@ -1,5 +1,6 @@
 using System.Globalization;
 using EdgeTvq.Merging.Methods;
+using EdgeTvq.Merging.Registry;
 
 namespace EdgeTvq.Merging;
 
@@ -93,11 +94,14 @@ public sealed record MergeRecipe(MergeMethod Method, IReadOnlyDictionary<string,
     /// <summary>Free-text provenance (where the coefficients came from).</summary>
     public string? Source { get; init; }
 
-    /// <summary>True for the methods the fused dequantize-accumulate path computes in one pass (individual, TA, LiNeS).</summary>
-    public bool IsFused => Method is MergeMethod.Individual or MergeMethod.TaskArithmetic or MergeMethod.LiNeS;
+    /// <summary>This recipe's method as the registry describes it (names, parameters, path, streaming factory).</summary>
+    public MergeMethodDescriptor Descriptor => MethodRegistry.Of(Method);
 
-    /// <summary>True for the methods that build one task's model (individual, EMR, TSV-Compress): <see cref="Task"/> names it.</summary>
-    public static bool BuildsOneTask(MergeMethod method) => method is MergeMethod.Individual or MergeMethod.Emr or MergeMethod.TsvCompress;
+    /// <summary>True for the methods the fused dequantize-accumulate path computes in one pass (the task arithmetic family).</summary>
+    public bool IsFused => Descriptor.IsFused;
+
+    /// <summary>True for the methods that build one task's model: <see cref="Task"/> names it.</summary>
+    public static bool BuildsOneTask(MergeMethod method) => MethodRegistry.Of(method).ServesOneTask;
 
     /// <summary>The coefficient on the merged vector, the method's default when <see cref="Lambda"/> is null.</summary>
     public float EffectiveLambda => Lambda ?? DefaultLambdaOf(Method);
@@ -107,28 +111,13 @@ public sealed record MergeRecipe(MergeMethod Method, IReadOnlyDictionary<string,
         Coefficients.Where(kv => kv.Value != 0f || TensorCoefficients?.ContainsKey(kv.Key) == true).Select(kv => kv.Key).ToList();
 
     /// <summary>The method's coefficient on the merged vector when none is given.</summary>
-    public static float DefaultLambdaOf(MergeMethod method) => method switch
-    {
-        MergeMethod.Ties or MergeMethod.DareTies => TiesMerging.DefaultLambda,
-        MergeMethod.TiesDisSum => TiesMerging.DefaultDisSumLambda,
-        MergeMethod.MagMax => Methods.MagMax.DefaultLambda,
-        MergeMethod.Breadcrumbs => Methods.Breadcrumbs.DefaultAlpha,
-        MergeMethod.Consensus => ConsensusMerging.DefaultAlpha,
-        MergeMethod.TsvMerge => Tsv.DefaultAlpha,
-        MergeMethod.Individual or MergeMethod.LiNeS or MergeMethod.Emr or MergeMethod.TsvCompress => 1f,
-        _ => DefaultLambda,
-    };
+    public static float DefaultLambdaOf(MergeMethod method) => MethodRegistry.Of(method).DefaultLambda;
 
     /// <summary>
-    /// The recipe that builds task <paramref name="task"/>'s model: for individual, EMR and TSV-Compress the served task changes;
-    /// every other method gives one model for all its tasks and is returned as it is.
+    /// The recipe that builds task <paramref name="task"/>'s model: for methods that serve one task the served task
+    /// changes; every other method gives one model for all its tasks and is returned as it is.
     /// </summary>
-    public MergeRecipe ForTask(string task) => Method switch
-    {
-        MergeMethod.Individual => Individual(task),
-        MergeMethod.Emr or MergeMethod.TsvCompress => this with { Task = task },
-        _ => this,
-    };
+    public MergeRecipe ForTask(string task) => Descriptor.ForTask(this, task);
 
     /// <summary>
     /// Parses a coefficient typed by a person (a command line, a serve command): invariant culture, an optional sign,
@@ -197,70 +186,17 @@ public sealed record MergeRecipe(MergeMethod Method, IReadOnlyDictionary<string,
     }
 
     /// <summary>A recipe of <paramref name="method"/> over <paramref name="tasks"/> with the method's defaults.</summary>
-    public static MergeRecipe Of(MergeMethod method, IEnumerable<string> tasks, string? task = null)
-    {
-        var list = tasks.ToList();
-        return method switch
-        {
-            MergeMethod.Individual => Individual(task ?? throw new ArgumentException("individual needs the task to serve")),
-            MergeMethod.TaskArithmetic => TaskArithmetic(list),
-            MergeMethod.LiNeS => throw new ArgumentException("LiNeS needs the tensor names: use MergeRecipe.LiNeS"),
-            MergeMethod.Emr or MergeMethod.TsvCompress => new MergeRecipe(method, list.ToDictionary(t => t, _ => 1f))
-                { Task = task ?? throw new ArgumentException($"{NameOf(method)} builds one task's model: name the task to serve") },
-            _ => new MergeRecipe(method, list.ToDictionary(t => t, _ => 1f)),
-        };
-    }
+    public static MergeRecipe Of(MergeMethod method, IEnumerable<string> tasks, string? task = null) =>
+        MethodRegistry.Of(method).Defaults(tasks.ToList(), task);
 
     /// <summary>The JSON name of a method (recipe files, <c>--merge</c>).</summary>
-    public static string NameOf(MergeMethod method) => method switch
-    {
-        MergeMethod.Individual => "individual",
-        MergeMethod.TaskArithmetic => "task_arithmetic",
-        MergeMethod.LiNeS => "lines",
-        MergeMethod.Ties => "ties",
-        MergeMethod.TiesDisSum => "ties_dis_sum",
-        MergeMethod.MagMax => "magmax",
-        MergeMethod.Breadcrumbs => "breadcrumbs",
-        MergeMethod.Consensus => "consensus",
-        MergeMethod.Emr => "emr",
-        MergeMethod.Dare => "dare",
-        MergeMethod.DareTies => "dare_ties",
-        MergeMethod.TsvMerge => "tsv_merge",
-        MergeMethod.TsvCompress => "tsv_compress",
-        _ => throw new ArgumentOutOfRangeException(nameof(method)),
-    };
+    public static string NameOf(MergeMethod method) => MethodRegistry.Of(method).Name;
 
     /// <summary>Every method's JSON name, for error messages and help.</summary>
-    public static IReadOnlyList<string> MethodNames { get; } = Enum.GetValues<MergeMethod>().Select(NameOf).ToArray();
+    public static IReadOnlyList<string> MethodNames => MethodRegistry.Names;
 
-    /// <summary>Parses a method name (the JSON names; "ta" is accepted for task arithmetic); null when unknown.</summary>
-    public static MergeMethod? ParseMethod(string name) => name switch
-    {
-        "ta" => MergeMethod.TaskArithmetic,
-        _ => Enum.GetValues<MergeMethod>().Cast<MergeMethod?>().FirstOrDefault(m => NameOf(m!.Value) == name),
-    };
+    /// <summary>Parses a method name (names and aliases of <see cref="MethodRegistry"/>, e.g. "ta"); null when unknown.</summary>
+    public static MergeMethod? ParseMethod(string name) => MethodRegistry.Find(name)?.Method;
 
-    public override string ToString()
-    {
-        string G(double v) => v.ToString("G3", CultureInfo.InvariantCulture);
-        string tasks = string.Join(", ", SelectedTasks);
-        string perTensor = TensorCoefficients is { Count: > 0 } tc ? $"; per-tensor λ for {tc.Sum(kv => kv.Value.Count)} (task, tensor) pairs" : "";
-        return Method switch
-        {
-            MergeMethod.Individual => $"individual {Task ?? Coefficients.Keys.Single()}",
-            MergeMethod.LiNeS => $"LiNeS ({tasks}; {Detail}{perTensor})",
-            MergeMethod.TaskArithmetic => $"task arithmetic ({string.Join(", ", Coefficients.Select(kv => $"{kv.Key} λ={G(kv.Value)}"))}{perTensor})",
-            MergeMethod.Ties => $"TIES ({tasks}; k={G(TopK)}, disjoint mean, λ={G(EffectiveLambda)})",
-            MergeMethod.TiesDisSum => $"TIES ({tasks}; k={G(TopK)}, disjoint sum, λ={G(EffectiveLambda)})",
-            MergeMethod.MagMax => $"MagMax ({tasks}; λ={G(EffectiveLambda)})",
-            MergeMethod.Breadcrumbs => $"Breadcrumbs ({tasks}; α={G(EffectiveLambda)}, β={G(BreadcrumbsBeta)}, γ={G(BreadcrumbsGamma)})",
-            MergeMethod.Consensus => $"Consensus TA ({tasks}; k={ConsensusK}, TALL λ={G(TallLambda)}, α={G(EffectiveLambda)})",
-            MergeMethod.Emr => $"EMR for {Task} ({tasks})",
-            MergeMethod.TsvMerge => $"TSV-Merge ({tasks}; α={G(EffectiveLambda)})",
-            MergeMethod.TsvCompress => $"TSV-Compress for {Task} ({tasks})",
-            MergeMethod.Dare => $"DARE ({tasks}; p={G(DropRate)}, seed {Seed}{(DareMask is null ? "" : ", injected masks")}) + task arithmetic λ={G(EffectiveLambda)}",
-            MergeMethod.DareTies => $"DARE ({tasks}; p={G(DropRate)}, seed {Seed}{(DareMask is null ? "" : ", injected masks")}) + TIES (k={G(TopK)}, disjoint mean, λ={G(EffectiveLambda)})",
-            _ => Method.ToString(),
-        };
-    }
+    public override string ToString() => Descriptor.Describe(this);
 }

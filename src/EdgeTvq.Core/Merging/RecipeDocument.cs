@@ -1,7 +1,7 @@
-using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using EdgeTvq.Bundle;
+using EdgeTvq.Merging.Registry;
 
 namespace EdgeTvq.Merging;
 
@@ -41,17 +41,8 @@ public sealed class RecipeDocument
     /// <summary>Free-text provenance.</summary>
     [JsonPropertyName("source"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Source { get; set; }
 
-    /// <summary>The "params" names each method accepts.</summary>
-    public static IReadOnlyList<string> ParamsOf(MergeMethod method) => method switch
-    {
-        MergeMethod.LiNeS => ["alpha", "beta"],
-        MergeMethod.Ties or MergeMethod.TiesDisSum => ["k"],
-        MergeMethod.Breadcrumbs => ["beta", "gamma"],
-        MergeMethod.Consensus => ["k", "tall_lambda"],
-        MergeMethod.Dare => ["p", "seed"],
-        MergeMethod.DareTies => ["p", "seed", "k"],
-        _ => [],
-    };
+    /// <summary>The "params" names each method accepts (<see cref="MethodRegistry"/>).</summary>
+    public static IReadOnlyList<string> ParamsOf(MergeMethod method) => MethodRegistry.Of(method).Parameters.Select(p => p.Name).ToList();
 
     /// <summary>Parses a recipe strictly; <paramref name="origin"/> (the file) is named in errors.</summary>
     public static RecipeDocument Parse(ReadOnlySpan<byte> json, string origin)
@@ -86,127 +77,33 @@ public sealed class RecipeDocument
     public MergeRecipe ToRecipe(BundleManifest m, string origin, string? servedTask = null)
     {
         ArgumentException Bad(string field, string what) => new($"{origin}: \"{field}\" {what}");
-        var method = MergeRecipe.ParseMethod(Method) ?? throw Bad("method", $"is '{Method}', not a merging method; use one of: {string.Join(", ", MergeRecipe.MethodNames)}");
+        var method = MethodRegistry.Find(Method) ?? throw Bad("method", $"is '{Method}', not a merging method; known: {MethodRegistry.KnownNames}");
         var bundleTasks = m.Tasks.Select(t => t.Name).ToList();
-        string CheckTask(string field, string name) => bundleTasks.Contains(name) ? name
-            : throw Bad(field, $"names task '{name}', which is not in this bundle; it has: {string.Join(", ", bundleTasks)}");
-        double Finite(string field, double v, double min = double.NegativeInfinity, double max = double.PositiveInfinity, string range = "")
-        {
-            if (!double.IsFinite(v) || !float.IsFinite((float)v))
-                throw Bad(field, $"is {v.ToString(CultureInfo.InvariantCulture)}; it must be a finite number (|x| ≤ {float.MaxValue.ToString(CultureInfo.InvariantCulture)}, coefficients are float32)");
-            if (v < min || v > max) throw Bad(field, $"is {v.ToString(CultureInfo.InvariantCulture)}; it must lie in {range}");
-            return v;
-        }
+        var check = new RecipeRequest(m, origin, this, [], null, null);
 
         if (Tasks is { Count: 0 }) throw Bad("tasks", "is empty; leave it out to merge every task");
-        var tasks = (Tasks ?? Coefficients?.Keys.ToList() ?? bundleTasks).Select((t, i) => CheckTask(Tasks is null ? "coefficients" : $"tasks[{i}]", t)).ToList();
+        var tasks = (Tasks ?? Coefficients?.Keys.ToList() ?? bundleTasks).Select((t, i) => check.CheckTask(Tasks is null ? "coefficients" : $"tasks[{i}]", t)).ToList();
         if (tasks.Distinct().Count() != tasks.Count) throw Bad("tasks", "lists a task twice");
         if (tasks.Count == 0) throw Bad("tasks", "selects no task (the bundle has none)");
 
-        float? lambda = Lambda is { } l ? (float)Finite("lambda", l) : null;
-        var known = ParamsOf(method);
-        var p = Params ?? [];
-        foreach (var name in p.Keys)
-            if (method == MergeMethod.TsvMerge && name == "alpha")
-                throw Bad("params.alpha", "is not a parameter of tsv_merge: its α (θ = θ_pre + α·τ_M) is \"lambda\", the coefficient on the merged vector as for every method");
+        float? lambda = Lambda is { } l ? (float)check.Finite("lambda", l) : null;
+        var known = method.Parameters.Select(p => p.Name).ToList();
+        foreach (var name in (Params ?? []).Keys)
+            if (method.MisplacedParameter(name) is { } hint)
+                throw Bad($"params.{name}", hint);
             else if (!known.Contains(name))
                 throw Bad($"params.{name}", known.Count == 0 ? $"is not a parameter of {Method} (it takes none)" : $"is not a parameter of {Method}; it takes: {string.Join(", ", known)}");
-        if (Coefficients is not null && method != MergeMethod.TaskArithmetic) throw Bad("coefficients", "is only for task_arithmetic");
-        if (TensorCoefficients is not null && method != MergeMethod.TaskArithmetic) throw Bad("tensor_coefficients", "is only for task_arithmetic");
-        if (BlockPattern is not null && method != MergeMethod.LiNeS) throw Bad("block_pattern", "is only for lines");
+        string coefficientMethods = string.Join(", ", MethodRegistry.All.Where(d => d.TakesCoefficients).Select(d => d.Name));
+        if (Coefficients is not null && !method.TakesCoefficients) throw Bad("coefficients", $"is only for {coefficientMethods}");
+        if (TensorCoefficients is not null && !method.TakesCoefficients) throw Bad("tensor_coefficients", $"is only for {coefficientMethods}");
+        if (BlockPattern is not null && !method.TakesBlockPattern)
+            throw Bad("block_pattern", $"is only for {string.Join(", ", MethodRegistry.All.Where(d => d.TakesBlockPattern).Select(d => d.Name))}");
 
-        string? task = Task ?? (MergeRecipe.BuildsOneTask(method) ? servedTask : null);
-        if (task is not null) CheckTask("task", task);
-        double P(string name, double fallback) => p.TryGetValue(name, out double v) ? v : fallback;
+        string? task = Task ?? (method.ServesOneTask ? servedTask : null);
+        if (task is not null) check.CheckTask("task", task);
+        if (lambda is not null && method.Lambda == LambdaUse.Refused) throw Bad("lambda", method.LambdaRefusal);
 
-        MergeRecipe recipe;
-        switch (method)
-        {
-            case MergeMethod.Individual:
-                recipe = MergeRecipe.Individual(task ?? throw Bad("task", "is missing: individual serves one task"));
-                break;
-            case MergeMethod.TaskArithmetic:
-                {
-                    float fallback = lambda ?? MergeRecipe.DefaultLambda;
-                    var coefficients = new Dictionary<string, float>();
-                    foreach (var t in tasks) coefficients[t] = Coefficients is not null && Coefficients.TryGetValue(t, out double c) ? (float)Finite($"coefficients.{t}", c) : fallback;
-                    foreach (var t in Coefficients?.Keys ?? Enumerable.Empty<string>())
-                        if (!tasks.Contains(t)) throw Bad($"coefficients.{t}", $"names a task that \"tasks\" leaves out");
-                    Dictionary<string, IReadOnlyDictionary<string, float>>? perTensor = null;
-                    if (TensorCoefficients is not null)
-                    {
-                        var tensors = m.Tensors.Where(e => e.Storage != "skipped").Select(e => e.Name).ToHashSet(StringComparer.Ordinal);
-                        perTensor = [];
-                        foreach (var (t, byTensor) in TensorCoefficients)
-                        {
-                            if (byTensor is null) throw Bad($"tensor_coefficients.{t}", "is null; give an object of tensor → coefficient, or leave the task out");
-                            CheckTask($"tensor_coefficients.{t}", t);
-                            if (!tasks.Contains(t)) throw Bad($"tensor_coefficients.{t}", "names a task that \"tasks\" leaves out");
-                            var values = new Dictionary<string, float>(StringComparer.Ordinal);
-                            foreach (var (tensor, c) in byTensor)
-                            {
-                                if (!tensors.Contains(tensor)) throw Bad($"tensor_coefficients.{t}.{tensor}", "names a tensor that is not in the bundle's tensor table (or is not a floating tensor)");
-                                values[tensor] = (float)Finite($"tensor_coefficients.{t}.{tensor}", c);
-                            }
-                            perTensor[t] = values;
-                        }
-                    }
-                    recipe = new MergeRecipe(MergeMethod.TaskArithmetic, coefficients) { TensorCoefficients = perTensor };
-                    break;
-                }
-            case MergeMethod.LiNeS:
-                {
-                    string pattern = BlockPattern ?? Methods.LiNeS.DefaultBlockPattern;
-                    if (!pattern.Contains("{i}", StringComparison.Ordinal)) throw Bad("block_pattern", $"is '{pattern}'; it needs an {{i}} placeholder for the block index");
-                    float beta = (float)Finite("params.beta", P("beta", Methods.LiNeS.DefaultBeta));
-                    float? alpha = p.TryGetValue("alpha", out double a) ? (float)Finite("params.alpha", a) : null;
-                    recipe = MergeRecipe.LiNeS(tasks, m.Tensors.Select(e => e.Name), beta, pattern, alpha);
-                    break;
-                }
-            default:
-                if (method is MergeMethod.Emr or MergeMethod.TsvCompress)
-                {
-                    string name = method == MergeMethod.Emr ? "EMR" : Method;
-                    if (task is null) throw Bad("task", $"is missing: {name} builds the model of one task (name it, or pass --task)");
-                    if (!tasks.Contains(task)) throw Bad("task", $"'{task}' is not among the merged tasks");
-                    if (method == MergeMethod.TsvCompress && lambda is not null) throw Bad("lambda", "is not used by tsv_compress (it scales nothing: each matrix of τ̂ is replaced by its low-rank approximation)");
-                }
-                recipe = MergeRecipe.Of(method, tasks, task) with { Lambda = lambda };
-                switch (method)
-                {
-                    case MergeMethod.Ties or MergeMethod.TiesDisSum:
-                        recipe = recipe with { TopK = Finite("params.k", P("k", Methods.TiesMerging.DefaultK), double.Epsilon, 100, "(0, 1] (a fraction) or (1, 100] (a percentage)") };
-                        break;
-                    case MergeMethod.Breadcrumbs:
-                        recipe = recipe with
-                        {
-                            BreadcrumbsBeta = Finite("params.beta", P("beta", Methods.Breadcrumbs.DefaultBeta), 0, 1, "[0, 1]"),
-                            BreadcrumbsGamma = Finite("params.gamma", P("gamma", Methods.Breadcrumbs.DefaultGamma), 0, 1, "[0, 1]"),
-                        };
-                        break;
-                    case MergeMethod.Consensus:
-                        {
-                            double k = P("k", Methods.ConsensusMerging.DefaultK);
-                            Finite("params.k", k, 1, tasks.Count, $"1 … {tasks.Count} (the number of merged tasks)");
-                            if (k != Math.Floor(k)) throw Bad("params.k", $"is {k.ToString(CultureInfo.InvariantCulture)}; it must be a whole number of tasks");
-                            recipe = recipe with { ConsensusK = (int)k, TallLambda = (float)Finite("params.tall_lambda", P("tall_lambda", Methods.ConsensusMerging.DefaultLambda), 0, double.MaxValue, "[0, ∞)") };
-                            break;
-                        }
-                    case MergeMethod.Dare or MergeMethod.DareTies:
-                        {
-                            double pr = P("p", Methods.Dare.DefaultP);
-                            if (!(pr >= 0 && pr < 1)) throw Bad("params.p", $"is {pr.ToString(CultureInfo.InvariantCulture)}; the drop rate must lie in [0, 1)");
-                            double seed = P("seed", 0);
-                            Finite("params.seed", seed, int.MinValue, int.MaxValue, "the 32-bit integers");
-                            if (seed != Math.Floor(seed)) throw Bad("params.seed", "must be a whole number");
-                            recipe = recipe with { DropRate = pr, Seed = (int)seed };
-                            if (method == MergeMethod.DareTies)
-                                recipe = recipe with { TopK = Finite("params.k", P("k", Methods.TiesMerging.DefaultK), double.Epsilon, 100, "(0, 1] (a fraction) or (1, 100] (a percentage)") };
-                            break;
-                        }
-                }
-                break;
-        }
+        var recipe = method.Build(new RecipeRequest(m, origin, this, tasks, task, lambda));
         return recipe with { Source = Source };
     }
 }

@@ -107,8 +107,9 @@ public class CliTests(AuthorsReferenceFixture fx)
         var (code, _, err) = Capture("merge", "--bundle", dir["b"], "--pretrained", fx["pre.pt"], "--method", "tsv_compress", "--out", dir["x.safetensors"]);
         Assert.Equal(2, code);
         Assert.Contains("--task", err);
-        (code, _, err) = Capture("merge", "--bundle", dir["b"], "--pretrained", fx["pre.pt"], "--method", "ties", "--out", dir["x.safetensors"]);
+        (code, _, err) = Capture("merge", "--bundle", dir["b"], "--pretrained", fx["pre.pt"], "--method", "bogus", "--out", dir["x.safetensors"]);
         Assert.Equal(2, code);
+        Assert.Contains("unknown method 'bogus'; known: individual, task_arithmetic (ta), lines, ties,", err);
         Assert.Contains("tsv_merge", err);
         (code, _, err) = Capture("merge", "--bundle", dir["b"], "--pretrained", fx["t0.pt"], "--method", "tsv_merge", "--out", dir["x.safetensors"]);
         Assert.NotEqual(0, code);

@@ -1,4 +1,5 @@
 using EdgeTvq.Merging.Methods;
+using EdgeTvq.Merging.Registry;
 
 namespace EdgeTvq.Merging.Streaming;
 
@@ -25,40 +26,13 @@ public abstract class StreamingMethod
 
     /// <summary>
     /// The method of a (non-fused) recipe, over <paramref name="tasks"/> in this order. A per-tensor method written
-    /// against the in-memory table (<c>float[] F(TaskTensor, …)</c>) plugs in as one case through
-    /// <see cref="PerTensorHook"/>, as TSV-Merge and TSV-Compress do: the device runs the same code as
-    /// <c>edgetvq-pack merge</c>.
+    /// against the in-memory table (<c>float[] F(TaskTensor, …)</c>) plugs in through <see cref="PerTensorHook"/> in its
+    /// descriptor's <see cref="MergeMethodDescriptor.CreateStreaming"/> (<see cref="MethodRegistry"/>), as TSV-Merge
+    /// and TSV-Compress do.
     /// </summary>
     public static StreamingMethod Create(MergeRecipe recipe, IReadOnlyList<string> tasks) => !float.IsFinite(recipe.EffectiveLambda)
         ? throw new ArgumentOutOfRangeException(nameof(recipe), $"the coefficient λ must be finite, got {recipe.EffectiveLambda}")
-        : recipe.Method switch
-    {
-        MergeMethod.Individual or MergeMethod.TaskArithmetic => new TaskArithmeticStep(recipe.EffectiveLambda),
-        MergeMethod.Ties => new TiesStreaming(recipe.TopK, recipe.EffectiveLambda, DisjointAggregation.Mean),
-        MergeMethod.TiesDisSum => new TiesStreaming(recipe.TopK, recipe.EffectiveLambda, DisjointAggregation.Sum),
-        MergeMethod.MagMax => new MagMaxStep(recipe.EffectiveLambda),
-        MergeMethod.Breadcrumbs => recipe.BreadcrumbsBeta is >= 0 and <= 1 && recipe.BreadcrumbsGamma is >= 0 and <= 1
-            ? new BreadcrumbsStep(recipe.EffectiveLambda, recipe.BreadcrumbsBeta, recipe.BreadcrumbsGamma)
-            : throw new ArgumentOutOfRangeException(nameof(recipe), $"Breadcrumbs: β ({recipe.BreadcrumbsBeta}) and γ ({recipe.BreadcrumbsGamma}) must lie in [0, 1]"),
-        MergeMethod.Consensus => recipe.ConsensusK >= 1 && recipe.ConsensusK <= tasks.Count && float.IsFinite(recipe.TallLambda) && recipe.TallLambda >= 0
-            ? new ConsensusStep(recipe.EffectiveLambda, recipe.ConsensusK, recipe.TallLambda)
-            : throw new ArgumentOutOfRangeException(nameof(recipe), $"Consensus: k must lie in 1 … {tasks.Count} (the merged tasks), got {recipe.ConsensusK}; TALL λ must be finite and ≥ 0, got {recipe.TallLambda}"),
-        MergeMethod.Dare => new DareStep(recipe.DropRate, recipe.DareMask ?? SeededMasks(recipe.DropRate, recipe.Seed), recipe.EffectiveLambda),
-        MergeMethod.DareTies => new DropAndRescale(new TiesStreaming(recipe.TopK, recipe.EffectiveLambda, DisjointAggregation.Mean), recipe.DropRate,
-            recipe.DareMask is { } injected ? () => injected : () => SeededMasks(recipe.DropRate, recipe.Seed)),
-        MergeMethod.Emr => new EmrStreaming(IndexOfServed(recipe, tasks)),
-        MergeMethod.TsvMerge => TsvMerge(recipe.EffectiveLambda),
-        MergeMethod.TsvCompress => TsvCompress(IndexOfServed(recipe, tasks)),
-        _ => throw new ArgumentException($"{recipe.Method} is merged by the fused path, not a streaming method"),
-    };
-
-    private static int IndexOfServed(MergeRecipe recipe, IReadOnlyList<string> tasks)
-    {
-        string name = recipe.Method == MergeMethod.Emr ? "EMR" : MergeRecipe.NameOf(recipe.Method);
-        string task = recipe.Task ?? throw new ArgumentException($"{name} builds one task's model: the recipe must name the task to serve (\"task\")");
-        int i = tasks.ToList().IndexOf(task);
-        return i >= 0 ? i : throw new ArgumentException($"{name}: the served task '{task}' is not among the merged tasks ({string.Join(", ", tasks)})");
-    }
+        : recipe.Descriptor.CreateStreaming(recipe, tasks);
 
     /// <summary>TSV-Merge, one tensor at a time: <see cref="Tsv.MergeTensor"/> (the code <c>edgetvq-pack merge</c> runs).</summary>
     internal static PerTensorHook TsvMerge(float alpha) => new(t => Tsv.MergeTensor(t, alpha));
@@ -71,7 +45,7 @@ public abstract class StreamingMethod
     internal static PerTensorHook TsvCompress(int served) => new(t => Tsv.CompressTensor(t, served));
 
     /// <summary>Bernoulli(1 − p) keep-masks from one System.Random(seed), drawn in stream order (tensor, task, entry): equal to <see cref="Dare.BernoulliMasks"/> on the same table.</summary>
-    private static DareMaskSource SeededMasks(double p, int seed)
+    internal static DareMaskSource SeededMasks(double p, int seed)
     {
         var rng = new Random(seed);
         return (_, _, keep) =>
