@@ -65,23 +65,35 @@ public sealed class CheckpointTensor
     /// </summary>
     public void ReadFloat32(Span<float> destination)
     {
+        if (destination.Length != ElementCount)
+            throw new ArgumentException($"tensor '{Name}' has {ElementCount} elements but the destination holds {destination.Length}.", nameof(destination));
+        ReadFloat32(0, destination);
+    }
+
+    /// <summary>
+    /// Elements [<paramref name="start"/>, start + destination.Length) as float32 (see <see cref="ReadFloat32(Span{float})"/>).
+    /// Safe to call from several threads at once: float32 tensors are read with pread(2), others converted from the mapping.
+    /// </summary>
+    public void ReadFloat32(long start, Span<float> destination)
+    {
         if (!IsFloating)
             throw CheckpointFormatException.Create(_filePath, Name,
                 $"dtype is {DType}, expected a floating type (F32, F16, BF16 or F64) to read as float32. " +
                 "Integer and bool tensors (e.g. counters, masks) are not weights; skip them.");
-        if (destination.Length != ElementCount)
-            throw new ArgumentException($"tensor '{Name}' has {ElementCount} elements but the destination holds {destination.Length}.", nameof(destination));
+        if (start < 0 || start > ElementCount - destination.Length)
+            throw new ArgumentOutOfRangeException(nameof(start), $"elements [{start}, {start + destination.Length}) are outside tensor '{Name}' of {ElementCount}");
         int size = DType.ElementSize();
+        long from = _byteOffset + start * size;
         if (DType == TensorDType.F32 && BitConverter.IsLittleEndian)
         {
-            _storage.CopyTo(_byteOffset, System.Runtime.InteropServices.MemoryMarshal.AsBytes(destination)); // stored as is: one copy
+            _storage.CopyTo(from, System.Runtime.InteropServices.MemoryMarshal.AsBytes(destination)); // stored as is: one copy
             return;
         }
-        for (int start = 0; start < destination.Length; start += ChunkElements)
+        for (int at = 0; at < destination.Length; at += ChunkElements)
         {
-            int count = Math.Min(ChunkElements, destination.Length - start);
-            ReadOnlySpan<byte> src = _storage.GetSpan(_byteOffset + (long)start * size, count * size);
-            HalfConversion.ToSingle(DType, src, destination.Slice(start, count));
+            int count = Math.Min(ChunkElements, destination.Length - at);
+            ReadOnlySpan<byte> src = _storage.GetSpan(from + (long)at * size, count * size);
+            HalfConversion.ToSingle(DType, src, destination.Slice(at, count));
         }
     }
 

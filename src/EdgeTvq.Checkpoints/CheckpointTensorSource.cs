@@ -23,5 +23,13 @@ public sealed class CheckpointTensorSource : ITensorSource, IDisposable
         t.ReadFloat32(destination);
     }
 
+    public bool ReadsRanges => true;
+
+    public void ReadFloat32(string name, long start, Span<float> destination)
+    {
+        var t = _checkpoint.Find(name) ?? throw new InvalidDataException($"{System.IO.Path.GetFileName(Path)}: tensor '{name}' not found");
+        t.ReadFloat32(start, destination);
+    }
+
     public void Dispose() => _checkpoint.Dispose();
 }

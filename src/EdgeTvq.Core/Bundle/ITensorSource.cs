@@ -17,4 +17,13 @@ public interface ITensorSource
     IReadOnlyList<SourceTensor> Tensors { get; }
     /// <summary>Reads tensor <paramref name="name"/> converted to float32; <paramref name="destination"/> has its element count.</summary>
     void ReadFloat32(string name, Span<float> destination);
+
+    /// <summary>
+    /// Whether <see cref="ReadFloat32(string, long, Span{float})"/> reads part of a tensor, safely from several threads
+    /// at once (a merge then reads θ_pre block by block, each block on the thread that adds the task vectors to it).
+    /// </summary>
+    bool ReadsRanges => false;
+
+    /// <summary>Elements [<paramref name="start"/>, start + destination.Length) of tensor <paramref name="name"/> as float32; see <see cref="ReadsRanges"/>.</summary>
+    void ReadFloat32(string name, long start, Span<float> destination) => throw new NotSupportedException($"{Path}: this source reads whole tensors only");
 }

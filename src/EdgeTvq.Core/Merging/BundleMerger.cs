@@ -195,7 +195,8 @@ public static class BundleMerger
                 }
                 progress?.Invoke("merging", i, stored.Count);
                 var dst = weights.Span(e.Name);
-                if (cache is null) pretrained.ReadFloat32(e.Name, dst);
+                bool byBlock = cache is null && pretrained.ReadsRanges;
+                if (cache is null && !byBlock) pretrained.ReadFloat32(e.Name, dst);
                 float scale = recipe.TensorScale?.Invoke(e.Name) ?? 1f;  // per-tensor factor (LiNeS), 1 otherwise
                 double lambdaSum = 0; // in double, as Enumerable.Sum did before per-tensor coefficients
                 for (int t = 0; t < tasks.Count; t++)
@@ -223,6 +224,8 @@ public static class BundleMerger
                         Dst = (float*)weights.Pointer(e.Name),
                         Length = dst.Length,
                         Pretrained = cache is null ? null : (float*)cache.PretrainedPointer(e.Name),
+                        PretrainedSource = byBlock ? pretrained : null,
+                        Name = e.Name,
                         ScaleSelf = fqValues,
                         SelfCoefficient = -baseCoefficient,
                         Base = b,

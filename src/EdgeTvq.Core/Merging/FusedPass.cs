@@ -67,8 +67,11 @@ internal sealed unsafe class FusedTensor
 
     public required float* Dst { get; init; }
     public required int Length { get; init; }
-    /// <summary>θ_pre in memory (a <see cref="MergeCache"/>), or null when it was read into <see cref="Dst"/> already.</summary>
+    /// <summary>θ_pre in memory (a <see cref="MergeCache"/>), or null when it is read from <see cref="PretrainedSource"/> or into <see cref="Dst"/> already.</summary>
     public float* Pretrained { get; init; }
+    /// <summary>A source that reads θ_pre block by block (<see cref="Bundle.ITensorSource.ReadsRanges"/>): each block's pread lands in cache just before its sums.</summary>
+    public Bundle.ITensorSource? PretrainedSource { get; init; }
+    public string Name { get; init; } = "";
     /// <summary>FQ records hold θ_t: θ_pre·(1 − Σλ) is formed as dst += (−b)·dst with this −b (0: not FQ).</summary>
     public float SelfCoefficient { get; init; }
     public bool ScaleSelf { get; init; }
@@ -86,7 +89,11 @@ internal sealed unsafe class FusedTensor
             for (int k = 0; k < blocks; k++) Block(k);
             return;
         }
-        Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = threads }, Block);
+        try { Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = threads }, Block); }
+        catch (AggregateException e) when (e.InnerExceptions.Count >= 1)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.InnerExceptions[0]); // the block's own error (e.g. a failed read), not a wrapper
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -95,6 +102,7 @@ internal sealed unsafe class FusedTensor
         int start = k * BlockElements, count = Math.Min(BlockElements, Length - start);
         var dst = new Span<float>(Dst + start, count);
         if (Pretrained != null) new ReadOnlySpan<float>(Pretrained + start, count).CopyTo(dst);
+        else PretrainedSource?.ReadFloat32(Name, start, dst);
         if (ScaleSelf) Accumulate.Float32(dst, SelfCoefficient, dst);
         if (Base is { } b)
         {

@@ -126,6 +126,17 @@ public class FusedMergeTests
             using var merged = BundleMerger.Merge(dir["b"], m, pre, recipe, threads: threads);
             AssertBitIdentical(expected, merged.Weights, $"{threads} threads");
         }
+        // θ_pre from a file: read block by block with pread, each block on the thread that sums it.
+        Checkpoints.SafetensorsWriter.WriteFloat32(dir["pre.safetensors"], pre.Data.Select(kv => (kv.Key, kv.Value.Shape, kv.Value.Values)));
+        using (var file = new Checkpoints.CheckpointTensorSource(dir["pre.safetensors"]))
+        {
+            Assert.True(((ITensorSource)file).ReadsRanges);
+            foreach (int threads in new[] { 1, 3 })
+            {
+                using var merged = BundleMerger.Merge(dir["b"], m, file, recipe, threads: threads);
+                AssertBitIdentical(expected, merged.Weights, $"θ_pre read by block, {threads} threads");
+            }
+        }
         // The device path: θ_pre and dq(base) cached, the first merge filling the cache, the next using it and refilling its buffers.
         using var cache = new MergeCache(pre, m);
         using var first = BundleMerger.Merge(dir["b"], m, cache, recipe, threads: 2);
