@@ -15,11 +15,12 @@ internal sealed class RuntimeOptions
     public Option<string> Provider { get; } = new("--provider") { Description = "cpu | cuda | tensorrt (falls back to cpu with a message when absent)", DefaultValueFactory = _ => "cpu" };
     public Option<string?> OrtLibrary { get; } = new("--ort-library") { Description = "load this libonnxruntime.so instead of the bundled one (e.g. the Jetson GPU build)" };
     public Option<int> Threads { get; } = new("--threads") { Description = "ONNX Runtime intra-op threads (0: one per core)", DefaultValueFactory = _ => 0 };
+    public Option<int> MergeThreads { get; } = new("--merge-threads") { Description = "cores a merge or task switch uses (0: every core; the merged weights are the same for any count)", DefaultValueFactory = _ => 0 };
     public Option<bool> LowMemory { get; } = new("--low-memory") { Description = "one model-sized weight buffer besides θ_pre (4 GB boards such as the Jetson Nano): no spare buffer, no cached RTVQ base; a switch pauses serving while it merges in place" };
 
     public void AddTo(Command c)
     {
-        foreach (var o in new Option[] { Bundle, Model, Mode, Provider, OrtLibrary, Threads, LowMemory }) c.Options.Add(o);
+        foreach (var o in new Option[] { Bundle, Model, Mode, Provider, OrtLibrary, Threads, MergeThreads, LowMemory }) c.Options.Add(o);
     }
 
     public InferenceOptions Inference(ParseResult r)
@@ -40,7 +41,8 @@ internal sealed class RuntimeOptions
                 "tensorrt" => ExecutionProvider.TensorRt,
                 var p => throw new ArgumentException($"--provider must be cpu, cuda or tensorrt, got '{p}'"),
             },
-            IntraOpThreads = r.GetValue(Threads),
+            IntraOpThreads = r.GetValue(Threads) >= 0 ? r.GetValue(Threads) : throw new ArgumentException("--threads must be 0 (one per core) or more"),
+            MergeThreads = r.GetValue(MergeThreads) >= 0 ? r.GetValue(MergeThreads) : throw new ArgumentException("--merge-threads must be 0 (every core) or more"),
         };
     }
 

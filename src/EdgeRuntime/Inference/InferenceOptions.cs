@@ -16,6 +16,9 @@ public sealed class InferenceOptions
     /// <summary>Threads for one operator (SessionOptions.IntraOpNumThreads); 0 lets ONNX Runtime choose (one per physical core).</summary>
     public int IntraOpThreads { get; init; }
 
+    /// <summary>Cores a merge (a load or a task switch) spreads its blocks over; 0: every core. The weights are the same bit for bit.</summary>
+    public int MergeThreads { get; init; }
+
     /// <summary>
     /// The task-dependent initializers the weight set supplies; null means every FLOAT initializer of the model.
     /// The others keep the model's own values.

@@ -54,7 +54,7 @@ public sealed class LiveModel
         WeightSet? reuse = null, Action<WeightSet>? onRetired = null, ModelSession? shared = null)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var merged = BundleMerger.Merge(bundleDir, manifest, cache, recipe, reuse: reuse);
+        var merged = BundleMerger.Merge(bundleDir, manifest, cache, recipe, reuse: reuse, threads: options.MergeThreads);
         var mergeTime = clock.Elapsed;
         bool weightsHanded = false;
         try
