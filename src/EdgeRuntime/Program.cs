@@ -13,6 +13,7 @@ public static class Program
             RunCommand.Create(),
             InfoCommand.Create(),
             ServeCommand.Create(),
+            UpdateCommand.Create(),
         };
         return EdgeTvq.CommandLine.CommandLineCommon.Invoke(root, args);
     }

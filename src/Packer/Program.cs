@@ -18,6 +18,9 @@ public static class Program
             MergeCommand.Create(),
             AdaMergeCommand.Create(),
             RecipeCommand.Create(),
+            SigningCommands.Keygen(),
+            SigningCommands.Sign(),
+            SigningCommands.RemoveTask(),
         };
         return EdgeTvq.CommandLine.CommandLineCommon.Invoke(root, args);
     }

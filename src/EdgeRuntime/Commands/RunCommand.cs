@@ -31,7 +31,8 @@ internal static class RunCommand
             if (r.GetValue(individual) && (r.GetValue(merge) is not (null or "individual") || r.GetValue(recipeOption) is not null))
                 throw new ArgumentException("--individual excludes --merge and --recipe");
             var options = common.Inference(r);
-            using var host = new ModelHost(r.GetValue(common.Bundle)!, r.GetValue(common.Model)!, options, r.GetValue(common.LowMemory));
+            using var trust = common.Trust.Load(r);
+            using var host = new ModelHost(r.GetValue(common.Bundle)!, r.GetValue(common.Model)!, options, r.GetValue(common.LowMemory), trust);
             string taskName = r.GetValue(task)!;
             var recipe = RuntimeOptions.Recipe(taskName, r.GetValue(merge), r.GetValue(lambda), r.GetValue(beta), host.Manifest,
                 RuntimeOptions.SplitTasks(r.GetValue(tasks)), r.GetValue(recipeOption));

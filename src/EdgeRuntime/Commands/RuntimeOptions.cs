@@ -6,7 +6,25 @@ using EdgeTvq.Runtime.Inference;
 
 namespace EdgeTvq.Runtime.Commands;
 
-/// <summary>Options shared by the commands that load a model: bundle, model, session mode, provider, threads.</summary>
+/// <summary>
+/// Which bundles the device accepts: signed by a key in --trust-dir (default /etc/edgetvq/keys), or anything with
+/// --allow-unsigned (development). Strict is the default (docs/bundle-format.md, section 6).
+/// </summary>
+internal sealed class TrustOptions
+{
+    public Option<string> TrustDir { get; } = new("--trust-dir") { Description = $"folder of trusted public keys (*.pem); default {BundleTrust.DefaultFolder}", DefaultValueFactory = _ => BundleTrust.DefaultFolder };
+    public Option<bool> AllowUnsigned { get; } = new("--allow-unsigned") { Description = "development only: do not check signatures, so unsigned or re-edited bundles load" };
+
+    public void AddTo(Command c)
+    {
+        c.Options.Add(TrustDir);
+        c.Options.Add(AllowUnsigned);
+    }
+
+    public BundleTrust Load(ParseResult r) => BundleTrust.Load(r.GetValue(TrustDir)!, r.GetValue(AllowUnsigned));
+}
+
+/// <summary>Options shared by the commands that load a model: bundle, model, session mode, provider, threads, trust.</summary>
 internal sealed class RuntimeOptions
 {
     public Option<string> Bundle { get; } = new("--bundle") { Description = "bundle folder (edgetvq-pack output)", Required = true };
@@ -16,11 +34,13 @@ internal sealed class RuntimeOptions
     public Option<string?> OrtLibrary { get; } = new("--ort-library") { Description = "load this libonnxruntime.so instead of the bundled one (e.g. the Jetson GPU build)" };
     public Option<int> Threads { get; } = new("--threads") { Description = "ONNX Runtime intra-op threads (0: one per core)", DefaultValueFactory = _ => 0 };
     public Option<int> MergeThreads { get; } = new("--merge-threads") { Description = "cores a merge or task switch uses (0: every core; the merged weights are the same for any count)", DefaultValueFactory = _ => 0 };
+    public TrustOptions Trust { get; } = new();
     public Option<bool> LowMemory { get; } = new("--low-memory") { Description = "one model-sized weight buffer besides θ_pre (4 GB boards such as the Jetson Nano): no spare buffer, no cached RTVQ base; a switch pauses serving while it merges in place" };
 
     public void AddTo(Command c)
     {
         foreach (var o in new Option[] { Bundle, Model, Mode, Provider, OrtLibrary, Threads, MergeThreads, LowMemory }) c.Options.Add(o);
+        Trust.AddTo(c);
     }
 
     public InferenceOptions Inference(ParseResult r)

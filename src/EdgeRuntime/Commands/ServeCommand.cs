@@ -36,7 +36,8 @@ internal static class ServeCommand
         common.AddTo(cmd);
         cmd.SetAction(r => Cli.Run(() =>
         {
-            using var host = new ModelHost(r.GetValue(common.Bundle)!, r.GetValue(common.Model)!, common.Inference(r), r.GetValue(common.LowMemory));
+            using var trust = common.Trust.Load(r);
+            using var host = new ModelHost(r.GetValue(common.Bundle)!, r.GetValue(common.Model)!, common.Inference(r), r.GetValue(common.LowMemory), trust);
             var tasks = host.Manifest.Tasks.Select(t => t.Name).ToList();
             var start = r.GetValue(merge) is null && r.GetValue(recipeOption) is null
                 ? r.GetValue(initial) is { } t ? MergeRecipe.Individual(t) : MergeRecipe.TaskArithmetic(tasks)

@@ -58,14 +58,15 @@ public sealed class ModelHost : IDisposable
     /// <summary>True when the host keeps one weight buffer and switches in place (see the class remarks).</summary>
     public bool LowMemory => _lowMemory;
 
-    public ModelHost(string bundleDir, string modelPath, InferenceOptions options, bool lowMemory = false)
+    /// <param name="trust">when given, the manifest must carry a signature this trust accepts (<see cref="BundleTrust.LoadManifest(string)"/>)</param>
+    public ModelHost(string bundleDir, string modelPath, InferenceOptions options, bool lowMemory = false, BundleTrust? trust = null)
     {
         _lowMemory = lowMemory;
         if (!File.Exists(modelPath)) throw new FileNotFoundException($"{modelPath}: no such ONNX model", modelPath);
         _bundleDir = bundleDir;
         _modelPath = modelPath;
         _options = options;
-        _manifest = ManifestIO.Load(bundleDir);
+        _manifest = trust is null ? ManifestIO.Load(bundleDir) : trust.LoadManifest(bundleDir);
         var clock = Stopwatch.StartNew();
         using (var pretrained = new CheckpointTensorSource(modelPath))
             _cache = new MergeCache(pretrained, _manifest, keepBase: !lowMemory); // refuses a model whose weights are not the bundle's pretrained ones

@@ -13,14 +13,25 @@ public static class ManifestIO
 
     public static BundleManifest Load(string bundleDir)
     {
+        var (bytes, path) = ReadBytes(bundleDir);
+        return Parse(bytes, path);
+    }
+
+    /// <summary>The bytes of <paramref name="bundleDir"/>'s manifest.json, unparsed (a signature check reads them once, then <see cref="Parse"/>).</summary>
+    public static (byte[] Bytes, string Path) ReadBytes(string bundleDir)
+    {
         string path = Path.Combine(bundleDir, FormatConstants.ManifestFileName);
         if (!Directory.Exists(bundleDir))
             throw new BundleFormatException(bundleDir, "bundle directory does not exist; pass the folder that edgetvq-pack pack --out created");
         if (EdgeTvq.IO.LocalFile.KindOf(path) == EdgeTvq.IO.LocalFileKind.Missing)
             throw new BundleFormatException(path, "manifest.json is missing: this folder is not an EdgeTvq bundle (or the manifest was deleted)");
-        byte[] bytes;
-        try { bytes = EdgeTvq.IO.LocalFile.ReadAllBytes(path, MaxManifestBytes, "bundle manifest"); }
+        try { return (EdgeTvq.IO.LocalFile.ReadAllBytes(path, MaxManifestBytes, "bundle manifest"), path); }
         catch (InvalidDataException e) { throw new BundleFormatException(path, e.Message, inner: e); }
+    }
+
+    /// <summary>Parses and validates manifest bytes read from <paramref name="path"/> (checksum, JSON, every rule of the spec).</summary>
+    public static BundleManifest Parse(byte[] bytes, string path)
+    {
         CheckChecksum(bytes, path);
         BundleManifest? m;
         try

@@ -170,6 +170,37 @@ public static partial class LocalFile
     }
 
     /// <summary>
+    /// Flushes <paramref name="directory"/>'s entries to disk (fsync(2) on the folder), so that renames into it survive
+    /// a power cut; the files themselves must have been flushed before.
+    /// </summary>
+    public static void SyncDirectory(string directory)
+    {
+        nint fd = Native.Open(directory, Native.O_RDONLY | Native.O_CLOEXEC, 0);
+        if (fd < 0) throw new IOException($"{directory}: cannot open the folder to flush it (errno {Marshal.GetLastPInvokeError()})");
+        try
+        {
+            if (Native.FSync(fd) != 0) throw new IOException($"{directory}: fsync failed (errno {Marshal.GetLastPInvokeError()})");
+        }
+        finally { Native.Close(fd); }
+    }
+
+    /// <summary>
+    /// Writes <paramref name="bytes"/> to <paramref name="path"/> the crash-safe way: to PATH.partial, flushed to disk,
+    /// renamed over PATH, and the folder flushed. A reader sees the old file or the new one, never part of one.
+    /// </summary>
+    public static void WriteAtomic(string path, ReadOnlySpan<byte> bytes)
+    {
+        string partial = path + ".partial";
+        using (var s = new FileStream(partial, FileMode.Create, FileAccess.Write, FileShare.None))
+        {
+            s.Write(bytes);
+            s.Flush(flushToDisk: true);
+        }
+        File.Move(partial, path, overwrite: true);
+        SyncDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+    }
+
+    /// <summary>
     /// Maps <paramref name="path"/> read-only under the rules of <see cref="ReadAllBytes"/> (a regular file of at most
     /// <paramref name="maxBytes"/> bytes; an empty file maps to nothing). Its pages are the page cache's, not a copy on
     /// the heap: reading a large model this way costs no managed allocation, and the kernel can drop the pages under
@@ -313,6 +344,9 @@ public static partial class LocalFile
 
         [LibraryImport("libSystem.Native", EntryPoint = "SystemNative_FLock", SetLastError = true)]
         public static partial int FLock(nint fd, int operation);
+
+        [LibraryImport("libSystem.Native", EntryPoint = "SystemNative_FSync", SetLastError = true)]
+        public static partial int FSync(nint fd);
 
         [LibraryImport("libSystem.Native", EntryPoint = "SystemNative_Close")]
         public static partial int Close(nint fd);

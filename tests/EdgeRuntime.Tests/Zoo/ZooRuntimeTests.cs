@@ -21,6 +21,9 @@ public sealed class ZooBundle : IDisposable
     public string Dir { get; } = Path.Combine(Path.GetTempPath(), "edgetvq-zoo-bundle-" + Guid.NewGuid().ToString("N")[..10]);
     public string Bundle => Path.Combine(Dir, "bundle");
     public string Model => Zoo.File_("encoder_onnx");
+    /// <summary>A trust folder holding the public key the bundle is signed with (the device's strict default at work).</summary>
+    public string TrustDir => Path.Combine(Dir, "keys");
+    public string KeyId { get; }
 
     public ZooBundle()
     {
@@ -36,6 +39,15 @@ public sealed class ZooBundle : IDisposable
                 return new PackTask(s.Name, s.Source, meta);
             }).ToList();
             BundlePacker.Pack(pre, tasks, new PackOptions { Scheme = Scheme.Rtvq, BaseBits = 3, OffsetBits = 2 }, Bundle);
+            var (priv, pub, id) = BundleSigning.CreateKey();
+            KeyId = id;
+            Directory.CreateDirectory(TrustDir);
+            File.WriteAllText(Path.Combine(TrustDir, "test.pub.pem"), pub);
+            using var key = System.Security.Cryptography.ECDsa.Create();
+            key.ImportFromPem(priv);
+            var (manifest, _) = ManifestIO.ReadBytes(Bundle);
+            File.WriteAllBytes(Path.Combine(Bundle, SignatureFile.FileName),
+                BundleSigning.Serialize(new SignatureFile(SignatureFile.FormatName, [BundleSigning.Sign(manifest, key)])));
         }
         finally
         {
@@ -55,8 +67,13 @@ public class ZooRuntimeTests(ZooBundle zb, ITestOutputHelper log)
 {
     private static (int Code, string Out, string Err) InProcess(params string[] args) => InProcessWithInput("", args);
 
+    /// <summary>
+    /// Runs edgetvq in this process. run/serve without a trust option get --allow-unsigned: most tests work on copies of
+    /// the bundle they change (recipes, damage), which no longer match its signature; RunArgs uses the signed bundle.
+    /// </summary>
     private static (int Code, string Out, string Err) InProcessWithInput(string stdin, params string[] args)
     {
+        if (args.Length > 0 && args[0] is "run" or "serve" && !args.Contains("--trust-dir") && !args.Contains("--allow-unsigned")) args = [.. args, "--allow-unsigned"];
         lock (typeof(Console))
         {
             var (oldIn, oldOut, oldErr) = (Console.In, Console.Out, Console.Error);
@@ -70,7 +87,7 @@ public class ZooRuntimeTests(ZooBundle zb, ITestOutputHelper log)
     }
 
     private string[] RunArgs(string task, int limit, params string[] extra) =>
-        ["run", "--bundle", zb.Bundle, "--model", zb.Model, "--task", task, "--input", zb.Zoo.TestImages(task), "--limit", limit.ToString(), "--json", .. extra];
+        ["run", "--bundle", zb.Bundle, "--model", zb.Model, "--trust-dir", zb.TrustDir, "--task", task, "--input", zb.Zoo.TestImages(task), "--limit", limit.ToString(), "--json", .. extra];
 
     private static (double Accuracy, int[] Top1, double[] P1) Parse(string json)
     {
@@ -273,7 +290,7 @@ public class ZooRuntimeTests(ZooBundle zb, ITestOutputHelper log)
     public void The_native_binaries_refuse_a_device_and_a_directory_as_input(string rid)
     {
         var task = zb.Zoo.Tasks.First().Name;
-        string[] Args(string input) => ["run", "--bundle", zb.Bundle, "--model", zb.Model, "--task", task, "--input", input];
+        string[] Args(string input) => ["run", "--bundle", zb.Bundle, "--model", zb.Model, "--trust-dir", zb.TrustDir, "--task", task, "--input", input];
         var (code, _, err) = AotBinaries.RunWithTimeout(rid, TimeSpan.FromMinutes(5), Args("/dev/zero"));
         Assert.Equal(1, code);
         Assert.Contains("/dev/zero is a character device, not a regular file", err);
