@@ -14,7 +14,7 @@ namespace EdgeTvq.Bench;
 /// (pre.f32, tensors in the manifest's order), and per quantized file (base.bin, taskNN.bin) each tensor's record as
 /// one uint8 code per parameter, float32 values, or nothing for a constant; index.json gives shapes, offsets, and the
 /// scale and zero point in the authors' convention, x̂ = (q − zp) / scale (scale in levels per unit). Every file is
-/// read through <see cref="CheckedFileReader"/>, so the export is checksum-verified like a merge. Written once next
+/// read through a <see cref="BundleStream"/>, so the export is checksum-verified like a merge. Written once next
 /// to the bundle; index.json is written last and marks a complete export.
 /// </summary>
 internal static class TorchExport
@@ -45,11 +45,9 @@ internal static class TorchExport
         Dictionary<string, object>? baseEntry = null;
         if (m.Base is not null)
         {
-            uint quantized = (uint)stored.Count(e => e.Storage == "quantized");
-            baseEntry = ExportFile(bundle, m, m.Base, FileKind.Base, quantized, stored, o.Mode, o.BaseBits!.Value, Path.Combine(dir, "base.bin"), quantizedOnly: true);
+            baseEntry = ExportFile(bundle, m, null, o.Mode, Path.Combine(dir, "base.bin"), quantizedOnly: true);
         }
-        var tasks = m.Tasks.Select(t => ExportFile(bundle, m, t, FileKind.Task, (uint)(1 + stored.Count + t.OwnTensors.Count), stored, o.Mode, o.TaskBits,
-            Path.Combine(dir, t.Name + ".bin"), quantizedOnly: false)).ToList();
+        var tasks = m.Tasks.Select(t => ExportFile(bundle, m, t, o.Mode, Path.Combine(dir, t.Name + ".bin"), quantizedOnly: false)).ToList();
 
         var index = new Dictionary<string, object?>
         {
@@ -64,23 +62,21 @@ internal static class TorchExport
         return dir;
     }
 
-    private static Dictionary<string, object> ExportFile(string bundle, BundleManifest m, FileEntry entry, FileKind kind, uint records,
-        List<TensorEntry> stored, QuantMode mode, int bits, string path, bool quantizedOnly)
+    /// <summary>Exports task <paramref name="task"/>'s file, or the base file when it is null.</summary>
+    private static Dictionary<string, object> ExportFile(string bundle, BundleManifest m, TaskEntry? task, QuantMode mode, string path, bool quantizedOnly)
     {
-        using var reader = CheckedFileReader.Open(bundle, m, entry, kind, records);
-        if (entry is TaskEntry task) reader.ReadMetadata(task);
+        using var stream = task is null ? BundleStream.Open(bundle, m, []) : BundleStream.Open(bundle, m, [task], readBase: false);
         var list = new List<Dictionary<string, object>>();
         using var output = File.Create(path);
-        foreach (var e in stored)
+        while (stream.MoveNext())
         {
+            var e = stream.Current;
             if (quantizedOnly && e.Storage != "quantized")
             {
                 list.Add(new() { ["kind"] = "none" });
                 continue;
             }
-            var r = e.Storage == "quantized"
-                ? reader.Next(e.Name, e.Shape, bits, RecordKind.Quantized, RecordKind.Constant, RecordKind.Float32)
-                : reader.Next(e.Name, e.Shape, null, RecordKind.Float32);
+            var r = task is null ? stream.BaseRecord!.Value : stream.TaskRecord(0);
             // 64-byte aligned offsets, so float32 views need no copy.
             output.Write(new byte[(int)((64 - output.Position % 64) % 64)]);
             long offset = output.Position;
@@ -107,9 +103,7 @@ internal static class TorchExport
                     break;
             }
         }
-        if (entry is TaskEntry t)
-            foreach (var own in t.OwnTensors) reader.Next(own.Name, own.Shape, null, RecordKind.OwnFloat32);
-        reader.Finish();
+        stream.Finish();
         return new() { ["file"] = Path.GetFileName(path), ["records"] = list };
     }
 }

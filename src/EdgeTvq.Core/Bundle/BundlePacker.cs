@@ -143,20 +143,25 @@ public static class BundlePacker
         {
             writer.WriteMetadata(ManifestIO.SerializeMetadata(plan.Metadata));
             var encoder = new TensorEncoder(options, pretrained, [plan]);
-            BaseVectorReader? baseReader = manifest.Base is null ? null : BaseVectorReader.Open(bundleDir, manifest, options);
-            try
+            // The base file alone (no task files): Q(base) of each quantized tensor, checked as every reader checks it.
+            using (var baseFile = BundleStream.Open(bundleDir, manifest, []))
             {
                 long done = 0;
-                foreach (var e in stored)
+                while (baseFile.MoveNext())
                 {
+                    var e = baseFile.Current;
                     progress?.Invoke("quantizing tensors", done++, stored.Count);
-                    float[]? baseHat = e.Storage == "quantized" && baseReader is not null ? baseReader.Next(e) : null;
+                    float[]? baseHat = null;
+                    if (baseFile.BaseRecord is { } b)
+                    {
+                        baseHat = new float[b.ElementCount];
+                        b.DecodeTo(baseHat, options.Mode);
+                    }
                     encoder.EncodeAgainstBase(e, baseHat, writer);
                 }
                 progress?.Invoke("quantizing tensors", stored.Count, stored.Count);
-                baseReader?.Finish();
+                baseFile.Finish();
             }
-            finally { baseReader?.Dispose(); }
             plan.WriteOwnTensors(writer);
             entry = plan.Entry(writer.Complete(), encoder.Stats[0]);
         }

@@ -62,7 +62,7 @@ public sealed class TaskReport
 [JsonSerializable(typeof(BundleReport))]
 internal sealed partial class ReportJsonContext : JsonSerializerContext;
 
-/// <summary>Builds a <see cref="BundleReport"/> by walking every file of a bundle (which also verifies it).</summary>
+/// <summary>Builds a <see cref="BundleReport"/> by one <see cref="BundleStream"/> pass over every file of a bundle (which also verifies it).</summary>
 public static class BundleInspector
 {
     public static BundleReport Inspect(string bundleDir)
@@ -83,41 +83,51 @@ public static class BundleInspector
             Parameters = P, QuantizedParameters = Pq, BaseBytes = m.Base?.Bytes ?? 0, Float32Bytes = 4L * P * T,
             PaperBitsPerParameter = paperBits,
         };
-        long baseQuantizedBytes = 0, allQuantizedBytes = 0;
-        bool baseCounted = false;
-        foreach (var task in m.Tasks)
+        // One lockstep pass over the base file and every task file (the base is read once).
+        var quantizedBytes = new long[T];
+        var ownBytes = new long[T];
+        long baseQuantizedBytes = 0;
+        using (var stream = BundleStream.Open(bundleDir, m, m.Tasks))
         {
-            long quantizedBytes = 0, ownBytes = 0, baseQ = 0;
-            var meta = TaskDecoder.Walk(bundleDir, m, task, step =>
+            while (stream.MoveNext())
             {
-                if (step.Own is not null) { ownBytes += step.TaskRecord.TotalLength; return; }
-                var tr = tensorReports[step.Entry!.Name];
-                tr.TaskBytesMean += (double)step.TaskRecord.TotalLength / T;
-                if (step.Entry.Storage == "quantized") quantizedBytes += step.TaskRecord.TotalLength;
-                if (step.BaseRecord is { } b)
+                var e = stream.Current;
+                var tr = tensorReports[e.Name];
+                for (int t = 0; t < T; t++)
                 {
-                    baseQ += b.TotalLength;
-                    if (!baseCounted) tr.BaseBytes = b.TotalLength;
+                    long length = stream.TaskRecord(t).TotalLength;
+                    tr.TaskBytesMean += (double)length / T;
+                    if (e.Storage == "quantized") quantizedBytes[t] += length;
                 }
-            });
-            baseCounted = true;
-            baseQuantizedBytes = baseQ;
-            allQuantizedBytes += quantizedBytes;
-            double baseShare = T == 0 ? 0 : (double)baseQ / T;
-            report.Tasks.Add(new TaskReport
+                if (stream.BaseRecord is { } b)
+                {
+                    tr.BaseBytes = b.TotalLength;
+                    baseQuantizedBytes += b.TotalLength;
+                }
+            }
+            for (int t = 0; t < T; t++)
+                stream.ReadOwn(t, (int task, OwnTensorEntry _, in BundleRecord r) => ownBytes[task] += r.TotalLength);
+            stream.Finish();
+            for (int t = 0; t < T; t++)
             {
-                Name = task.Name,
-                FileBytes = task.Bytes,
-                OwnTensorBytes = ownBytes,
-                PaperBitsPerParameter = paperBits,
-                StoredBitsPerQuantizedParameter = Pq == 0 ? 0 : (quantizedBytes + baseShare) * 8 / Pq,
-                StoredBitsPerParameter = P == 0 ? 0 : (task.Bytes - ownBytes + (double)report.BaseBytes / T) * 8 / P,
-                QuantizationError = task.Stats?.QuantizationError,
-                SparsityBefore = task.Stats?.SparsityBefore,
-                SparsityAfter = task.Stats?.SparsityAfter,
-                LabelCount = meta.Labels?.Count ?? 0,
-            });
+                var task = m.Tasks[t];
+                double baseShare = (double)baseQuantizedBytes / T;
+                report.Tasks.Add(new TaskReport
+                {
+                    Name = task.Name,
+                    FileBytes = task.Bytes,
+                    OwnTensorBytes = ownBytes[t],
+                    PaperBitsPerParameter = paperBits,
+                    StoredBitsPerQuantizedParameter = Pq == 0 ? 0 : (quantizedBytes[t] + baseShare) * 8 / Pq,
+                    StoredBitsPerParameter = P == 0 ? 0 : (task.Bytes - ownBytes[t] + (double)report.BaseBytes / T) * 8 / P,
+                    QuantizationError = task.Stats?.QuantizationError,
+                    SparsityBefore = task.Stats?.SparsityBefore,
+                    SparsityAfter = task.Stats?.SparsityAfter,
+                    LabelCount = stream.Metadata[t]!.Labels?.Count ?? 0,
+                });
+            }
         }
+        long allQuantizedBytes = quantizedBytes.Sum();
         report.StoredBitsPerQuantizedParameter = T == 0 || Pq == 0 ? 0 : (allQuantizedBytes + baseQuantizedBytes) * 8.0 / ((double)T * Pq);
         report.Tensors = m.Tensors.Select(e => tensorReports[e.Name]).ToList();
         report.TotalBytes = Directory.EnumerateFiles(bundleDir).Sum(f => new FileInfo(f).Length);

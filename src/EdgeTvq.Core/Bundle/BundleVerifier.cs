@@ -2,7 +2,10 @@ using EdgeTvq.Format;
 
 namespace EdgeTvq.Bundle;
 
-/// <summary>Checks a whole bundle: manifest, every file's checksums and cross-references. Collects all problems.</summary>
+/// <summary>
+/// Checks a whole bundle: manifest, every file's checksums and cross-references, reading the base file and every task
+/// file once, in one <see cref="BundleStream"/> pass. Collects the first problem of each file.
+/// </summary>
 public static class BundleVerifier
 {
     public sealed record Result(List<string> Problems, List<string> Warnings, int FilesChecked)
@@ -21,20 +24,15 @@ public static class BundleVerifier
             problems.Add(e.Message);
             return new Result(problems, warnings, 0);
         }
-        int files = 1;
-        foreach (var task in m.Tasks)
+        // One lockstep pass over the base file and every task file: the base is read once, and a file that fails
+        // is reported and dropped while the others are checked to their end.
+        int before = problems.Count;
+        using (var stream = BundleStream.OpenCollecting(bundleDir, m, problems))
         {
-            try
-            {
-                TaskDecoder.Walk(bundleDir, m, task, null);
-                files++;
-            }
-            catch (BundleFormatException e) { problems.Add(e.Message); }
-            catch (IOException e) { problems.Add($"{task.File}: {e.Message}"); }
+            while (stream.MoveNext()) { }
+            stream.Finish();
         }
-        if (m.Base is not null) files++;
-        if (m.Tasks.Count == 0 && m.Base is not null)
-            warnings.Add("bundle has a base file but no tasks; its base was not read");
+        int files = 1 + m.Tasks.Count + (m.Base is null ? 0 : 1) - (problems.Count - before);
         var listed = new HashSet<string>(m.Tasks.Select(t => t.File)) { FormatConstants.ManifestFileName };
         if (m.Base is not null) listed.Add(m.Base.File);
         foreach (var f in Directory.EnumerateFiles(bundleDir).Select(Path.GetFileName))

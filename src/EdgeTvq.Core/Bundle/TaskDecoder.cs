@@ -31,48 +31,18 @@ public static class TaskDecoder
         m.Tasks.FirstOrDefault(t => t.Name == name)
         ?? throw new ArgumentException($"task '{name}' is not in this bundle; it has: {string.Join(", ", m.Tasks.Select(t => t.Name))}");
 
-    /// <summary>Checks the files of <paramref name="task"/> completely and hands every step to <paramref name="onStep"/> (payloads valid during the call).</summary>
+    /// <summary>
+    /// Checks the files of <paramref name="task"/> completely (the task file and, for RTVQ, the base file, through a
+    /// <see cref="BundleStream"/>) and hands every step to <paramref name="onStep"/> (payloads valid during the call).
+    /// </summary>
     public static TaskMetadata Walk(string bundleDir, BundleManifest m, TaskEntry task, Action<WalkStep>? onStep)
     {
-        var o = ManifestIO.OptionsOf(m);
-        var stored = m.Tensors.Where(e => e.Storage != "skipped").ToList();
-        uint quantized = (uint)stored.Count(e => e.Storage == "quantized");
-        using var tf = CheckedFileReader.Open(bundleDir, m, task, FileKind.Task, (uint)(1 + stored.Count + task.OwnTensors.Count));
-        using var bf = m.Base is null ? null : CheckedFileReader.Open(bundleDir, m, m.Base, FileKind.Base, quantized);
-
-        var meta = tf.ReadMetadata(task);
-
-        foreach (var e in stored)
-        {
-            if (e.Storage == "full")
-            {
-                var r = tf.Next(e.Name, e.Shape, null, RecordKind.Float32);
-                onStep?.Invoke(new WalkStep(e, null, r, null));
-            }
-            else
-            {
-                var r = tf.Next(e.Name, e.Shape, o.TaskBits, RecordKind.Quantized, RecordKind.Constant, RecordKind.Float32);
-                BundleRecord? b = bf?.Next(e.Name, e.Shape, o.BaseBits, RecordKind.Quantized, RecordKind.Constant, RecordKind.Float32);
-                CheckEmptyOnly(r, tf.Path);
-                if (b is { } br) CheckEmptyOnly(br, bf!.Path);
-                onStep?.Invoke(new WalkStep(e, null, r, b));
-            }
-        }
-        foreach (var own in task.OwnTensors)
-        {
-            var r = tf.Next(own.Name, own.Shape, null, RecordKind.OwnFloat32);
-            onStep?.Invoke(new WalkStep(null, own, r, null));
-        }
-        tf.Finish();
-        bf?.Finish();
-        return meta;
-    }
-
-    /// <summary>A quantized tensor may be stored as float32 only when it is empty.</summary>
-    private static void CheckEmptyOnly(in BundleRecord r, string path)
-    {
-        if (r.Kind == RecordKind.Float32 && r.ElementCount != 0)
-            throw new BundleFormatException(path, $"record {r.Index} stores a quantized tensor as float32", r.Name, r.Offset);
+        using var stream = BundleStream.Open(bundleDir, m, [task]);
+        while (stream.MoveNext())
+            onStep?.Invoke(new WalkStep(stream.Current, null, stream.TaskRecord(0), stream.BaseRecord));
+        stream.ReadOwn(0, onStep is null ? null : (int _, OwnTensorEntry own, in BundleRecord r) => onStep(new WalkStep(null, own, r, null)));
+        stream.Finish();
+        return stream.Metadata[0]!;
     }
 
     /// <summary>

@@ -131,10 +131,9 @@ public static class BundleMerger
         }
         var coefficients = new float[tasks.Count];
         var stored = m.Tensors.Where(e => e.Storage != "skipped").ToList();
-        uint quantizedCount = (uint)stored.Count(e => e.Storage == "quantized");
         threads = threads <= 0 ? Environment.ProcessorCount : threads;
 
-        var readers = new List<CheckedFileReader>();
+        BundleStream? files = null;
         var slots = new List<RecordSlots>();
         var layout = stored.Select(e => (e.Name, e.Shape)).ToList();
         bool refill = reuse is not null && reuse.HasLayout(layout);
@@ -146,40 +145,24 @@ public static class BundleMerger
         Task<(Term? Base, Term[] Tasks)>? ahead = null;
         try
         {
-            var taskReaders = new List<(CheckedFileReader Reader, TaskEntry Entry)>();
-            foreach (var (entry, _, _) in tasks)
-            {
-                var r = CheckedFileReader.Open(bundleDir, m, entry, FileKind.Task, (uint)(1 + stored.Count + entry.OwnTensors.Count));
-                readers.Add(r);
-                taskReaders.Add((r, entry));
-                metadata[entry.Name] = r.ReadMetadata(entry);
-            }
-            CheckedFileReader? baseReader = null;
-            if (m.Base is not null && cache?.Base is null)
-            {
-                if (cache is { KeepsBase: true }) newBase = WeightSet.Allocate(stored.Where(e => e.Storage == "quantized").Select(e => (e.Name, e.Shape)).ToList());
-                baseReader = CheckedFileReader.Open(bundleDir, m, m.Base, FileKind.Base, quantizedCount);
-                readers.Add(baseReader);
-            }
-            for (int f = 0; f <= taskReaders.Count; f++) slots.Add(new RecordSlots());
+            files = BundleStream.Open(bundleDir, m, tasks.Select(t => t.Entry).ToList(), readBase: cache?.Base is null);
+            var stream = files;
+            for (int t = 0; t < tasks.Count; t++) metadata[tasks[t].Entry.Name] = stream.Metadata[t]!;
+            if (stream.ReadsBase && cache is { KeepsBase: true })
+                newBase = WeightSet.Allocate(stored.Where(e => e.Storage == "quantized").Select(e => (e.Name, e.Shape)).ToList());
+            for (int f = 0; f <= tasks.Count; f++) slots.Add(new RecordSlots());
 
-            // Stage 1, one tensor ahead of stage 2: the next records of every file, checksums verified, copied out of the pipes.
+            // Stage 1, one tensor ahead of stage 2: the next records of every file (one step of the bundle stream,
+            // checksums and record rules checked there), copied out of the pipes. Only this function touches the stream
+            // until the table is done, and never twice at once: each call is awaited before the next starts.
             (Term? Base, Term[] Tasks) Read(int i)
             {
-                var e = stored[i];
+                if (stream.Position != i - 1 || !stream.MoveNext())
+                    throw new InvalidOperationException($"the bundle stream is not at tensor {i}");
                 int slot = i & 1;
-                Term? b = null;
-                if (baseReader is not null && e.Storage == "quantized")
-                    b = slots[^1].Hold(baseReader.Next(e.Name, e.Shape, o.BaseBits, RecordKind.Quantized, RecordKind.Constant, RecordKind.Float32), o.Mode, slot);
-                var terms = new Term[taskReaders.Count];
-                for (int t = 0; t < terms.Length; t++)
-                {
-                    var reader = taskReaders[t].Reader;
-                    var r = e.Storage == "quantized"
-                        ? reader.Next(e.Name, e.Shape, o.TaskBits, RecordKind.Quantized, RecordKind.Constant, RecordKind.Float32)
-                        : reader.Next(e.Name, e.Shape, null, RecordKind.Float32);
-                    terms[t] = slots[t].Hold(r, o.Mode, slot);
-                }
+                Term? b = stream.BaseRecord is { } baseRecord ? slots[^1].Hold(baseRecord, o.Mode, slot) : null;
+                var terms = new Term[tasks.Count];
+                for (int t = 0; t < terms.Length; t++) terms[t] = slots[t].Hold(stream.TaskRecord(t), o.Mode, slot);
                 return (b, terms);
             }
 
@@ -241,18 +224,13 @@ public static class BundleMerger
                 }
                 else if (i + 1 < stored.Count) next = Read(i + 1);
             }
-            foreach (var (reader, entry) in taskReaders)
+            for (int t = 0; t < tasks.Count; t++)
             {
                 var set = new WeightSet();
-                own[entry.Name] = set;
-                foreach (var t in entry.OwnTensors)
-                {
-                    var r = reader.Next(t.Name, t.Shape, null, RecordKind.OwnFloat32);
-                    Accumulate.Record(r, o.Mode, 1f, set.Add(t.Name, t.Shape));
-                }
-                reader.Finish();
+                own[tasks[t].Entry.Name] = set;
+                stream.ReadOwn(t, (int _, OwnTensorEntry entry, in BundleRecord r) => Accumulate.Record(r, o.Mode, 1f, set.Add(entry.Name, entry.Shape)));
             }
-            baseReader?.Finish();
+            stream.Finish();
             if (cache is not null && newBase is not null) cache.Base = newBase;
             progress?.Invoke("merging", stored.Count, stored.Count);
             return new MergeResult(weights, own, metadata);
@@ -267,7 +245,7 @@ public static class BundleMerger
         finally
         {
             try { ahead?.Wait(); } catch (Exception) { } // the failure being thrown matters; the reader must stop before its file closes
-            foreach (var r in readers) r.Dispose();
+            files?.Dispose();
             foreach (var s in slots) s.Dispose();
         }
     }

@@ -35,7 +35,7 @@ public sealed class TaskVectors
 
 /// <summary>
 /// One pass over a bundle: the selected tasks' files and, for RTVQ, the base file (or the cached dq(base)) are read
-/// front to back in lockstep, every record checksum-verified, and for each non-skipped table tensor in canonical order
+/// front to back in lockstep through a <see cref="BundleStream"/> (every record checksum-verified and checked against §4.3), and for each non-skipped table tensor in canonical order
 /// the tasks' τ̂ are decoded into <see cref="TaskVectors"/>:
 /// <code>
 ///   TVQ: τ̂ = dq(task)     RTVQ: τ̂ = dq(offset) + dq(base)     FQ: τ̂ = dq(θ_t) − θ_pre     full tensors: τ as stored
@@ -49,8 +49,7 @@ internal sealed class TaskVectorStream : IDisposable
     private readonly PackOptions _o;
     private readonly ITensorSource _pretrained;
     private readonly IReadOnlyList<TaskEntry> _tasks;
-    private readonly List<CheckedFileReader> _taskReaders = [];
-    private readonly CheckedFileReader? _baseReader;
+    private readonly BundleStream _files;
     private readonly WeightSet? _cachedBase, _fillBase;
     private readonly List<TensorEntry> _stored;
     private readonly TaskVectors _vectors;
@@ -71,26 +70,10 @@ internal sealed class TaskVectorStream : IDisposable
         int capacity = (int)_stored.Select(e => e.ElementCount).DefaultIfEmpty(0).Max();
         _baseBuffer = new float[m.Base is not null && cachedBase is null && fillBase is null ? capacity : 0];
         _preBuffer = new float[_o.Scheme == Scheme.Fq ? capacity : 0];
+        _files = BundleStream.Open(bundleDir, m, tasks, readBase: cachedBase is null);
+        if (_files.ReadsBase) _fillBase = fillBase;
         var metadata = new Dictionary<string, TaskMetadata>();
-        try
-        {
-            foreach (var entry in tasks)
-            {
-                var r = CheckedFileReader.Open(bundleDir, m, entry, FileKind.Task, (uint)(1 + _stored.Count + entry.OwnTensors.Count));
-                _taskReaders.Add(r);
-                metadata[entry.Name] = r.ReadMetadata(entry);
-            }
-            if (m.Base is not null && cachedBase is null)
-            {
-                _baseReader = CheckedFileReader.Open(bundleDir, m, m.Base, FileKind.Base, (uint)_stored.Count(e => e.Storage == "quantized"));
-                _fillBase = fillBase;
-            }
-        }
-        catch
-        {
-            Dispose();
-            throw;
-        }
+        for (int t = 0; t < tasks.Count; t++) metadata[tasks[t].Name] = _files.Metadata[t]!;
         Metadata = metadata;
     }
 
@@ -100,6 +83,7 @@ internal sealed class TaskVectorStream : IDisposable
     public bool MoveNext()
     {
         if (_next == _stored.Count) return false;
+        if (!_files.MoveNext()) throw new InvalidOperationException("the bundle stream ended before the table");
         var e = _stored[_next++];
         int length = (int)e.ElementCount;
         _vectors.Length = length;
@@ -113,9 +97,8 @@ internal sealed class TaskVectorStream : IDisposable
             baseHat = _cachedBase.Span(e.Name);
             hasBase = true;
         }
-        else if (quantized && _baseReader is not null)
+        else if (_files.BaseRecord is { } b)
         {
-            var b = _baseReader.Next(e.Name, e.Shape, _o.BaseBits, RecordKind.Quantized, RecordKind.Constant, RecordKind.Float32);
             var target = _fillBase is not null ? _fillBase.Span(e.Name) : _baseBuffer.AsSpan(0, length);
             b.DecodeTo(target, _o.Mode);
             baseHat = target;
@@ -124,11 +107,9 @@ internal sealed class TaskVectorStream : IDisposable
         bool fqValues = quantized && _o.Scheme == Scheme.Fq; // FQ records hold dq(θ_t): τ̂ = dq(θ_t) − θ_pre
         if (fqValues) _pretrained.ReadFloat32(e.Name, _preBuffer.AsSpan(0, length));
 
-        for (int t = 0; t < _taskReaders.Count; t++)
+        for (int t = 0; t < _tasks.Count; t++)
         {
-            var r = quantized
-                ? _taskReaders[t].Next(e.Name, e.Shape, _o.TaskBits, RecordKind.Quantized, RecordKind.Constant, RecordKind.Float32)
-                : _taskReaders[t].Next(e.Name, e.Shape, null, RecordKind.Float32);
+            var r = _files.TaskRecord(t);
             var tau = _vectors[t];
             r.DecodeTo(tau, _o.Mode);
             if (hasBase) TensorPrimitives.Add(tau, baseHat, tau);
@@ -144,24 +125,15 @@ internal sealed class TaskVectorStream : IDisposable
     public void Finish(Func<string, bool>? keepOwn = null, Dictionary<string, WeightSet>? own = null)
     {
         if (_next != _stored.Count) throw new InvalidOperationException("the pass stopped before the last tensor");
-        for (int t = 0; t < _taskReaders.Count; t++)
+        for (int t = 0; t < _tasks.Count; t++)
         {
             var entry = _tasks[t];
             WeightSet? set = null;
             if (own is not null && keepOwn?.Invoke(entry.Name) == true) own[entry.Name] = set = new WeightSet();
-            foreach (var o in entry.OwnTensors)
-            {
-                var r = _taskReaders[t].Next(o.Name, o.Shape, null, RecordKind.OwnFloat32);
-                if (set is not null) r.DecodeTo(set.Add(o.Name, o.Shape), _o.Mode);
-            }
-            _taskReaders[t].Finish();
+            _files.ReadOwn(t, set is null ? null : (int _, OwnTensorEntry o, in BundleRecord r) => r.DecodeTo(set.Add(o.Name, o.Shape), _o.Mode));
         }
-        _baseReader?.Finish();
+        _files.Finish();
     }
 
-    public void Dispose()
-    {
-        foreach (var r in _taskReaders) r.Dispose();
-        _baseReader?.Dispose();
-    }
+    public void Dispose() => _files.Dispose();
 }
