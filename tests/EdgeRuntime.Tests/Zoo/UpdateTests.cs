@@ -17,6 +17,7 @@ public class UpdateTests(ZooBundle zb, ITestOutputHelper log)
     /// <summary>A signer's bundle of the zoo's first two tasks, then the third added and signed; the device copy holds the first generation.</summary>
     private (string Workstation, string DeviceTemplate, string Trust, string KeyPath) Setup(string root)
     {
+        Directory.CreateDirectory(root);
         string ws = Path.Combine(root, "ws"), device = Path.Combine(root, "device-template"), trust = Path.Combine(root, "keys"), keyPath = Path.Combine(root, "signer.pem");
         var (priv, pub, _) = BundleSigning.CreateKey();
         File.WriteAllText(keyPath, priv);
