@@ -221,6 +221,13 @@ demo() {
   echo "edgetvq-pack pack --scheme rtvq --base-bits 3 --offset-bits 2 ${#args[@]} args from $zoo/manifest.json"
   pack pack "${args[@]}" --scheme rtvq --base-bits 3 --offset-bits 2 --out "$out"
   pack verify "$out"
+  # Devices load only signed bundles: a demo key (made once, kept in .cache/), the bundle signed with it, and its
+  # public half as the trust folder of the runs below.
+  local keys="$root/.cache/demo-keys"
+  mkdir -p "$keys/trusted"
+  [ -f "$keys/demo.pem" ] || pack keygen --out "$keys/demo.pem"
+  cp "$keys/demo.pub.pem" "$keys/trusted/"
+  pack sign "$out" --key "$keys/demo.pem"
   # The device path on the same bundle: stream, merge (individual task, task arithmetic over all 8, EMR), classify
   # the first task's held-out test images with ONNX Runtime.
   local first images
@@ -228,15 +235,15 @@ demo() {
   images="$zoo/$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["tasks"][0]["files"]["test_images"])' "$zoo/manifest.json")"
   echo
   echo "edgetvq run --task $first --individual on $(basename "$images"):"
-  dotnet "src/EdgeRuntime/bin/$configuration/net10.0/edgetvq.dll" run --bundle "$out" --model "$zoo/encoder.onnx" \
+  dotnet "src/EdgeRuntime/bin/$configuration/net10.0/edgetvq.dll" run --bundle "$out" --model "$zoo/encoder.onnx" --trust-dir "$keys/trusted" \
     --task "$first" --individual --input "$images" --limit 500
   echo
   echo "edgetvq run --task $first --merge ta --lambda 0.3 (one model for all 8 tasks):"
-  dotnet "src/EdgeRuntime/bin/$configuration/net10.0/edgetvq.dll" run --bundle "$out" --model "$zoo/encoder.onnx" \
+  dotnet "src/EdgeRuntime/bin/$configuration/net10.0/edgetvq.dll" run --bundle "$out" --model "$zoo/encoder.onnx" --trust-dir "$keys/trusted" \
     --task "$first" --merge ta --lambda 0.3 --input "$images" --limit 500
   echo
   echo "edgetvq run --task $first --merge emr (EMR: one shared vector, per-task mask and rescale; docs/merging.md):"
-  dotnet "src/EdgeRuntime/bin/$configuration/net10.0/edgetvq.dll" run --bundle "$out" --model "$zoo/encoder.onnx" \
+  dotnet "src/EdgeRuntime/bin/$configuration/net10.0/edgetvq.dll" run --bundle "$out" --model "$zoo/encoder.onnx" --trust-dir "$keys/trusted" \
     --task "$first" --merge emr --input "$images" --limit 500
   echo
   echo "Demo bundle: $out (try: ./build.sh pack inspect $out --tensors)"

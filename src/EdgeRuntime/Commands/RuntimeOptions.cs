@@ -8,7 +8,7 @@ namespace EdgeTvq.Runtime.Commands;
 
 /// <summary>
 /// Which bundles the device accepts: signed by a key in --trust-dir (default /etc/edgetvq/keys), or anything with
-/// --allow-unsigned (development). Strict is the default (docs/bundle-format.md, section 6).
+/// --allow-unsigned (development). Strict is the default (docs/bundle-format.md, section 9).
 /// </summary>
 internal sealed class TrustOptions
 {

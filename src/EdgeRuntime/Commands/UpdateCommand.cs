@@ -5,7 +5,7 @@ namespace EdgeTvq.Runtime.Commands;
 
 /// <summary>
 /// <c>edgetvq update add|remove|rollback</c>: signed field updates of the installed bundle, crash-safe at every step
-/// (<see cref="BundleUpdate"/>; docs/bundle-format.md, section 6). Replaces deploy/jetson/update.sh's checks, natively.
+/// (<see cref="BundleUpdate"/>; docs/bundle-format.md, section 9). Replaces deploy/jetson/update.sh's checks, natively.
 /// </summary>
 internal static class UpdateCommand
 {

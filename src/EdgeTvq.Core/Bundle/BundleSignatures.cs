@@ -5,7 +5,7 @@ using System.Text.Json.Serialization;
 namespace EdgeTvq.Bundle;
 
 /// <summary>
-/// A bundle's manifest.json.sig (docs/bundle-format.md, section 6): signatures of manifest generations. Each entry
+/// A bundle's manifest.json.sig (docs/bundle-format.md, section 9): signatures of manifest generations. Each entry
 /// signs the exact bytes of one manifest.json with ECDSA P-256 / SHA-256 and names that manifest by its SHA-256, so
 /// the file can hold the installed generation and the next one at once while an update swaps the manifest (no crash
 /// point leaves a manifest without its signature). The manifest lists every file's size and SHA-256, so a valid

@@ -9,7 +9,7 @@ public sealed record UpdateReport(string Generation, string? Signer, string Summ
 
 /// <summary>
 /// Field updates of an installed bundle, done so that a crash or kill -9 at any moment leaves the old generation or
-/// the new one, never a mix (docs/bundle-format.md, section 6):
+/// the new one, never a mix (docs/bundle-format.md, section 9):
 /// <list type="number">
 /// <item>the new manifest's signature is checked against the device's trusted keys, and the new manifest against the
 ///   installed one (same bundle, scheme, pretrained model and tensor table; only the expected tasks added or removed);</item>

@@ -7,7 +7,7 @@ namespace EdgeTvq.Packer.Commands;
 
 /// <summary>
 /// <c>edgetvq-pack keygen</c>, <c>sign</c> and <c>remove-task</c>: the signer's side of signed field updates
-/// (docs/bundle-format.md, section 6; the device side is <c>edgetvq update</c>).
+/// (docs/bundle-format.md, section 9; the device side is <c>edgetvq update</c>).
 /// </summary>
 internal static class SigningCommands
 {
