@@ -10,7 +10,8 @@
 #   --force       install even when the binary's architecture differs from this machine's
 #
 # Installs /opt/edgetvq/{edgetvq,*.so,README.md,update.sh}, /usr/local/bin/edgetvq (symlink),
-# /etc/systemd/system/edgetvq.service, and /var/lib/edgetvq/{,bundle/} (root:edgetvq, 0750). Creates the system
+# /etc/systemd/system/edgetvq.service, /etc/edgetvq/keys/ (trusted signing keys) and /var/lib/edgetvq/{,bundle/}
+# (root:edgetvq, 0750). Creates the system
 # user edgetvq. Safe to run again: files are replaced atomically, existing bundles and models are left alone.
 set -euo pipefail
 
@@ -67,6 +68,7 @@ opt="$prefix/opt/edgetvq"
 state="$prefix/var/lib/edgetvq"
 unit_dir="$prefix/etc/systemd/system"
 bin_dir="$prefix/usr/local/bin"
+keys="$prefix/etc/edgetvq/keys"
 user=edgetvq
 
 # Copy to a temporary name beside the target, then rename: a running edgetvq keeps its old inode.
@@ -78,7 +80,7 @@ put() {
   mv -f -T -- "$tmp" "$dst"
 }
 
-mkdir -p "$opt" "$unit_dir" "$bin_dir" "$state/bundle"
+mkdir -p "$opt" "$unit_dir" "$bin_dir" "$state/bundle" "$keys"
 if $real_install; then
   if ! getent passwd "$user" >/dev/null; then
     useradd --system --user-group --home-dir /var/lib/edgetvq --no-create-home --shell /usr/sbin/nologin \
@@ -104,6 +106,9 @@ done
 put "$here/edgetvq.service" "$unit_dir/edgetvq.service" 0644
 ln -sfn /opt/edgetvq/edgetvq "$bin_dir/edgetvq"
 
+# Trusted signing keys: the runtime loads only bundles signed by one of them (install the signer's KEY.pub.pem here).
+chmod 0755 "$keys"
+
 # State: readable by the service's group, writable only by root (update.sh).
 chmod 0750 "$state" "$state/bundle"
 if $real_install; then
@@ -119,6 +124,9 @@ fi
 
 echo "install.sh: installed ${installed[*]} ($bin_arch) into $opt"
 echo "install.sh: unit $unit_dir/edgetvq.service; bundle goes to $state/bundle, encoder to $state/encoder.onnx"
+if ! compgen -G "$keys/*.pem" >/dev/null; then
+  echo "install.sh: no trusted key in $keys yet: copy the signer's KEY.pub.pem there (edgetvq-pack keygen)"
+fi
 if $real_install && ! $enable; then
   echo "install.sh: start with: systemctl enable --now edgetvq (needs 'edgetvq serve' and a bundle)"
 fi
