@@ -53,6 +53,8 @@ public sealed class ModelHost : IDisposable
     public TimeSpan SessionBuildTime { get; private set; }
 
     public BundleManifest Manifest => _manifest;
+    /// <summary>The generation of the bundle this host serves (<see cref="Serving.BundleGeneration"/>), read at start.</summary>
+    public string BundleGeneration { get; }
     public TimeSpan CacheLoadTime { get; }
 
     /// <summary>True when the host keeps one weight buffer and switches in place (see the class remarks).</summary>
@@ -66,6 +68,7 @@ public sealed class ModelHost : IDisposable
         _modelPath = modelPath;
         _options = options;
         _manifest = ManifestIO.Load(bundleDir);
+        BundleGeneration = Serving.BundleGeneration.Of(bundleDir);
         var clock = Stopwatch.StartNew();
         using (var pretrained = new CheckpointTensorSource(modelPath))
             _cache = new MergeCache(pretrained, _manifest, keepBase: !lowMemory); // refuses a model whose weights are not the bundle's pretrained ones
