@@ -70,6 +70,7 @@ public sealed class HttpService : IAsyncDisposable
         if (settings.MaxConcurrent < 1) throw new ArgumentException("--max-concurrent must be 1 or more");
         if (settings.MaxQueue < 0) throw new ArgumentException("--max-queue must be 0 or more");
         var endpoints = settings.Listen.Select(ParseListen).ToList();
+        foreach (var (socket, _, _) in endpoints) if (socket is not null) PrepareSocketPath(socket);
         metrics ??= new ServiceMetrics(host.Manifest.Tasks.Select(t => t.Name), host.BundleGeneration);
         var router = new ModelRouter(host, settings.AutoSwitch, metrics, bundleDir);
 
@@ -83,7 +84,7 @@ public sealed class HttpService : IAsyncDisposable
             k.Limits.MaxRequestBodySize = settings.MaxBodyBytes;
             foreach (var (socket, ip, port) in endpoints)
             {
-                if (socket is not null) { PrepareSocketPath(socket); k.ListenUnixSocket(socket); }
+                if (socket is not null) k.ListenUnixSocket(socket);
                 else if (ip is null) k.ListenLocalhost(port);
                 else k.Listen(ip, port);
             }
