@@ -27,8 +27,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$root"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 configuration=Release
-# Debian's python3-torch / python3-onnx write the test fixtures (real torch.save and torch.onnx.export files).
-test_packages=(python3-torch python3-onnx python3-numpy libopenblas0-pthread)
+# Debian's python3-torch / python3-onnx write the test fixtures (real torch.save and torch.onnx.export files); curl: serve's HTTP tests.
+test_packages=(python3-torch python3-onnx python3-numpy libopenblas0-pthread curl)
 
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; }
 

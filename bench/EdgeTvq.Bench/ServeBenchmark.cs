@@ -65,7 +65,7 @@ internal static partial class ServeBenchmark
     private static (double PeakMiB, double IndividualMs, double TaMs) Serve(string binary, string bundle, string model, List<string> tasks, bool lowMemory)
     {
         var psi = new ProcessStartInfo(binary) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { "serve", "--bundle", bundle, "--model", model, "--task", tasks[0], "--allow-unsigned" }) psi.ArgumentList.Add(a);
+        foreach (var a in new[] { "serve", "--stdin", "--bundle", bundle, "--model", model, "--task", tasks[0], "--allow-unsigned" }) psi.ArgumentList.Add(a);
         if (lowMemory) psi.ArgumentList.Add("--low-memory");
         psi.Environment["ORT_DISABLE_TELEMETRY"] = "1";
         using var p = Process.Start(psi)!;

@@ -3,6 +3,7 @@ using System.Text.Json;
 using EdgeTvq.Bundle;
 using EdgeTvq.Merging;
 using EdgeTvq.Merging.Registry;
+using EdgeTvq.Runtime.Http;
 using EdgeTvq.Runtime.Input;
 using EdgeTvq.Runtime.Serving;
 
@@ -10,7 +11,9 @@ namespace EdgeTvq.Runtime.Commands;
 
 /// <summary>
 /// <c>edgetvq serve</c>: a long-running process that keeps the merge cache warm and switches between merges on
-/// request. It reads one command per line on standard input and answers one line each:
+/// request. By default it is an HTTP service speaking the Open Inference Protocol (<see cref="HttpService"/>, on
+/// <c>--listen</c> addresses: a Unix socket and/or TCP). With <c>--stdin</c> (the development console) it reads one
+/// command per line on standard input instead and answers one line each:
 /// <code>
 ///   use individual TASK          → switched to individual TASK: merge 12 ms, session 48 ms, total 61 ms
 ///   use ta [LAMBDA]              → task arithmetic over every task of the bundle
@@ -32,7 +35,19 @@ internal static class ServeCommand
         var initial = new Option<string?>("--task") { Description = "task to serve at start (individual, or the task of --recipe/--merge emr|tsv_compress); default: task arithmetic over all tasks" };
         var merge = new Option<string?>("--merge") { Description = RuntimeOptions.MergeHelp };
         var recipeOption = new Option<string?>("--recipe") { Description = "NAME of a recipe in the bundle's manifest, or FILE.json, to serve at start" };
-        var cmd = new Command("serve", "Serve a bundle, switching tasks on request (commands on standard input)") { initial, merge, recipeOption };
+        var listen = new Option<string[]>("--listen")
+        {
+            Description = $"where to serve the HTTP API: unix:PATH or http://HOST:PORT (repeat for several; default {ServeSettings.DefaultListen})",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var defaults = new ServeSettings();
+        var maxBody = new Option<long>("--max-body-bytes") { Description = "largest request body accepted (413 above)", DefaultValueFactory = _ => defaults.MaxBodyBytes };
+        var maxConcurrent = new Option<int>("--max-concurrent") { Description = "inferences run at once (default: one per core)", DefaultValueFactory = _ => defaults.MaxConcurrent };
+        var maxQueue = new Option<int>("--max-queue") { Description = "inferences that may wait for a slot; beyond them 503 with Retry-After", DefaultValueFactory = _ => defaults.MaxQueue };
+        var noAutoSwitch = new Option<bool>("--no-auto-switch") { Description = "answer 409 to a request for a task the live model does not serve, instead of switching to it" };
+        var stdin = new Option<bool>("--stdin") { Description = "development console: read commands on standard input instead of serving HTTP" };
+        var cmd = new Command("serve", "Serve a bundle over HTTP (Open Inference Protocol), switching tasks on request; --stdin: commands on standard input")
+            { initial, merge, recipeOption, listen, maxBody, maxConcurrent, maxQueue, noAutoSwitch, stdin };
         common.AddTo(cmd);
         cmd.SetAction(r => Cli.Run(() =>
         {
@@ -42,7 +57,18 @@ internal static class ServeCommand
             var start = r.GetValue(merge) is null && r.GetValue(recipeOption) is null
                 ? r.GetValue(initial) is { } t ? MergeRecipe.Individual(t) : MergeRecipe.TaskArithmetic(tasks)
                 : RuntimeOptions.Recipe(r.GetValue(initial), r.GetValue(merge), null, null, host.Manifest, null, r.GetValue(recipeOption));
-            Console.WriteLine(Describe(host.Switch(start)));
+            var first = host.Switch(start);
+            Console.WriteLine(Describe(first));
+            if (!r.GetValue(stdin))
+            {
+                var settings = new ServeSettings
+                {
+                    Listen = r.GetValue(listen) is { Length: > 0 } l ? l : [ServeSettings.DefaultListen],
+                    MaxBodyBytes = r.GetValue(maxBody), MaxConcurrent = r.GetValue(maxConcurrent), MaxQueue = r.GetValue(maxQueue),
+                    AutoSwitch = !r.GetValue(noAutoSwitch),
+                };
+                return ServeHttp(host, r.GetValue(common.Bundle)!, settings, first).GetAwaiter().GetResult();
+            }
             string? line;
             while ((line = Console.In.ReadLine()) is not null)
             {
@@ -82,6 +108,16 @@ internal static class ServeCommand
             return Cli.Ok;
         }));
         return cmd;
+    }
+
+    private static async Task<int> ServeHttp(ModelHost host, string bundleDir, ServeSettings settings, SwitchReport first)
+    {
+        var metrics = new ServiceMetrics(host.Manifest.Tasks.Select(t => t.Name), host.BundleGeneration);
+        metrics.Switched(first, "start");
+        await using var service = await HttpService.StartAsync(host, bundleDir, settings, metrics);
+        foreach (var address in service.Addresses) Console.WriteLine($"listening on {address}");
+        await service.WaitForShutdownAsync(); // SIGTERM, SIGINT
+        return Cli.Ok;
     }
 
     /// <summary>

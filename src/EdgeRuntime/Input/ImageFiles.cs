@@ -29,27 +29,37 @@ public static class ImageFiles
         var bytes = LocalFile.ReadAllBytes(path, MaxInputBytes, "input file");
         if (bytes.Length >= 4 && bytes[0] == 0 && bytes[1] == 0 && bytes[2] == 0x08)
             return ReadIdx(path, bytes, size, limit);
+        return [Decode(path, bytes, size)];
+    }
+
+    /// <summary>
+    /// A PNG or JPEG image in memory, checked, decoded and brought to the model's input as <see cref="Load"/> does it
+    /// (grayscale, inverted on a light background, resized to size×size); <paramref name="source"/> names it in errors.
+    /// Anything else is refused with <see cref="InvalidDataException"/>.
+    /// </summary>
+    public static InputImage Decode(string source, byte[] bytes, int size)
+    {
         if (bytes.Length >= 2 && bytes[0] == 0xFF && bytes[1] == 0xD8 && JpegStructure.Problem(bytes) is { } jpegProblem)
-            throw new InvalidDataException($"{path}: not a readable JPEG: {jpegProblem}");
+            throw new InvalidDataException($"{source}: not a readable JPEG: {jpegProblem}");
         if (PngStructure.IsPng(bytes) && PngStructure.Problem(bytes) is { } pngProblem)
-            throw new InvalidDataException($"{path}: not a readable PNG: {pngProblem}");
+            throw new InvalidDataException($"{source}: not a readable PNG: {pngProblem}");
         ImageResult image;
         try
         {
             // The header alone first: a file that declares more pixels than any input needs is refused before decoding.
             using (var header = new MemoryStream(bytes, writable: false))
                 if (ImageInfo.FromStream(header) is { } info && (long)info.Width * info.Height > MaxPixels)
-                    throw new InvalidDataException($"{path}: the image declares {info.Width}×{info.Height} pixels, over the {MaxPixels:N0}-pixel limit for an input");
+                    throw new InvalidDataException($"{source}: the image declares {info.Width}×{info.Height} pixels, over the {MaxPixels:N0}-pixel limit for an input");
             image = ImageResult.FromMemory(bytes, ColorComponents.Grey);
         }
         catch (Exception e) when (e is InvalidOperationException or ArgumentException or IndexOutOfRangeException or IOException
                                       or OverflowException or NotSupportedException)
         {
-            throw new InvalidDataException($"{path}: not a PNG, JPEG or idx file ({e.Message})", e);
+            throw new InvalidDataException($"{source}: not a PNG, JPEG or idx file ({e.Message})", e);
         }
         var pixels = Resize(image.Data, image.Width, image.Height, size);
         if (pixels.Average(p => p) > 127) for (int i = 0; i < pixels.Length; i++) pixels[i] = (byte)(255 - pixels[i]); // dark ink on light paper
-        return [new InputImage(path, pixels, null)];
+        return new InputImage(source, pixels, null);
     }
 
     private static List<InputImage> ReadIdx(string path, byte[] b, int size, int limit)

@@ -53,6 +53,8 @@ public sealed class ModelHost : IDisposable
     public TimeSpan SessionBuildTime { get; private set; }
 
     public BundleManifest Manifest => _manifest;
+    /// <summary>The generation of the bundle this host serves (<see cref="BundleUpdate.GenerationOf"/>: SHA-256 of its manifest, 16 hex digits), read at start.</summary>
+    public string BundleGeneration { get; }
     public TimeSpan CacheLoadTime { get; }
 
     /// <summary>True when the host keeps one weight buffer and switches in place (see the class remarks).</summary>
@@ -66,7 +68,10 @@ public sealed class ModelHost : IDisposable
         _bundleDir = bundleDir;
         _modelPath = modelPath;
         _options = options;
-        _manifest = trust is null ? ManifestIO.Load(bundleDir) : trust.LoadManifest(bundleDir);
+        // One read of manifest.json: its signature (when a trust is given), its generation and its contents agree.
+        var installed = BundleTrust.LoadInstalled(bundleDir, trust);
+        _manifest = installed.Manifest;
+        BundleGeneration = installed.Generation;
         var clock = Stopwatch.StartNew();
         using (var pretrained = new CheckpointTensorSource(modelPath))
             _cache = new MergeCache(pretrained, _manifest, keepBase: !lowMemory); // refuses a model whose weights are not the bundle's pretrained ones

@@ -35,6 +35,9 @@ public sealed record ManifestSignature(
 [JsonSerializable(typeof(SignatureFile))]
 internal sealed partial class SignatureJsonContext : JsonSerializerContext;
 
+/// <summary>A manifest as loaded from a bundle folder: its contents, its generation and who signed it (null: not checked or unsigned).</summary>
+public sealed record InstalledBundle(BundleManifest Manifest, string Generation, string? Signer);
+
 /// <summary>A bundle refused by signature checking: unsigned, signed by a key not trusted, or changed after signing.</summary>
 public sealed class BundleSignatureException(string path, string message)
     : EdgeTvqInputException($"{path}: {message}", path, null, null, null);
@@ -201,6 +204,22 @@ public sealed class BundleTrust : IDisposable
             return entry.KeyId;
         }
         throw new BundleSignatureException(manifestPath, $"is signed by key {foreign}, which this device does not trust (trusted in {Folder}: {(_keys.Count == 0 ? "none" : string.Join(", ", _keys.Keys))}). Install that key's .pub.pem in {Folder} if the signer is yours");
+    }
+
+    /// <summary>
+    /// The installed manifest of <paramref name="bundleDir"/> read once: checked against <paramref name="trust"/> when given,
+    /// parsed, and named by its generation (<see cref="BundleUpdate.GenerationOf"/>), all from the same bytes.
+    /// </summary>
+    public static InstalledBundle LoadInstalled(string bundleDir, BundleTrust? trust)
+    {
+        var (bytes, path) = ManifestIO.ReadBytes(bundleDir);
+        string? signer = null;
+        if (trust is not null)
+        {
+            string sigPath = Path.Combine(bundleDir, SignatureFile.FileName);
+            signer = trust.Check(bytes, path, BundleSigning.Read(sigPath), sigPath);
+        }
+        return new InstalledBundle(ManifestIO.Parse(bytes, path), BundleUpdate.GenerationOf(bytes), signer);
     }
 
     /// <summary>Loads manifest.json of <paramref name="bundleDir"/> after checking its signature against these keys (one read of its bytes).</summary>

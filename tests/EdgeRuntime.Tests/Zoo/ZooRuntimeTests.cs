@@ -220,7 +220,7 @@ public class ZooRuntimeTests(ZooBundle zb, ITestOutputHelper log)
         var (c10, info10, e10) = InProcess("info", zb.Bundle, "--recipe", tsvc, "--task", task);
         Assert.True(c10 == 0, e10);
         Assert.Contains($"recipe: TSV-Compress for {task} (", info10);
-        var (c11, _, e11) = InProcess("serve", "--bundle", zb.Bundle, "--model", zb.Model, "--merge", "tsv_compress");
+        var (c11, _, e11) = InProcess("serve", "--stdin", "--bundle", zb.Bundle, "--model", zb.Model, "--merge", "tsv_compress");
         Assert.Equal(2, c11);
         Assert.Contains("--merge tsv_compress builds one task's model: it needs --task", e11);
     }
@@ -248,7 +248,7 @@ public class ZooRuntimeTests(ZooBundle zb, ITestOutputHelper log)
             "use tsv_compress",
             "use bogus",
             "quit") + "\n";
-        var (code, output, err) = InProcessWithInput(stdin, "serve", "--bundle", zb.Bundle, "--model", zb.Model, "--merge", "emr", "--task", names[0]);
+        var (code, output, err) = InProcessWithInput(stdin, "serve", "--stdin", "--bundle", zb.Bundle, "--model", zb.Model, "--merge", "emr", "--task", names[0]);
         Assert.True(code == 0, err);
         var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.StartsWith($"switched to EMR for {names[0]} (", lines[0]);
@@ -310,7 +310,7 @@ public class ZooRuntimeTests(ZooBundle zb, ITestOutputHelper log)
             "use ta 0.3",
             $"classify {names[0]} {zb.Zoo.TestImages(names[0])}",
             "quit") + "\n";
-        var (code, output, err) = InProcessWithInput(stdin, "serve", "--bundle", zb.Bundle, "--model", zb.Model, "--task", names[0]);
+        var (code, output, err) = InProcessWithInput(stdin, "serve", "--stdin", "--bundle", zb.Bundle, "--model", zb.Model, "--task", names[0]);
         Assert.True(code == 0, err);
         var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.StartsWith($"switched to individual {names[0]}: merge ", lines[0]);
@@ -342,7 +342,7 @@ public class ZooRuntimeTests(ZooBundle zb, ITestOutputHelper log)
             "use tsv_merge -1e39",
             $"classify {names[0]} {zb.Zoo.TestImages(names[0])}",
             "quit") + "\n";
-        var serve = Task.Run(() => InProcessWithInput(stdin, "serve", "--bundle", zb.Bundle, "--model", zb.Model, "--task", names[0]));
+        var serve = Task.Run(() => InProcessWithInput(stdin, "serve", "--stdin", "--bundle", zb.Bundle, "--model", zb.Model, "--task", names[0]));
         Assert.True(serve.Wait(TimeSpan.FromMinutes(3)), "serve blocked (a FIFO input?)");
         var (code, output, err) = serve.Result;
         Assert.True(code == 0, err);

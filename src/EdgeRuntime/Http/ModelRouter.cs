@@ -1,0 +1,150 @@
+using EdgeTvq.Bundle;
+using EdgeTvq.Format;
+using EdgeTvq.Merging;
+using EdgeTvq.Runtime.Input;
+using EdgeTvq.Runtime.Serving;
+using EdgeTvq.Runtime.Tasks;
+
+namespace EdgeTvq.Runtime.Http;
+
+/// <summary>An error the API answers with its status code and {"error": message}.</summary>
+public sealed class ApiException(int status, string message) : Exception(message)
+{
+    public int Status { get; } = status;
+    /// <summary>Seconds a client should wait before retrying (503), or null.</summary>
+    public int? RetryAfter { get; init; }
+}
+
+/// <summary>What the service knows about a task (an API "model") without loading it: from its bundle file's metadata.</summary>
+public sealed record TaskInfo(string Name, Preprocessing Preprocessing, int? Classes, IReadOnlyList<string>? Labels);
+
+/// <summary>
+/// The API's models are the bundle's tasks. A request for a task is answered by the live model when that model serves
+/// the task (a merged model serves all its tasks together: no switch); otherwise, with auto-switching on, the host
+/// switches first: to the same per-task method for the requested task when the live recipe builds one task's model
+/// (individual, EMR, TSV-Compress: <see cref="MergeRecipe.ForTask"/>), else to the task's individual model. With
+/// auto-switching off such a request is refused with 409 and the repository load call to use. Switches (automatic
+/// and loads) go one at a time through one gate; whoever switches takes its lease before leaving the gate, so a
+/// request that caused a switch is always served by it (no livelock between two clients alternating tasks).
+/// </summary>
+public sealed class ModelRouter
+{
+    private readonly ModelHost _host;
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly ServiceMetrics _metrics;
+
+    public bool AutoSwitch { get; }
+    public IReadOnlyDictionary<string, TaskInfo> Tasks { get; }
+    public IReadOnlyList<string> TaskNames { get; }
+    public string BundleGeneration => _host.BundleGeneration;
+    public BundleManifest Manifest => _host.Manifest;
+    /// <summary>The encoder's input name (the one input a request carries).</summary>
+    public string InputName { get; }
+
+    public ModelRouter(ModelHost host, bool autoSwitch, ServiceMetrics metrics, string bundleDir)
+    {
+        (_host, AutoSwitch, _metrics) = (host, autoSwitch, metrics);
+        TaskNames = host.Manifest.Tasks.Select(t => t.Name).ToList();
+        Tasks = ReadTaskInfo(bundleDir, host.Manifest);
+        using var lease = host.Acquire();
+        InputName = lease.Model.InputName;
+    }
+
+    /// <summary>Each task's preprocessing, classes and labels, from record 0 of its file and its head's shape in the manifest.</summary>
+    private static Dictionary<string, TaskInfo> ReadTaskInfo(string bundleDir, BundleManifest m)
+    {
+        var infos = new Dictionary<string, TaskInfo>(StringComparer.Ordinal);
+        foreach (var t in m.Tasks)
+        {
+            // Opening a task's stream checks its header and reads its metadata record; the tensors are not read.
+            using var stream = BundleStream.Open(bundleDir, m, [t], readBase: false);
+            var meta = stream.Metadata[0]!;
+            int? classes = t.OwnTensors.FirstOrDefault(o => o.Name == LinearHead.WeightName) is { Shape: [var c, _] } ? (int)c : null;
+            infos[t.Name] = new TaskInfo(t.Name, Preprocessing.From(meta.Preprocessing), classes, meta.Labels);
+        }
+        return infos;
+    }
+
+    public TaskInfo Find(string task) => Tasks.GetValueOrDefault(task)
+        ?? throw new ApiException(404, $"unknown model '{Trim(task)}': the models are the bundle's tasks: {string.Join(", ", TaskNames)}");
+
+    /// <summary>A lease on a complete model that serves <paramref name="task"/>, switching first if the policy allows.</summary>
+    public async Task<Lease> LeaseForAsync(string task, CancellationToken cancel)
+    {
+        var lease = _host.Acquire();
+        if (lease.Model.Tasks.ContainsKey(task)) return lease;
+        var live = lease.Model.Recipe;
+        lease.Dispose();
+        if (!AutoSwitch)
+            throw new ApiException(409, $"model '{task}' is not loaded: the live model is {live}, and automatic switching is off; " +
+                                        $"POST /v2/repository/models/{task}/load first");
+        await _gate.WaitAsync(cancel);
+        try
+        {
+            lease = _host.Acquire();
+            if (lease.Model.Tasks.ContainsKey(task)) return lease;
+            var recipe = RecipeFor(task, lease.Model.Recipe);
+            lease.Dispose();
+            SwitchLocked(recipe, "auto");
+            lease = _host.Acquire();
+            if (lease.Model.Tasks.ContainsKey(task)) return lease;
+            lease.Dispose();
+            throw new ApiException(500, $"switched to {recipe} for model '{task}' but that model does not serve it");
+        }
+        finally { _gate.Release(); }
+    }
+
+    /// <summary>The recipe an automatic switch to <paramref name="task"/> builds from the live recipe (see the class remarks).</summary>
+    public static MergeRecipe RecipeFor(string task, MergeRecipe live)
+    {
+        if (live.Descriptor.ServesOneTask)
+        {
+            try { return live.ForTask(task); }
+            catch (ArgumentException) { }
+        }
+        return MergeRecipe.Individual(task);
+    }
+
+    /// <summary>Switches to <paramref name="recipe"/> (a repository load); returns null when the live model already is that recipe.</summary>
+    public async Task<SwitchReport?> LoadAsync(MergeRecipe recipe, bool force, CancellationToken cancel)
+    {
+        await _gate.WaitAsync(cancel);
+        try
+        {
+            if (!force)
+                using (var lease = _host.Acquire())
+                    if (lease.Model.Recipe.ToString() == recipe.ToString()) return null;
+            return SwitchLocked(recipe, "load");
+        }
+        finally { _gate.Release(); }
+    }
+
+    private SwitchReport SwitchLocked(MergeRecipe recipe, string reason)
+    {
+        var report = _host.Switch(recipe); // a failed switch leaves the previous model serving
+        _metrics.Switched(report, reason);
+        return report;
+    }
+
+    /// <summary>The live model's recipe text (what every response names with the bundle generation).</summary>
+    public string LiveRecipe()
+    {
+        using var lease = _host.Acquire();
+        return lease.Model.Recipe.ToString();
+    }
+
+    public MergeRecipe LiveRecipeObject()
+    {
+        using var lease = _host.Acquire();
+        return lease.Model.Recipe;
+    }
+
+    /// <summary>Whether the live model serves <paramref name="task"/>.</summary>
+    public bool Serves(string task)
+    {
+        using var lease = _host.Acquire();
+        return lease.Model.Tasks.ContainsKey(task);
+    }
+
+    internal static string Trim(string s) => s.Length <= 80 ? s : s[..80] + "…";
+}

@@ -1,0 +1,184 @@
+using System.Buffers.Binary;
+using System.IO.Compression;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using EdgeTvq.Merging;
+using EdgeTvq.Runtime.Http;
+using EdgeTvq.Runtime.Inference;
+using EdgeTvq.Runtime.Input;
+using EdgeTvq.Runtime.Serving;
+using EdgeTvq.Runtime.Tests.Zoo;
+
+namespace EdgeTvq.Runtime.Tests.Http;
+
+/// <summary>
+/// The quick zoo's bundle served over HTTP in this process: a <see cref="ModelHost"/> (one intra-op thread, so a
+/// model gives the same bits every run) started on <paramref name="start"/>, the service on a Unix socket in a temp
+/// folder and on a free TCP port of 127.0.0.1, and a client for each.
+/// </summary>
+public sealed class Served : IAsyncDisposable
+{
+    public ModelHost Host { get; }
+    public HttpService Service { get; private set; } = null!;
+    public string Socket { get; }
+    public string Dir { get; }
+    public HttpClient Unix { get; private set; } = null!;
+    public HttpClient Tcp { get; private set; } = null!;
+    public ZooBundle Zoo { get; }
+    public IReadOnlyList<string> Tasks { get; }
+
+    private Served(ZooBundle zb, MergeRecipe? start)
+    {
+        Zoo = zb;
+        Dir = Path.Combine(Path.GetTempPath(), "edgetvq-http-" + Guid.NewGuid().ToString("N")[..10]);
+        Directory.CreateDirectory(Dir);
+        Socket = Path.Combine(Dir, "api.sock");
+        Host = new ModelHost(zb.Bundle, zb.Model, new InferenceOptions { IntraOpThreads = 1 });
+        Tasks = Host.Manifest.Tasks.Select(t => t.Name).ToList();
+        Host.Switch(start ?? MergeRecipe.Individual(Tasks[0]));
+    }
+
+    public static async Task<Served> StartAsync(ZooBundle zb, MergeRecipe? start = null, Func<ServeSettings, ServeSettings>? configure = null, Action<Served>? beforeListening = null)
+    {
+        var s = new Served(zb, start);
+        beforeListening?.Invoke(s);
+        var settings = new ServeSettings { Listen = ["unix:" + s.Socket, "http://127.0.0.1:0"] };
+        s.Service = await HttpService.StartAsync(s.Host, zb.Bundle, configure?.Invoke(settings) ?? settings);
+        s.Unix = UnixClient(s.Socket);
+        s.Tcp = new HttpClient { BaseAddress = new Uri(s.Service.Addresses.Single(a => a.StartsWith("http://", StringComparison.Ordinal))) };
+        return s;
+    }
+
+    /// <summary>An HttpClient whose every connection is the Unix socket at <paramref name="path"/>.</summary>
+    public static HttpClient UnixClient(string path) => new(new SocketsHttpHandler
+    {
+        ConnectCallback = async (_, cancel) =>
+        {
+            var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            try
+            {
+                await socket.ConnectAsync(new UnixDomainSocketEndPoint(path), cancel);
+                return new NetworkStream(socket, ownsSocket: true);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        },
+    }) { BaseAddress = new Uri("http://localhost") };
+
+    /// <summary><paramref name="n"/> test images of <paramref name="task"/>, as the files' loader reads them.</summary>
+    public List<InputImage> Images(string task, int n, int skip = 0) =>
+        ImageFiles.Load(Zoo.Zoo.TestImages(task), 28, skip + n).Skip(skip).ToList();
+
+    /// <summary>The images preprocessed for <paramref name="task"/> as the classifier does: [n, 1, 28, 28].</summary>
+    public float[] Preprocessed(string task, IReadOnlyList<InputImage> images)
+    {
+        var p = Service.Router.Tasks[task].Preprocessing;
+        var batch = new float[images.Count * 28 * 28];
+        for (int i = 0; i < images.Count; i++) p.Apply(images[i].Pixels, batch.AsSpan(i * 784, 784));
+        return batch;
+    }
+
+    /// <summary>An Open Inference Protocol JSON request for <paramref name="n"/> inputs of 28×28.</summary>
+    public string JsonRequest(float[] batch, int n, string? extra = null)
+    {
+        var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            w.WriteString("id", "r1");
+            w.WriteStartArray("inputs");
+            w.WriteStartObject();
+            w.WriteString("name", Service.Router.InputName);
+            w.WriteString("datatype", "FP32");
+            w.WriteStartArray("shape");
+            foreach (var d in new[] { n, 1, 28, 28 }) w.WriteNumberValue(d);
+            w.WriteEndArray();
+            w.WriteStartArray("data");
+            foreach (var v in batch) w.WriteNumberValue(v);
+            w.WriteEndArray();
+            w.WriteEndObject();
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+        var json = Encoding.UTF8.GetString(buffer.ToArray());
+        return extra is null ? json : json[..^1] + "," + extra + "}";
+    }
+
+    public static StringContent Json(string body) => new(body, Encoding.UTF8, "application/json");
+
+    /// <summary>What the host's live model gives for these inputs through the classifier: logits and top-3.</summary>
+    public (float[] Logits, List<Classification> Top) Reference(string task, IReadOnlyList<InputImage> images)
+    {
+        using var lease = Host.Acquire();
+        return (Classifier.Logits(lease.Model, task, Preprocessed(task, images), images.Count), Classifier.Classify(lease.Model, task, images, 3));
+    }
+
+    public static float[] Floats(JsonElement output) => output.GetProperty("data").EnumerateArray().Select(e => e.GetSingle()).ToArray();
+
+    public static JsonElement Output(JsonElement response, string name) =>
+        response.GetProperty("outputs").EnumerateArray().Single(o => o.GetProperty("name").GetString() == name);
+
+    public static void AssertBitEqual(float[] expected, float[] actual, string what)
+    {
+        Assert.True(expected.Length == actual.Length, $"{what}: {actual.Length} values, expected {expected.Length}");
+        for (int i = 0; i < expected.Length; i++)
+            Assert.True(BitConverter.SingleToInt32Bits(expected[i]) == BitConverter.SingleToInt32Bits(actual[i]),
+                $"{what}[{i}]: {actual[i]:R} != {expected[i]:R}");
+    }
+
+    /// <summary>A grayscale 8-bit PNG of a size×size image (stored with zlib, one filter byte per row).</summary>
+    public static byte[] Png(byte[] pixels, int size)
+    {
+        var raw = new MemoryStream();
+        for (int y = 0; y < size; y++) { raw.WriteByte(0); raw.Write(pixels, y * size, size); }
+        var idat = new MemoryStream();
+        using (var z = new ZLibStream(idat, CompressionLevel.Optimal, leaveOpen: true)) z.Write(raw.ToArray());
+        var png = new MemoryStream();
+        png.Write([0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A]);
+        var ihdr = new byte[13];
+        BinaryPrimitives.WriteInt32BigEndian(ihdr, size);
+        BinaryPrimitives.WriteInt32BigEndian(ihdr.AsSpan(4), size);
+        ihdr[8] = 8; // bit depth; colour type 0 (grey), compression, filter, interlace 0
+        Chunk(png, "IHDR", ihdr);
+        Chunk(png, "IDAT", idat.ToArray());
+        Chunk(png, "IEND", []);
+        return png.ToArray();
+    }
+
+    private static void Chunk(Stream to, string type, byte[] data)
+    {
+        var header = new byte[8];
+        BinaryPrimitives.WriteInt32BigEndian(header, data.Length);
+        Encoding.ASCII.GetBytes(type).CopyTo(header, 4);
+        to.Write(header);
+        to.Write(data);
+        var crcInput = header.AsSpan(4).ToArray().Concat(data).ToArray();
+        var crc = new byte[4];
+        BinaryPrimitives.WriteUInt32BigEndian(crc, Crc32(crcInput));
+        to.Write(crc);
+    }
+
+    private static uint Crc32(byte[] data)
+    {
+        uint c = 0xFFFFFFFF;
+        foreach (var b in data)
+        {
+            c ^= b;
+            for (int k = 0; k < 8; k++) c = (c & 1) != 0 ? 0xEDB88320 ^ (c >> 1) : c >> 1;
+        }
+        return ~c;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Unix?.Dispose();
+        Tcp?.Dispose();
+        if (Service is not null) await Service.DisposeAsync();
+        Host.Dispose();
+        try { Directory.Delete(Dir, recursive: true); } catch (IOException) { }
+    }
+}
