@@ -50,6 +50,9 @@ public sealed class HttpService : IAsyncDisposable
     private readonly SemaphoreSlim _slots;
     private readonly List<string> _sockets = [];
     private int _admitted; // inferences running or waiting for a slot
+    private FileSystemWatcher? _watcher;
+    private Timer? _reloadTimer;
+    public const string ReloadRefusedHeader = "EdgeTvq-Reload-Refused";
 
     public ServiceMetrics Metrics { get; }
     public ModelRouter Router => _router;
@@ -98,7 +101,46 @@ public sealed class HttpService : IAsyncDisposable
             if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(socket, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite);
         var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
         service.Addresses = bound.Select(a => a.StartsWith("http://unix:", StringComparison.Ordinal) ? "unix:" + a["http://unix:".Length..] : a).ToList();
+        service.WatchManifest(bundleDir);
         return service;
+    }
+
+    /// <summary>
+    /// Watches the bundle folder for a new manifest.json (an <c>edgetvq update</c> renames one into place) and picks the
+    /// new generation up shortly after, as POST /v2/repository/index does at once. A refused generation (bad signature,
+    /// another bundle) is reported on standard error and in /metrics; the old one keeps serving.
+    /// </summary>
+    private void WatchManifest(string bundleDir)
+    {
+        _reloadTimer = new Timer(_ => _ = ReloadAsync(CancellationToken.None), null, Timeout.Infinite, Timeout.Infinite);
+        _watcher = new FileSystemWatcher(bundleDir, Format.FormatConstants.ManifestFileName) { NotifyFilter = NotifyFilters.FileName | NotifyFilters.LastWrite };
+        FileSystemEventHandler poke = (_, _) => _reloadTimer.Change(300, Timeout.Infinite); // settle: an update renames several files
+        _watcher.Created += poke;
+        _watcher.Changed += poke;
+        _watcher.Renamed += (_, _) => _reloadTimer.Change(300, Timeout.Infinite);
+        _watcher.EnableRaisingEvents = true;
+    }
+
+    /// <summary>Reloads; null when the generation was picked up (or unchanged), else why it was refused.</summary>
+    private async Task<string?> ReloadAsync(CancellationToken cancel)
+    {
+        try
+        {
+            var report = await _router.ReloadAsync(cancel);
+            if (report.Changed)
+            {
+                Metrics.Reloaded(ok: true);
+                Console.WriteLine($"picked up bundle generation {report.Current} (was {report.Previous}): {_router.TaskNames.Count} tasks" +
+                    (report.Switch is { } s ? $"; the live model lost a task, switched to {s.Recipe}" : ""));
+            }
+            return null;
+        }
+        catch (Exception e) when (ExitCodes.For(e) is not null)
+        {
+            Metrics.Reloaded(ok: false);
+            Console.Error.WriteLine($"error: new bundle generation refused, still serving {_router.BundleGeneration}: {e.Message}");
+            return e.Message;
+        }
     }
 
     /// <summary>unix:PATH → (PATH, -, -); http://HOST:PORT → (-, address or null for localhost, PORT).</summary>
@@ -150,6 +192,8 @@ public sealed class HttpService : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        _watcher?.Dispose();
+        if (_reloadTimer is not null) await _reloadTimer.DisposeAsync();
         await _app.StopAsync();
         await _app.DisposeAsync();
         foreach (var socket in _sockets)
@@ -293,7 +337,8 @@ public sealed class HttpService : IAsyncDisposable
                     var head = view.Head ?? throw new ApiException(500, $"model '{task}' has no classification head (head.weight, head.bias) in its bundle file");
                     var logits = Classifier.Logits(lease.Model, task, call.Inputs, call.Count);
                     string recipe = lease.Model.Recipe.ToString();
-                    response = InferenceApi.Respond(task, call, logits, head.Classes, view.Labels, recipe, _router.BundleGeneration, out responseHeaderLength);
+                    response = InferenceApi.Respond(task, call, logits, head.Classes, view.Labels, recipe, lease.Model.Generation, out responseHeaderLength);
+                    ctx.Response.Headers[GenerationHeader] = lease.Model.Generation; // the generation this answer was computed with
                     ctx.Response.Headers[RecipeHeader] = Uri.EscapeDataString(recipe);
                 }
                 if (responseHeaderLength is { } hl) ctx.Response.Headers[InferenceApi.HeaderLengthHeader] = hl.ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -365,6 +410,9 @@ public sealed class HttpService : IAsyncDisposable
 
     private async Task Index(HttpContext ctx)
     {
+        // The index call is also how a client asks the service to pick up an update now.
+        if (await ReloadAsync(ctx.RequestAborted) is { } refused) ctx.Response.Headers[ReloadRefusedHeader] = Uri.EscapeDataString(refused);
+        ctx.Response.Headers[GenerationHeader] = _router.BundleGeneration;
         var body = await ReadBody(ctx);
         bool readyOnly = false;
         if (body.Length > 0)

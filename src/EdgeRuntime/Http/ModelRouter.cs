@@ -33,9 +33,14 @@ public sealed class ModelRouter
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly ServiceMetrics _metrics;
 
+    private readonly string _bundleDir;
+    /// <summary>The tasks of one generation, replaced as a whole by <see cref="Reload"/>.</summary>
+    private sealed record Catalog(string Generation, IReadOnlyList<string> Names, IReadOnlyDictionary<string, TaskInfo> Tasks);
+    private volatile Catalog _catalog;
+
     public bool AutoSwitch { get; }
-    public IReadOnlyDictionary<string, TaskInfo> Tasks { get; }
-    public IReadOnlyList<string> TaskNames { get; }
+    public IReadOnlyDictionary<string, TaskInfo> Tasks => _catalog.Tasks;
+    public IReadOnlyList<string> TaskNames => _catalog.Names;
     public string BundleGeneration => _host.BundleGeneration;
     public BundleManifest Manifest => _host.Manifest;
     /// <summary>The encoder's input name (the one input a request carries).</summary>
@@ -43,9 +48,8 @@ public sealed class ModelRouter
 
     public ModelRouter(ModelHost host, bool autoSwitch, ServiceMetrics metrics, string bundleDir)
     {
-        (_host, AutoSwitch, _metrics) = (host, autoSwitch, metrics);
-        TaskNames = host.Manifest.Tasks.Select(t => t.Name).ToList();
-        Tasks = ReadTaskInfo(bundleDir, host.Manifest);
+        (_host, AutoSwitch, _metrics, _bundleDir) = (host, autoSwitch, metrics, bundleDir);
+        _catalog = new Catalog(host.BundleGeneration, host.Manifest.Tasks.Select(t => t.Name).ToList(), ReadTaskInfo(bundleDir, host.Manifest));
         using var lease = host.Acquire();
         InputName = lease.Model.InputName;
     }
@@ -63,6 +67,27 @@ public sealed class ModelRouter
             infos[t.Name] = new TaskInfo(t.Name, Preprocessing.From(meta.Preprocessing), classes, meta.Labels);
         }
         return infos;
+    }
+
+    /// <summary>
+    /// Picks up a new bundle generation (<see cref="ModelHost.Reload"/>) and its tasks; one at a time with switches.
+    /// Requests already holding a lease finish on their model; new requests see the new tasks.
+    /// </summary>
+    public async Task<ReloadReport> ReloadAsync(CancellationToken cancel = default)
+    {
+        await _gate.WaitAsync(cancel);
+        try
+        {
+            var report = _host.Reload();
+            if (report.Changed || _catalog.Generation != _host.BundleGeneration)
+            {
+                var m = _host.Manifest;
+                _catalog = new Catalog(_host.BundleGeneration, m.Tasks.Select(t => t.Name).ToList(), ReadTaskInfo(_bundleDir, m));
+                _metrics.BundleGeneration = _host.BundleGeneration;
+            }
+            return report;
+        }
+        finally { _gate.Release(); }
     }
 
     public TaskInfo Find(string task) => Tasks.GetValueOrDefault(task)

@@ -24,7 +24,14 @@ public sealed class ServiceMetrics
     private readonly Counter _rejected = new();
     private long _inFlight;
     private readonly HashSet<string> _models;
-    private readonly string _generation;
+    private volatile string _generation;
+    private long _reloads, _reloadFailures;
+
+    /// <summary>The bundle generation served (replaced when a new one is picked up).</summary>
+    public string BundleGeneration { get => _generation; set => _generation = value; }
+
+    /// <summary>Counts a pickup of a new generation (or a refused one).</summary>
+    public void Reloaded(bool ok) => Interlocked.Increment(ref ok ? ref _reloads : ref _reloadFailures);
 
     public ServiceMetrics(IEnumerable<string> models, string bundleGeneration)
     {
@@ -83,6 +90,9 @@ public sealed class ServiceMetrics
         w.Append("edgetvq_resident_memory_peak_bytes ").Append(peak).Append('\n');
         Header(w, "edgetvq_bundle_info", "gauge", "the bundle generation served (first 16 hex digits of SHA-256 of manifest.json)");
         w.Append("edgetvq_bundle_info{generation=\"").Append(Escape(_generation)).Append("\"} 1\n");
+        w.Append("# HELP edgetvq_bundle_reloads_total New bundle generations picked up without a restart (result=refused: rejected, old one kept).\n# TYPE edgetvq_bundle_reloads_total counter\n");
+        w.Append("edgetvq_bundle_reloads_total{result=\"ok\"} ").Append(Interlocked.Read(ref _reloads)).Append('\n');
+        w.Append("edgetvq_bundle_reloads_total{result=\"refused\"} ").Append(Interlocked.Read(ref _reloadFailures)).Append('\n');
         Header(w, "edgetvq_model_info", "gauge", "the live model's recipe");
         w.Append("edgetvq_model_info{recipe=\"").Append(Escape(liveRecipe)).Append("\"} 1\n");
         return w.ToString();

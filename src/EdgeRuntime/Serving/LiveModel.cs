@@ -26,6 +26,8 @@ public sealed class LiveModel
     public Task Retired => _retired.Task;
 
     public MergeRecipe Recipe { get; }
+    /// <summary>The bundle generation this model was merged from (<see cref="ModelHost.BundleGeneration"/> at its switch).</summary>
+    public string Generation { get; internal set; } = "";
     public IReadOnlyDictionary<string, TaskView> Tasks { get; }
     public string InputName { get; }
     public string OutputName { get; }

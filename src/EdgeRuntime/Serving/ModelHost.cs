@@ -6,6 +6,12 @@ using EdgeTvq.Runtime.Inference;
 
 namespace EdgeTvq.Runtime.Serving;
 
+/// <summary>A reload: the generation before and after (equal: nothing new), and the switch it needed, if any.</summary>
+public sealed record ReloadReport(string Previous, string Current, SwitchReport? Switch)
+{
+    public bool Changed => Previous != Current;
+}
+
 /// <summary>Timings of a switch: merge (streamed from storage), session build, total until the new model served.</summary>
 public sealed record SwitchReport(MergeRecipe Recipe, TimeSpan Merge, TimeSpan Session, TimeSpan Total);
 
@@ -31,7 +37,9 @@ public sealed record SwitchReport(MergeRecipe Recipe, TimeSpan Merge, TimeSpan S
 public sealed class ModelHost : IDisposable
 {
     private readonly string _bundleDir, _modelPath;
-    private readonly BundleManifest _manifest;
+    private volatile BundleManifest _manifest;
+    private volatile string _generation;
+    private readonly BundleTrust? _trust;
     private readonly MergeCache _cache;
     private readonly InferenceOptions _options;
     private readonly Lock _switchLock = new();
@@ -54,7 +62,7 @@ public sealed class ModelHost : IDisposable
 
     public BundleManifest Manifest => _manifest;
     /// <summary>The generation of the bundle this host serves (<see cref="BundleUpdate.GenerationOf"/>: SHA-256 of its manifest, 16 hex digits), read at start.</summary>
-    public string BundleGeneration { get; }
+    public string BundleGeneration => _generation;
     public TimeSpan CacheLoadTime { get; }
 
     /// <summary>True when the host keeps one weight buffer and switches in place (see the class remarks).</summary>
@@ -69,13 +77,44 @@ public sealed class ModelHost : IDisposable
         _modelPath = modelPath;
         _options = options;
         // One read of manifest.json: its signature (when a trust is given), its generation and its contents agree.
+        _trust = trust;
         var installed = BundleTrust.LoadInstalled(bundleDir, trust);
         _manifest = installed.Manifest;
-        BundleGeneration = installed.Generation;
+        _generation = installed.Generation;
         var clock = Stopwatch.StartNew();
         using (var pretrained = new CheckpointTensorSource(modelPath))
             _cache = new MergeCache(pretrained, _manifest, keepBase: !lowMemory); // refuses a model whose weights are not the bundle's pretrained ones
         CacheLoadTime = clock.Elapsed;
+    }
+
+    /// <summary>
+    /// Picks up a new generation of the bundle (an <c>edgetvq update</c> since the start or the last reload) without a
+    /// restart. The new manifest is read once and checked like the first (its signature, when the host has a trust); it
+    /// must be the same bundle on the same pretrained model, base file and tensor table, so the merge cache stays
+    /// valid. The live model keeps serving — its weights do not depend on tasks added or removed elsewhere — unless the
+    /// new generation dropped one of its tasks: then the host switches to task arithmetic over the new generation's
+    /// tasks. Requests in flight finish on the model they hold. A refused generation leaves everything as it was.
+    /// </summary>
+    public ReloadReport Reload()
+    {
+        lock (_switchLock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            var installed = BundleTrust.LoadInstalled(_bundleDir, _trust);
+            string previous = _generation;
+            if (installed.Generation == previous) return new ReloadReport(previous, previous, null);
+            var (old, next) = (_manifest, installed.Manifest);
+            static string Identity(BundleManifest m) => $"{m.BundleId}/{m.Scheme}/{m.Quantizer}/{m.Bits}/{m.BaseBits}/{m.OffsetBits}/{m.ErrorCorrection}/{m.Pretrained.Sha256}/{m.Base?.Sha256}";
+            if (Identity(old) != Identity(next) || old.Tensors.Count != next.Tensors.Count
+                || old.Tensors.Zip(next.Tensors).Any(p => p.First.Name != p.Second.Name || p.First.Storage != p.Second.Storage || !p.First.Shape.SequenceEqual(p.Second.Shape)))
+                throw new InvalidDataException($"{_bundleDir}: generation {installed.Generation} is another bundle (bundle id, scheme, pretrained model, base or tensor table changed); restart the service to serve it");
+            _manifest = next;
+            _generation = installed.Generation;
+            SwitchReport? switched = null;
+            if (Volatile.Read(ref _current) is { } live && live.Recipe.SelectedTasks.Any(t => next.Tasks.All(n => n.Name != t)))
+                switched = Switch(MergeRecipe.TaskArithmetic(next.Tasks.Select(t => t.Name).ToList()));
+            return new ReloadReport(previous, installed.Generation, switched);
+        }
     }
 
     /// <summary>Builds <paramref name="recipe"/> aside and makes it current; the previous model finishes its requests.</summary>
@@ -88,6 +127,7 @@ public sealed class ModelHost : IDisposable
             bool first = _shared is null;
             var next = LiveModel.Build(_bundleDir, _manifest, _cache, _modelPath, recipe, _options,
                 Interlocked.Exchange(ref _spare, null), Recycle, SharedSessionOrNull());
+            next.Generation = _generation;
             var previous = Interlocked.Exchange(ref _current, next);
             var total = clock.Elapsed;
             previous?.Release();
@@ -120,10 +160,13 @@ public sealed class ModelHost : IDisposable
             }
             catch when (previous is not null)
             {
-                Volatile.Write(ref _current, LiveModel.Build(_bundleDir, _manifest, _cache, _modelPath, previous.Recipe, _options,
-                    Interlocked.Exchange(ref _spare, null), Recycle, SharedSessionOrNull()));
+                var restored = LiveModel.Build(_bundleDir, _manifest, _cache, _modelPath, previous.Recipe, _options,
+                    Interlocked.Exchange(ref _spare, null), Recycle, SharedSessionOrNull());
+                restored.Generation = _generation;
+                Volatile.Write(ref _current, restored);
                 throw;
             }
+            next.Generation = _generation;
             Volatile.Write(ref _current, next);
             var report = new SwitchReport(recipe, next.MergeTime, SessionPart(next, first), clock.Elapsed);
             // Hand the switch's transient managed memory (graph bytes, file buffers) back to the system now rather than

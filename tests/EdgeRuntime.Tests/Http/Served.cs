@@ -28,23 +28,28 @@ public sealed class Served : IAsyncDisposable
     public ZooBundle Zoo { get; }
     public IReadOnlyList<string> Tasks { get; }
 
-    private Served(ZooBundle zb, MergeRecipe? start)
+    /// <summary>The bundle folder served (the zoo's, or a copy a test updates).</summary>
+    public string Bundle { get; }
+
+    private Served(ZooBundle zb, MergeRecipe? start, string? bundle, EdgeTvq.Bundle.BundleTrust? trust)
     {
         Zoo = zb;
+        Bundle = bundle ?? zb.Bundle;
         Dir = Path.Combine(Path.GetTempPath(), "edgetvq-http-" + Guid.NewGuid().ToString("N")[..10]);
         Directory.CreateDirectory(Dir);
         Socket = Path.Combine(Dir, "api.sock");
-        Host = new ModelHost(zb.Bundle, zb.Model, new InferenceOptions { IntraOpThreads = 1 });
+        Host = new ModelHost(Bundle, zb.Model, new InferenceOptions { IntraOpThreads = 1 }, trust: trust);
         Tasks = Host.Manifest.Tasks.Select(t => t.Name).ToList();
         Host.Switch(start ?? MergeRecipe.Individual(Tasks[0]));
     }
 
-    public static async Task<Served> StartAsync(ZooBundle zb, MergeRecipe? start = null, Func<ServeSettings, ServeSettings>? configure = null, Action<Served>? beforeListening = null)
+    public static async Task<Served> StartAsync(ZooBundle zb, MergeRecipe? start = null, Func<ServeSettings, ServeSettings>? configure = null, Action<Served>? beforeListening = null,
+        string? bundle = null, EdgeTvq.Bundle.BundleTrust? trust = null)
     {
-        var s = new Served(zb, start);
+        var s = new Served(zb, start, bundle, trust);
         beforeListening?.Invoke(s);
         var settings = new ServeSettings { Listen = ["unix:" + s.Socket, "http://127.0.0.1:0"] };
-        s.Service = await HttpService.StartAsync(s.Host, zb.Bundle, configure?.Invoke(settings) ?? settings);
+        s.Service = await HttpService.StartAsync(s.Host, s.Bundle, configure?.Invoke(settings) ?? settings);
         s.Unix = UnixClient(s.Socket);
         s.Tcp = new HttpClient { BaseAddress = new Uri(s.Service.Addresses.Single(a => a.StartsWith("http://", StringComparison.Ordinal))) };
         return s;
