@@ -207,6 +207,57 @@ run_tests() {
   return "$status"
 }
 
+# The device service on a bundle of the first 7 tasks: edgetvq serve over HTTP on a Unix socket, queried with curl
+# (readiness, a PNG inference, a switch), then the 8th task added by a signed update while it serves, picked up
+# without a restart, and the service stopped. Arguments: zoo, key folder, first task, its test images, pack args.
+demo_service() {
+  local zoo="$1" keys="$2" first="$3" images="$4"
+  shift 4
+  local args=("$@")
+  local demo="$root/artifacts/demo" edgetvq=(dotnet "src/EdgeRuntime/bin/$configuration/net10.0/edgetvq.dll")
+  local ws="$demo/workstation" dev="$demo/device" sock="$demo/api.sock"
+  local n=${#args[@]}
+  local last_task="${args[n-3]}" last_meta="${args[n-1]}"
+  rm -rf "$ws" "$dev" "$sock"
+  echo
+  echo "== The device service: a bundle of 7 tasks, signed, served over HTTP (Open Inference Protocol) =="
+  pack pack "${args[@]:0:n-4}" --scheme rtvq --base-bits 3 --offset-bits 2 --out "$ws" >/dev/null
+  pack sign "$ws" --key "$keys/demo.pem"
+  cp -r "$ws" "$dev"
+  "${edgetvq[@]}" serve --bundle "$dev" --model "$zoo/encoder.onnx" --trust-dir "$keys/trusted" --listen "unix:$sock" &
+  local pid=$!
+  local api=(curl -sS --unix-socket "$sock")
+  for _ in $(seq 1 120); do "${api[@]}" -f -o /dev/null http://localhost/v2/health/ready 2>/dev/null && break; sleep 0.5; done
+  echo "\$ curl --unix-socket $sock http://localhost/v2/health/ready"
+  "${api[@]}" -w '%{http_code}\n' -o /dev/null http://localhost/v2/health/ready
+  /usr/bin/python3 tests/EdgeRuntime.Tests/fixtures/idx_to_png.py "$images" 0 "$demo/digit.png"
+  local top='import json,sys; r=json.load(sys.stdin); o={x["name"]:x["data"] for x in r["outputs"]}; p=r["parameters"]; print("  top:", list(zip(o["top_label"], [round(v,3) for v in o["top_probability"]])), "| model:", p["recipe"], "| generation", p["bundle_generation"])'
+  echo "\$ curl ... -H 'Content-Type: image/png' --data-binary @digit.png http://localhost/v2/models/$first/infer"
+  "${api[@]}" -H 'Content-Type: image/png' --data-binary @"$demo/digit.png" "http://localhost/v2/models/$first/infer" | /usr/bin/python3 -c "$top"
+  echo "\$ curl ... -d '{\"parameters\": {\"recipe\": {\"method\": \"task_arithmetic\", \"lambda\": 0.3}}}' http://localhost/v2/repository/models/$first/load"
+  "${api[@]}" -d '{"parameters": {"recipe": {"method": "task_arithmetic", "lambda": 0.3}}}' "http://localhost/v2/repository/models/$first/load"
+  echo
+  "${api[@]}" -H 'Content-Type: image/png' --data-binary @"$demo/digit.png" "http://localhost/v2/models/$first/infer" | /usr/bin/python3 -c "$top"
+  echo
+  echo "== A signed field update while it serves: add-task and sign on the workstation, edgetvq update on the device =="
+  pack add-task --bundle "$ws" --task "$last_task" --task-metadata "$last_meta" >/dev/null
+  pack sign "$ws" --key "$keys/demo.pem"
+  local name file
+  name="${last_task%%=*}"
+  file="$(/usr/bin/python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print([t["file"] for t in m["tasks"] if t["name"]==sys.argv[2]][0])' "$ws/manifest.json" "$name")"
+  "${edgetvq[@]}" update add "$ws/$file" "$ws/manifest.json" --bundle "$dev" --trust-dir "$keys/trusted"
+  echo "\$ curl ... -X POST http://localhost/v2/repository/index   (also picked up by itself within a second)"
+  "${api[@]}" -X POST http://localhost/v2/repository/index | /usr/bin/python3 -c 'import json,sys; print("  models:", ", ".join(r["name"] + ("*" if r["state"] == "READY" else "") for r in json.load(sys.stdin)), "(*: in the live model)")'
+  local images_last
+  images_last="$zoo/$(/usr/bin/python3 -c 'import json,sys; print([t for t in json.load(open(sys.argv[1]))["tasks"] if t["name"]==sys.argv[2]][0]["files"]["test_images"])' "$zoo/manifest.json" "$name")"
+  /usr/bin/python3 tests/EdgeRuntime.Tests/fixtures/idx_to_png.py "$images_last" 0 "$demo/new-task.png"
+  echo "\$ curl ... --data-binary @new-task.png http://localhost/v2/models/$name/infer   (the new task: switches to its model)"
+  "${api[@]}" -H 'Content-Type: image/png' --data-binary @"$demo/new-task.png" "http://localhost/v2/models/$name/infer" | /usr/bin/python3 -c "$top"
+  kill -TERM "$pid"
+  wait "$pid" || true
+  echo "service stopped"
+}
+
 demo() {
   install_packages "${test_packages[@]}"
   build
@@ -245,6 +296,8 @@ demo() {
   echo "edgetvq run --task $first --merge emr (EMR: one shared vector, per-task mask and rescale; docs/merging.md):"
   dotnet "src/EdgeRuntime/bin/$configuration/net10.0/edgetvq.dll" run --bundle "$out" --model "$zoo/encoder.onnx" --trust-dir "$keys/trusted" \
     --task "$first" --merge emr --input "$images" --limit 500
+  echo
+  demo_service "$zoo" "$keys" "$first" "$images" "${args[@]}"
   echo
   echo "Demo bundle: $out (try: ./build.sh pack inspect $out --tensors)"
 }

@@ -84,6 +84,26 @@ public static class AotBinaries
 
     public static (int ExitCode, string Stdout, string Stderr) RunWithTimeout(string rid, TimeSpan timeout, params string[] args)
     {
+        var line = CommandLine(rid, args);
+        return RunProcess(line[0], line.Skip(1), timeout);
+    }
+
+    /// <summary>
+    /// Starts the <paramref name="rid"/> binary (under qemu when foreign) and leaves it running, output redirected:
+    /// for a server. The caller stops it (Kill with entireProcessTree, or a signal).
+    /// </summary>
+    public static Process Start(string rid, params string[] args)
+    {
+        var line = CommandLine(rid, args);
+        var psi = new ProcessStartInfo(line[0]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (string a in line.Skip(1)) psi.ArgumentList.Add(a);
+        psi.Environment["ORT_DISABLE_TELEMETRY"] = "1";
+        return Process.Start(psi) ?? throw new InvalidOperationException($"could not start {line[0]}");
+    }
+
+    /// <summary>The program and arguments that run the <paramref name="rid"/> binary here (qemu and its wrapper when foreign).</summary>
+    private static List<string> CommandLine(string rid, string[] args)
+    {
         string binary = Binary(rid);
         Architecture arch = IsArm64(rid) ? Architecture.Arm64 : Architecture.X64;
         var prefix = new List<string>();
@@ -100,7 +120,8 @@ public static class AotBinaries
         }
         prefix.Add(binary);
         if (arch == Architecture.Arm64 && prefix.Count > 1 && ArmCpuInfoWrapper() is { } wrapper) prefix.InsertRange(0, wrapper);
-        return RunProcess(prefix[0], [.. prefix.Skip(1), .. args], timeout);
+        prefix.AddRange(args);
+        return prefix;
     }
 
     /// <summary>Runs any program (e.g. scripts/check-glibc.sh) with a timeout; stdout and stderr are read concurrently.</summary>

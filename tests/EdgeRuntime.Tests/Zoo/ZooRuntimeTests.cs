@@ -282,6 +282,67 @@ public class ZooRuntimeTests(ZooBundle zb, ITestOutputHelper log)
         Assert.True(accX > 0.5, $"accuracy {accX:P1}");
     }
 
+    /// <summary>
+    /// The HTTP service as a native binary — x64, and the arm64 and Nano builds under qemu — answers readiness and a PNG
+    /// inference over TCP with the same top class, on the signed bundle in strict mode, and stops cleanly on SIGTERM.
+    /// </summary>
+    [Theory]
+    [InlineData("linux-x64")]
+    [InlineData("linux-arm64")]
+    [InlineData(AotBinaries.Nano)]
+    public async Task The_native_service_answers_over_http(string rid)
+    {
+        var task = zb.Zoo.Tasks.First().Name;
+        string png = Path.Combine(zb.Dir, $"service-{rid}.png");
+        var psi = new System.Diagnostics.ProcessStartInfo("/usr/bin/python3") { UseShellExecute = false };
+        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "fixtures", "idx_to_png.py"), zb.Zoo.TestImages(task), "3", png }) psi.ArgumentList.Add(arg);
+        using (var p = System.Diagnostics.Process.Start(psi)!) { p.WaitForExit(); Assert.Equal(0, p.ExitCode); }
+        int port;
+        using (var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0)) { probe.Start(); port = ((System.Net.IPEndPoint)probe.LocalEndpoint).Port; }
+        using var server = AotBinaries.Start(rid, "serve", "--bundle", zb.Bundle, "--model", zb.Model, "--trust-dir", zb.TrustDir, "--task", task,
+            "--listen", $"http://127.0.0.1:{port}");
+        var stderr = server.StandardError.ReadToEndAsync();
+        var stdout = server.StandardOutput.ReadToEndAsync();
+        try
+        {
+            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(30) };
+            var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(5); // qemu start-up is slow
+            while (true)
+            {
+                Assert.False(server.HasExited, $"{rid} serve exited with {(server.HasExited ? server.ExitCode : 0)}: {(server.HasExited ? await stderr : "")}");
+                try
+                {
+                    if ((await http.GetAsync("/v2/health/ready")).IsSuccessStatusCode) break;
+                }
+                catch (HttpRequestException) { }
+                Assert.True(DateTime.UtcNow < deadline, $"{rid} serve did not become ready in 5 minutes");
+                await Task.Delay(250);
+            }
+            var content = new ByteArrayContent(File.ReadAllBytes(png));
+            content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("image/png");
+            var response = await http.PostAsync($"/v2/models/{task}/infer", content);
+            string body = await response.Content.ReadAsStringAsync();
+            Assert.True(response.IsSuccessStatusCode, body);
+            using var doc = JsonDocument.Parse(body);
+            var top = doc.RootElement.GetProperty("outputs").EnumerateArray().Single(o => o.GetProperty("name").GetString() == "top_index").GetProperty("data")[0].GetInt32();
+            var (c, fromPng, e) = InProcess("run", "--bundle", zb.Bundle, "--model", zb.Model, "--task", task, "--input", png, "--json");
+            Assert.True(c == 0, e);
+            using var reference = JsonDocument.Parse(fromPng);
+            Assert.Equal(reference.RootElement.GetProperty("predictions")[0].GetProperty("top")[0].GetProperty("index").GetInt32(), top);
+            log.WriteLine($"{rid}: ready, PNG classified as {top}; binary {new FileInfo(AotBinaries.Binary(rid)).Length:N0} bytes");
+        }
+        finally
+        {
+            if (!server.HasExited)
+            {
+                using (var kill = System.Diagnostics.Process.Start("pkill", ["-TERM", "-f", $"127.0.0.1:{port}"])) kill.WaitForExit();
+                if (!server.WaitForExit(30_000)) server.Kill(entireProcessTree: true);
+            }
+            server.WaitForExit();
+        }
+        log.WriteLine((await stdout).Trim());
+    }
+
     /// <summary>The file checks call .NET's System.Native shim; the native binaries (arm64 under qemu too) must resolve it.</summary>
     [Theory]
     [InlineData("linux-x64")]
