@@ -224,8 +224,9 @@ demo_service() {
   pack pack "${args[@]:0:n-4}" --scheme rtvq --base-bits 3 --offset-bits 2 --out "$ws" >/dev/null
   pack sign "$ws" --key "$keys/demo.pem"
   cp -r "$ws" "$dev"
-  "${edgetvq[@]}" serve --bundle "$dev" --model "$zoo/encoder.onnx" --trust-dir "$keys/trusted" --listen "unix:$sock" &
+  "${edgetvq[@]}" serve --bundle "$dev" --model "$zoo/encoder.onnx" --trust-dir "$keys/trusted" --task "$first" --listen "unix:$sock" &
   local pid=$!
+  trap "kill -TERM $pid 2>/dev/null || true" EXIT  # never leave the service running when a step fails
   local api=(curl -sS --unix-socket "$sock")
   for _ in $(seq 1 120); do "${api[@]}" -f -o /dev/null http://localhost/v2/health/ready 2>/dev/null && break; sleep 0.5; done
   echo "\$ curl --unix-socket $sock http://localhost/v2/health/ready"
@@ -235,12 +236,12 @@ demo_service() {
   echo "\$ curl ... -H 'Content-Type: image/png' --data-binary @digit.png http://localhost/v2/models/$first/infer"
   "${api[@]}" -H 'Content-Type: image/png' --data-binary @"$demo/digit.png" "http://localhost/v2/models/$first/infer" | /usr/bin/python3 -c "$top"
   echo "\$ curl ... -d '{\"parameters\": {\"recipe\": {\"method\": \"task_arithmetic\", \"lambda\": 0.3}}}' http://localhost/v2/repository/models/$first/load"
-  "${api[@]}" -d '{"parameters": {"recipe": {"method": "task_arithmetic", "lambda": 0.3}}}' "http://localhost/v2/repository/models/$first/load"
-  echo
+  "${api[@]}" -d '{"parameters": {"recipe": {"method": "task_arithmetic", "lambda": 0.3}}}' "http://localhost/v2/repository/models/$first/load" \
+    | /usr/bin/python3 -c 'import json,sys; r=json.load(sys.stdin); print("  switched:", r["switched"], "| merge", r.get("merge_ms"), "ms, session", r.get("session_ms"), "ms")'
   "${api[@]}" -H 'Content-Type: image/png' --data-binary @"$demo/digit.png" "http://localhost/v2/models/$first/infer" | /usr/bin/python3 -c "$top"
   echo
   echo "== A signed field update while it serves: add-task and sign on the workstation, edgetvq update on the device =="
-  pack add-task --bundle "$ws" --task "$last_task" --task-metadata "$last_meta" >/dev/null
+  pack add-task --bundle "$ws" --task "$last_task" --task-metadata "${last_meta#*=}" >/dev/null
   pack sign "$ws" --key "$keys/demo.pem"
   local name file
   name="${last_task%%=*}"
@@ -255,6 +256,7 @@ demo_service() {
   "${api[@]}" -H 'Content-Type: image/png' --data-binary @"$demo/new-task.png" "http://localhost/v2/models/$name/infer" | /usr/bin/python3 -c "$top"
   kill -TERM "$pid"
   wait "$pid" || true
+  trap - EXIT
   echo "service stopped"
 }
 
