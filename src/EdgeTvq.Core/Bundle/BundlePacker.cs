@@ -229,11 +229,14 @@ public static class BundlePacker
     {
         using var id = new PretrainedIdentity();
         long done = 0;
+        float[] buffer = [];   // one buffer, grown to the largest tensor: no fresh pages per tensor
         foreach (var e in table)
         {
             if (e.Storage == "skipped") continue;
             progress?.Invoke("hashing pretrained weights", done++, table.Count);
-            var v = new float[e.ElementCount];
+            if (e.ElementCount > Array.MaxLength) throw new InvalidDataException($"tensor '{e.Name}' has {e.ElementCount} elements; more than one array can hold");
+            if (buffer.Length < e.ElementCount) buffer = new float[e.ElementCount];
+            var v = buffer.AsSpan(0, (int)e.ElementCount);
             pretrained.ReadFloat32(e.Name, v);
             id.Append(e.Name, e.Shape, v);
         }
