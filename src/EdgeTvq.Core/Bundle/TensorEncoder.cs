@@ -16,6 +16,7 @@ internal sealed class TensorEncoder(PackOptions options, ITensorSource pretraine
     // Buffers reused from tensor to tensor (grown to the largest): θ_pre, every θ_t, and the RTVQ base's.
     private float[] _pre = [], _baseHat = [], _reference = [], _baseVector = [];
     private readonly float[][] _fts = plans.Select(_ => Array.Empty<float>()).ToArray();
+    private readonly float[][] _tauHats = plans.Select(_ => Array.Empty<float>()).ToArray();
     private readonly QuantizeBuffers _baseBuffers = new(0);
     // One set of per-task scratch buffers for each task encoded at the same time.
     private readonly System.Collections.Concurrent.ConcurrentBag<Workspace> _workspaces = [];
@@ -55,10 +56,11 @@ internal sealed class TensorEncoder(PackOptions options, ITensorSource pretraine
                     Write(baseWriter!, entry, qb);
                     return;
                 }
-                var q = TaskVectorSchemes.RtvqOffset(fts[t], reference, baseHat, options.OffsetBits!.Value, options.Mode, Account(t, pre, fts[t], ws),
+                var q = TaskVectorSchemes.RtvqOffset(fts[t], reference, baseHat, options.OffsetBits!.Value, options.Mode, Keep(t),
                     entry.Name, plans[t].Task.Source.Path, ws.Quantize);
                 Write(writers[t], entry, q);
             });
+            AccountAll(n);
         }
         else
         {
@@ -66,10 +68,11 @@ internal sealed class TensorEncoder(PackOptions options, ITensorSource pretraine
             {
                 string file = plans[t].Task.Source.Path;
                 var q = options.Scheme == Scheme.Fq
-                    ? TaskVectorSchemes.Fq(pre, fts[t], options.Bits!.Value, options.Mode, Account(t, pre, fts[t], ws), entry.Name, file, ws.Quantize)
-                    : TaskVectorSchemes.Tvq(pre, fts[t], options.Bits!.Value, options.Mode, Account(t, pre, fts[t], ws), entry.Name, file, ws.Quantize);
+                    ? TaskVectorSchemes.Fq(pre, fts[t], options.Bits!.Value, options.Mode, Keep(t), entry.Name, file, ws.Quantize)
+                    : TaskVectorSchemes.Tvq(pre, fts[t], options.Bits!.Value, options.Mode, Keep(t), entry.Name, file, ws.Quantize);
                 Write(writers[t], entry, q);
             });
+            AccountAll(n);
         }
     }
 
@@ -96,7 +99,6 @@ internal sealed class TensorEncoder(PackOptions options, ITensorSource pretraine
     private sealed class Workspace
     {
         public float[] Scratch = [];
-        public readonly float[] Tau = new float[QuantizedTensor.StreamBlockElements];
         public readonly QuantizeBuffers Quantize = new(0);
 
         public void Ensure(int n) => Grow(ref Scratch, n);
@@ -123,19 +125,31 @@ internal sealed class TensorEncoder(PackOptions options, ITensorSource pretraine
         TensorPrimitives.Add(baseHat!, pre.Span, reference.Span);   // θ_ec = Q(base) + θ_pre
         ForEachTask(1, n, (_, ws) =>
         {
-            var q = TaskVectorSchemes.RtvqOffset(ft, reference, baseHat, options.OffsetBits!.Value, options.Mode, Account(0, pre, ft, ws), entry.Name,
+            var q = TaskVectorSchemes.RtvqOffset(ft, reference, baseHat, options.OffsetBits!.Value, options.Mode, Keep(0), entry.Name,
                 plans[0].Task.Source.Path, ws.Quantize);
             Write(writer, entry, q);
         });
+        AccountAll(n);
     }
 
-    /// <summary>The manifest's statistics of task <paramref name="t"/>, fed block by block in index order: τ = θ_t − θ_pre against τ̂.</summary>
-    private QuantizedTensor.BlockSink Account(int t, ReadOnlyMemory<float> pre, ReadOnlyMemory<float> ft, Workspace ws) => (start, tauHat) =>
+    /// <summary>Keeps τ̂ of task <paramref name="t"/> for <see cref="AccountAll"/>.</summary>
+    private QuantizedTensor.BlockSink Keep(int t) => (start, tauHat) => tauHat.CopyTo(_tauHats[t].AsSpan(start));
+
+    /// <summary>
+    /// The manifest's statistics, τ = θ_t − θ_pre against τ̂_t, for every task of the tensor just encoded. Each task's
+    /// error is one float64 sum in index order (the same on any machine or thread count); the sums of up to four tasks
+    /// advance in one loop so that their additions overlap.
+    /// </summary>
+    private void AccountAll(int n)
     {
-        var tau = ws.Tau.AsSpan(0, tauHat.Length);
-        TensorPrimitives.Subtract(ft.Span.Slice(start, tau.Length), pre.Span.Slice(start, tau.Length), tau);
-        _stats[t].Add(tau, tauHat);
-    };
+        int tasks = _stats.Length;
+        int group = Math.Clamp((tasks + _threads - 1) / _threads, 1, StatsAccumulator.Lanes);
+        ParallelWork.For((tasks + group - 1) / group, _threads, g =>
+        {
+            int first = g * group, count = Math.Min(group, tasks - first);
+            StatsAccumulator.Add(_stats.AsSpan(first, count), _pre.AsSpan(0, n), _fts.AsSpan(first, count), _tauHats.AsSpan(first, count), n);
+        });
+    }
 
     /// <summary>Reads θ_pre and every θ_t of <paramref name="entry"/> into the reused buffers, the sources on several cores; returns the element count.</summary>
     private int Read(TensorEntry entry)
@@ -144,7 +158,11 @@ internal sealed class TensorEncoder(PackOptions options, ITensorSource pretraine
         if (count > Array.MaxLength) throw new InvalidDataException($"tensor '{entry.Name}' has {count} elements; more than one array can hold");
         int n = (int)count;
         Grow(ref _pre, n);
-        for (int t = 0; t < _fts.Length; t++) Grow(ref _fts[t], n);
+        for (int t = 0; t < _fts.Length; t++)
+        {
+            Grow(ref _fts[t], n);
+            Grow(ref _tauHats[t], n);
+        }
         // Item 0 is the pretrained checkpoint, item t + 1 task t; failures surface in that order only by chance, each names its file.
         ParallelWork.For(_fts.Length + 1, _threads, i =>
         {
@@ -196,42 +214,76 @@ internal sealed class TensorEncoder(PackOptions options, ITensorSource pretraine
         private double _sumSquares;
         private long _count, _zerosBefore, _zerosAfter;
 
+        public const int Lanes = 4;
+        private const int Block = 1024;
+
         /// <summary>
-        /// Σ(τ − τ̂)² in float64, element by element in index order (one dependency chain, so the sum is the same on
-        /// any machine and thread count), plus the exact zeros counted with SIMD.
+        /// Adds τ = θ_t − θ_pre (float32) against τ̂_t for up to <see cref="Lanes"/> tasks: per task Σ (τ − τ̂)² with each
+        /// term (double)τ − (double)τ̂ squared in float64 and added in index order, exactly as one scalar loop per
+        /// task would; the terms are computed with SIMD and the tasks' sums interleaved. Zeros are counted exactly.
         /// </summary>
         [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-        public void Add(ReadOnlySpan<float> tau, ReadOnlySpan<float> tauHat)
+        public static void Add(ReadOnlySpan<StatsAccumulator> stats, ReadOnlySpan<float> pre, ReadOnlySpan<float[]> fts, ReadOnlySpan<float[]> tauHats, int n)
         {
-            double sum = _sumSquares;
-            for (int i = 0; i < tau.Length; i++)
+            Span<double> squares = stackalloc double[Lanes * Block]; // lanes without a task stay 0 and their sums are dropped
+            squares.Clear();
+            Span<double> sums = stackalloc double[Lanes];
+            for (int k = 0; k < stats.Length; k++) sums[k] = stats[k]._sumSquares; // each task's running sum goes on
+            double s0 = sums[0], s1 = sums[1], s2 = sums[2], s3 = sums[3];
+            for (int start = 0; start < n; start += Block)
             {
-                double d = (double)tau[i] - tauHat[i];
-                sum += d * d;
-            }
-            _sumSquares = sum;
-            _zerosBefore += CountZeros(tau);
-            _zerosAfter += CountZeros(tauHat);
-            _count += tau.Length;
-        }
-
-        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-        private static long CountZeros(ReadOnlySpan<float> v)
-        {
-            long zeros = 0;
-            int i = 0;
-            if (System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated)
-            {
-                ref float x = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(v);
-                for (; i <= v.Length - 8; i += 8)
+                int count = Math.Min(Block, n - start);
+                for (int k = 0; k < stats.Length; k++)
+                    stats[k].Terms(pre.Slice(start, count), fts[k].AsSpan(start, count), tauHats[k].AsSpan(start, count), squares.Slice(k * Block, count));
+                ReadOnlySpan<double> q0 = squares[..count], q1 = squares.Slice(Block, count), q2 = squares.Slice(2 * Block, count), q3 = squares.Slice(3 * Block, count);
+                for (int i = 0; i < q0.Length; i++)
                 {
-                    var eq = System.Runtime.Intrinsics.Vector256.Equals(System.Runtime.Intrinsics.Vector256.LoadUnsafe(ref x, (nuint)i), System.Runtime.Intrinsics.Vector256<float>.Zero);
-                    zeros += System.Numerics.BitOperations.PopCount(eq.ExtractMostSignificantBits());
+                    s0 += q0[i];
+                    s1 += q1[i];
+                    s2 += q2[i];
+                    s3 += q3[i];
                 }
             }
-            for (; i < v.Length; i++)
-                if (v[i] == 0f) zeros++;
-            return zeros;
+            (sums[0], sums[1], sums[2], sums[3]) = (s0, s1, s2, s3);
+            for (int k = 0; k < stats.Length; k++)
+            {
+                stats[k]._sumSquares = sums[k];
+                stats[k]._count += n;
+            }
+        }
+
+        /// <summary>The terms ((double)τ − (double)τ̂)², τ = θ_t − θ_pre in float32, of one block; counts the zeros of τ and τ̂.</summary>
+        private void Terms(ReadOnlySpan<float> pre, ReadOnlySpan<float> ft, ReadOnlySpan<float> tauHat, Span<double> squares)
+        {
+            int i = 0;
+            if (Vector256.IsHardwareAccelerated)
+            {
+                ref float p = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(pre);
+                ref float f = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(ft);
+                ref float h = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(tauHat);
+                ref double q = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(squares);
+                for (; i <= ft.Length - 8; i += 8)
+                {
+                    var tau = Vector256.LoadUnsafe(ref f, (nuint)i) - Vector256.LoadUnsafe(ref p, (nuint)i);
+                    var hat = Vector256.LoadUnsafe(ref h, (nuint)i);
+                    _zerosBefore += System.Numerics.BitOperations.PopCount(Vector256.Equals(tau, Vector256<float>.Zero).ExtractMostSignificantBits());
+                    _zerosAfter += System.Numerics.BitOperations.PopCount(Vector256.Equals(hat, Vector256<float>.Zero).ExtractMostSignificantBits());
+                    var (tauLo, tauHi) = Vector256.Widen(tau);
+                    var (hatLo, hatHi) = Vector256.Widen(hat);
+                    var dLo = tauLo - hatLo;
+                    var dHi = tauHi - hatHi;
+                    (dLo * dLo).StoreUnsafe(ref q, (nuint)i);
+                    (dHi * dHi).StoreUnsafe(ref q, (nuint)(i + 4));
+                }
+            }
+            for (; i < ft.Length; i++)
+            {
+                float tau = ft[i] - pre[i];
+                double d = (double)tau - tauHat[i];
+                squares[i] = d * d;
+                if (tau == 0f) _zerosBefore++;
+                if (tauHat[i] == 0f) _zerosAfter++;
+            }
         }
 
         public TaskStats ToStats() => new()
