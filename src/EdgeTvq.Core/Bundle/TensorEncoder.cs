@@ -9,8 +9,12 @@ namespace EdgeTvq.Bundle;
 /// Encodes one table tensor for every task being packed (and the RTVQ base) and writes the records, while
 /// accumulating each task's quantization error and sparsity for the manifest.
 /// </summary>
-internal sealed class TensorEncoder(PackOptions options, ITensorSource pretrained, IReadOnlyList<TaskPlan> plans)
+internal sealed class TensorEncoder(PackOptions options, ITensorSource pretrained, IReadOnlyList<TaskPlan> plans, PretrainedIdentity? identity = null)
 {
+    // Pack: θ_pre of each tensor, as read for encoding, is appended to the identity hash beside the encoding of the
+    // tensor (the hash is a stream in table order, the order tensors are encoded in).
+    private Task? _hashing;
+
     private readonly StatsAccumulator[] _stats = plans.Select(_ => new StatsAccumulator()).ToArray();
     private readonly int _threads = ParallelWork.Threads(options.Threads);
     // Buffers reused from tensor to tensor (grown to the largest): θ_pre, every θ_t, and the RTVQ base's.
@@ -21,12 +25,32 @@ internal sealed class TensorEncoder(PackOptions options, ITensorSource pretraine
     // One set of per-task scratch buffers for each task encoded at the same time.
     private readonly System.Collections.Concurrent.ConcurrentBag<Workspace> _workspaces = [];
 
+    /// <summary>The pretrained identity, once every stored tensor has been encoded.</summary>
+    public byte[] FinishIdentity()
+    {
+        WaitForHashing();
+        return identity!.Finish();
+    }
+
+    private void WaitForHashing()
+    {
+        var hashing = _hashing;
+        _hashing = null;
+        hashing?.GetAwaiter().GetResult();
+    }
+
     public TaskStats[] Stats => _stats.Select(s => s.ToStats()).ToArray();
 
     /// <summary>Pack: encodes <paramref name="entry"/> for all tasks, computing the RTVQ base from them.</summary>
     public void Encode(TensorEntry entry, BundleFileWriter? baseWriter, IReadOnlyList<BundleFileWriter> writers)
     {
         int n = Read(entry);
+        if (identity is not null)
+        {
+            var (name, shape, values) = (entry.Name, entry.Shape, _pre);
+            if (_threads == 1) identity.Append(name, shape, values.AsSpan(0, n));
+            else _hashing = Task.Run(() => identity.Append(name, shape, values.AsSpan(0, n)));
+        }
         var pre = _pre.AsMemory(0, n);
         var fts = _fts.Select(f => (ReadOnlyMemory<float>)f.AsMemory(0, n)).ToArray();
         if (entry.Storage == "full")
@@ -157,6 +181,7 @@ internal sealed class TensorEncoder(PackOptions options, ITensorSource pretraine
         long count = entry.ElementCount;
         if (count > Array.MaxLength) throw new InvalidDataException($"tensor '{entry.Name}' has {count} elements; more than one array can hold");
         int n = (int)count;
+        WaitForHashing(); // it reads θ_pre of the previous tensor
         Grow(ref _pre, n);
         for (int t = 0; t < _fts.Length; t++)
         {
