@@ -61,11 +61,13 @@ internal static class StorageBenchmark
         }
 
         using var rss = new RssSampler();
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime;
         var sw = Stopwatch.StartNew();
         try
         {
             BundlePacker.Pack(pre, sources, options, outDir);
             double packSeconds = sw.Elapsed.TotalSeconds;
+            double cpuSeconds = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalSeconds;
             rss.Stop();
             var report = BundleInspector.Inspect(outDir);
             long pq = report.QuantizedParameters;
@@ -79,7 +81,7 @@ internal static class StorageBenchmark
             Console.WriteLine($"stored quantized records        {report.StoredBitsPerQuantizedParameter:F4} bits/param/task -> {measuredBytes:N0} bytes ({(measuredBytes - theoryBytes) / theoryBytes * 100:+0.000;-0.000}%, {measuredBytes - theoryBytes:N0} bytes over)");
             Console.WriteLine($"tolerance                       1% + 64 KiB = {allowed:N0} bytes -> {(ok ? "PASS" : "FAIL")}");
             Console.WriteLine($"whole bundle on disk            {report.TotalBytes:N0} bytes (incl. float32 biases/norms/embeddings: {report.TotalBytes - measuredBytes:N0}); as float32 task vectors {report.Float32Bytes:N0} bytes ({100.0 * report.TotalBytes / report.Float32Bytes:F2}%)");
-            Console.WriteLine($"pack time                       {packSeconds:F2} s with {(threads == 0 ? Environment.ProcessorCount : threads)} thread(s); peak RSS {Process.GetCurrentProcess().PeakWorkingSet64 / (1 << 20):N0} MiB (anonymous memory at most {rss.PeakAnonymous / (1 << 20):N0} MiB while packing)");
+            Console.WriteLine($"pack time                       {packSeconds:F2} s with {(threads == 0 ? Environment.ProcessorCount : threads)} thread(s), {cpuSeconds:F2} s of CPU (a busy machine shows as CPU ÷ time well under the thread count); peak RSS {Process.GetCurrentProcess().PeakWorkingSet64 / (1 << 20):N0} MiB (anonymous memory at most {rss.PeakAnonymous / (1 << 20):N0} MiB while packing)");
             if (!synthetic)
                 Console.WriteLine($"pack ÷ read                     {packSeconds / readSeconds:F2} (pack reads its inputs at {inputBytes / packSeconds / 1e9:F2} GB/s = {readSeconds / packSeconds:F2}× the plain read)");
             return ok ? 0 : 1;
