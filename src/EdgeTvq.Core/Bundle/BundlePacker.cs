@@ -70,16 +70,20 @@ public static class BundlePacker
                 using var id = new PretrainedIdentity();
                 var encoder = new TensorEncoder(options, pretrained, plans, id);
                 long done = 0, total = stored.Count;
-                foreach (var entry in stored)
+                byte[] identity;
+                try
                 {
-                    progress?.Invoke("quantizing tensors", done, total);
-                    encoder.Encode(entry, baseWriter, writers);
-                    done++;
+                    foreach (var entry in stored)
+                    {
+                        progress?.Invoke("quantizing tensors", done, total);
+                        encoder.Encode(entry, baseWriter, writers);
+                        done++;
+                    }
+                    progress?.Invoke("quantizing tensors", total, total);
+                    for (int t = 0; t < plans.Count; t++) plans[t].WriteOwnTensors(writers[t]);
+                    identity = encoder.FinishIdentity();
                 }
-                progress?.Invoke("quantizing tensors", total, total);
-                for (int t = 0; t < plans.Count; t++) plans[t].WriteOwnTensors(writers[t]);
-
-                byte[] identity = encoder.FinishIdentity();
+                finally { encoder.StopHashing(); } // after a failure too: no hash still running once the identity is disposed
                 manifest.Pretrained = PretrainedEntryOf(pretrained, table, identity);
                 // Headers and whole-file checksums, one file per core.
                 var completed = new WrittenFile[plans.Count + 1];

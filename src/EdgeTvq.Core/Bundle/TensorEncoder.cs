@@ -32,6 +32,16 @@ internal sealed class TensorEncoder(PackOptions options, ITensorSource pretraine
         return identity!.Finish();
     }
 
+    /// <summary>
+    /// Waits for a hash still running. Called when packing ends, also after a failure: the failure is what the caller
+    /// reports, and a hash failing then is only its consequence, so it is not rethrown here.
+    /// </summary>
+    public void StopHashing()
+    {
+        try { WaitForHashing(); }
+        catch (Exception) { }
+    }
+
     private void WaitForHashing()
     {
         var hashing = _hashing;
