@@ -31,7 +31,9 @@ public static class BundlePacker
 
         var table = BuildTable(pretrained, options.Policy);
         var plans = tasks.Select(t => TaskPlan.Create(t, table, pretrained)).ToList();
-        byte[] identity = ComputeIdentity(pretrained, table, progress);
+        // The pretrained identity goes into every file header, but it is hashed from the θ_pre the encoder reads anyway,
+        // beside the encoding; the files are written after a placeholder header and completed once it is known.
+        byte[] pendingIdentity = new byte[32];
 
         var manifest = new BundleManifest
         {
@@ -43,7 +45,6 @@ public static class BundlePacker
             OffsetBits = options.Scheme == Scheme.Rtvq ? options.OffsetBits : null,
             ErrorCorrection = options.Scheme == Scheme.Rtvq && options.ErrorCorrection,
             Policy = options.Policy.Name,
-            Pretrained = PretrainedEntryOf(pretrained, table, identity),
             Tensors = table,
         };
         var bundleId = Guid.ParseExact(manifest.BundleId, "N");
@@ -56,37 +57,47 @@ public static class BundlePacker
             var stored = table.Where(e => e.Storage != "skipped").ToList();
             int quantizedCount = stored.Count(e => e.Storage == "quantized");
             BundleFileWriter? baseWriter = options.Scheme == Scheme.Rtvq
-                ? new BundleFileWriter(Path.Combine(staging, FormatConstants.BaseFileName), HeaderFor(FileKind.Base, options, bundleId, identity, (uint)quantizedCount))
+                ? new BundleFileWriter(Path.Combine(staging, FormatConstants.BaseFileName), HeaderFor(FileKind.Base, options, bundleId, pendingIdentity, (uint)quantizedCount), headerPending: true)
                 : null;
             var writers = new List<BundleFileWriter>();
             try
             {
                 foreach (var p in plans)
                     writers.Add(new BundleFileWriter(Path.Combine(staging, BundleNames.TaskFileName(p.Task.Name)),
-                        HeaderFor(FileKind.Task, options, bundleId, identity, TaskRecordCount(p.Task, stored.Count, p.Own.Count))));
+                        HeaderFor(FileKind.Task, options, bundleId, pendingIdentity, TaskRecordCount(p.Task, stored.Count, p.Own.Count)), headerPending: true));
                 for (int t = 0; t < plans.Count; t++) writers[t].WriteMetadata(ManifestIO.SerializeMetadata(plans[t].Metadata));
 
-                var encoder = new TensorEncoder(options, pretrained, plans);
+                using var id = new PretrainedIdentity();
+                var encoder = new TensorEncoder(options, pretrained, plans, id);
                 long done = 0, total = stored.Count;
-                foreach (var entry in stored)
+                byte[] identity;
+                try
                 {
-                    progress?.Invoke("quantizing tensors", done, total);
-                    encoder.Encode(entry, baseWriter, writers);
-                    done++;
+                    foreach (var entry in stored)
+                    {
+                        progress?.Invoke("quantizing tensors", done, total);
+                        encoder.Encode(entry, baseWriter, writers);
+                        done++;
+                    }
+                    progress?.Invoke("quantizing tensors", total, total);
+                    for (int t = 0; t < plans.Count; t++) plans[t].WriteOwnTensors(writers[t]);
+                    identity = encoder.FinishIdentity();
                 }
-                progress?.Invoke("quantizing tensors", total, total);
-                for (int t = 0; t < plans.Count; t++) plans[t].WriteOwnTensors(writers[t]);
-
+                finally { encoder.StopHashing(); } // after a failure too: no hash still running once the identity is disposed
+                manifest.Pretrained = PretrainedEntryOf(pretrained, table, identity);
+                // Headers and whole-file checksums, one file per core.
+                var completed = new WrittenFile[plans.Count + 1];
+                ParallelWork.For(plans.Count + 1, ParallelWork.Threads(options.Threads), i =>
+                {
+                    if (i < plans.Count)
+                        completed[i] = writers[i].Complete(HeaderFor(FileKind.Task, options, bundleId, identity, TaskRecordCount(plans[i].Task, stored.Count, plans[i].Own.Count)));
+                    else if (baseWriter is not null)
+                        completed[i] = baseWriter.Complete(HeaderFor(FileKind.Base, options, bundleId, identity, (uint)quantizedCount));
+                });
                 if (baseWriter is not null)
-                {
-                    var b = baseWriter.Complete();
-                    manifest.Base = new FileEntry { File = FormatConstants.BaseFileName, Bytes = b.Length, Sha256 = b.Sha256 };
-                }
-                for (int t = 0; t < plans.Count; t++)
-                {
-                    var w = writers[t].Complete();
-                    manifest.Tasks.Add(plans[t].Entry(w, encoder.Stats[t]));
-                }
+                    manifest.Base = new FileEntry { File = FormatConstants.BaseFileName, Bytes = completed[^1].Length, Sha256 = completed[^1].Sha256 };
+                var stats = encoder.Stats;
+                for (int t = 0; t < plans.Count; t++) manifest.Tasks.Add(plans[t].Entry(completed[t], stats[t]));
             }
             finally
             {
@@ -228,21 +239,6 @@ public static class BundlePacker
         long records = 1L + stored + own;
         CheckRecordCount(task.Source, records);
         return (uint)records;
-    }
-
-    private static byte[] ComputeIdentity(ITensorSource pretrained, List<TensorEntry> table, PackProgress? progress)
-    {
-        using var id = new PretrainedIdentity();
-        long done = 0;
-        foreach (var e in table)
-        {
-            if (e.Storage == "skipped") continue;
-            progress?.Invoke("hashing pretrained weights", done++, table.Count);
-            var v = new float[e.ElementCount];
-            pretrained.ReadFloat32(e.Name, v);
-            id.Append(e.Name, e.Shape, v);
-        }
-        return id.Finish();
     }
 
     private static PretrainedEntry PretrainedEntryOf(ITensorSource pretrained, List<TensorEntry> table, byte[] identity) => new()

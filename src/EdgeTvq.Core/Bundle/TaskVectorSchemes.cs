@@ -18,50 +18,58 @@ namespace EdgeTvq.Bundle;
 /// </summary>
 public static class TaskVectorSchemes
 {
-    /// <summary>FQ: the codes quantize θ_t itself.</summary>
-    public static QuantizedTensor Fq(ReadOnlySpan<float> pre, ReadOnlySpan<float> finetuned, int bits, QuantMode mode, Span<float> tauHat, string tensor, string file)
-    {
-        var q = QuantizedTensor.Quantize(finetuned, bits, mode, tauHat, tensor, file);
-        TensorPrimitives.Subtract(tauHat, pre, tauHat);
-        return q;
-    }
+    /// <summary>FQ: the codes quantize θ_t itself; τ̂_t = Q(θ_t) − θ_pre goes to <paramref name="tauHat"/> block by block.</summary>
+    public static QuantizedTensor Fq(ReadOnlyMemory<float> pre, ReadOnlyMemory<float> finetuned, int bits, QuantMode mode, QuantizedTensor.BlockSink tauHat,
+        string tensor, string file, QuantizeBuffers buffers) =>
+        QuantizedTensor.QuantizeStreamed(pre.Length,
+            (start, x) => finetuned.Span.Slice(start, x.Length).CopyTo(x),                                            // θ_t
+            bits, mode,
+            (start, q) => { TensorPrimitives.Subtract(q, pre.Span.Slice(start, q.Length), q); tauHat(start, q); },   // Q(θ_t) − θ_pre
+            tensor, file, buffers);
 
-    /// <summary>TVQ: the codes quantize τ_t = θ_t − θ_pre.</summary>
-    public static QuantizedTensor Tvq(ReadOnlySpan<float> pre, ReadOnlySpan<float> finetuned, int bits, QuantMode mode, Span<float> scratch, Span<float> tauHat, string tensor, string file)
-    {
-        TensorPrimitives.Subtract(finetuned, pre, scratch);
-        return QuantizedTensor.Quantize(scratch, bits, mode, tauHat, tensor, file);
-    }
+    /// <summary>TVQ: the codes quantize τ_t = θ_t − θ_pre; τ̂_t = Q(τ_t) goes to <paramref name="tauHat"/> block by block.</summary>
+    public static QuantizedTensor Tvq(ReadOnlyMemory<float> pre, ReadOnlyMemory<float> finetuned, int bits, QuantMode mode, QuantizedTensor.BlockSink tauHat,
+        string tensor, string file, QuantizeBuffers buffers) =>
+        QuantizedTensor.QuantizeStreamed(pre.Length,
+            (start, x) => TensorPrimitives.Subtract(finetuned.Span.Slice(start, x.Length), pre.Span.Slice(start, x.Length), x),  // τ_t
+            bits, mode, tauHat, tensor, file, buffers);
 
-    /// <summary>RTVQ lines 1–3: θ_avg, the quantized base and the reference θ_ec that offsets are taken against.</summary>
-    public static QuantizedTensor RtvqBase(ReadOnlySpan<float> pre, IReadOnlyList<float[]> finetuned, int baseBits, bool errorCorrection, QuantMode mode,
-        Span<float> baseHat, Span<float> offsetReference, string tensor, string file)
+    /// <summary>
+    /// RTVQ lines 1–3: θ_avg, the quantized base and the reference θ_ec that offsets are taken against. Every step is
+    /// element by element (Q's range aside, which is exact in any order), so it runs in blocks on up to
+    /// <paramref name="threads"/> cores with the same result.
+    /// </summary>
+    public static QuantizedTensor RtvqBase(ReadOnlyMemory<float> pre, IReadOnlyList<ReadOnlyMemory<float>> finetuned, int baseBits, bool errorCorrection, QuantMode mode,
+        Memory<float> baseHat, Memory<float> offsetReference, Memory<float> baseVector, string tensor, string file, QuantizeBuffers? buffers = null, int threads = 1)
     {
-        // θ_avg = (Σ_t θ_t) / T, summed in task order.
-        Span<float> avg = offsetReference;
-        finetuned[0].CopyTo(avg);
-        for (int t = 1; t < finetuned.Count; t++) TensorPrimitives.Add(avg, finetuned[t], avg);
-        TensorPrimitives.Divide(avg, (float)finetuned.Count, avg);
-
-        var baseVector = new float[pre.Length];
-        TensorPrimitives.Subtract(avg, pre, baseVector);
-        var q = QuantizedTensor.Quantize(baseVector, baseBits, mode, baseHat, tensor, file);
-        if (errorCorrection) TensorPrimitives.Add(baseHat, pre, offsetReference); // θ_ec = Q(base) + θ_pre
-        return q;                                                                   // else θ_avg stays
+        int n = pre.Length;
+        QuantizedTensor.ForEachBlock(n, threads, (start, count) =>
+        {
+            // θ_avg = (Σ_t θ_t) / T, summed in task order; base = θ_avg − θ_pre.
+            Span<float> avg = offsetReference.Span.Slice(start, count);
+            finetuned[0].Span.Slice(start, count).CopyTo(avg);
+            for (int t = 1; t < finetuned.Count; t++) TensorPrimitives.Add(avg, finetuned[t].Span.Slice(start, count), avg);
+            TensorPrimitives.Divide(avg, (float)finetuned.Count, avg);
+            TensorPrimitives.Subtract(avg, pre.Span.Slice(start, count), baseVector.Span.Slice(start, count));
+        });
+        var q = QuantizedTensor.Quantize(baseVector.Span[..n], baseBits, mode, baseHat.Span[..n], tensor, file, buffers, threads);
+        if (errorCorrection)                                                      // θ_ec = Q(base) + θ_pre
+            QuantizedTensor.ForEachBlock(n, threads, (start, count) =>
+                TensorPrimitives.Add(baseHat.Span.Slice(start, count), pre.Span.Slice(start, count), offsetReference.Span.Slice(start, count)));
+        return q;                                                                 // else θ_avg stays
     }
 
     /// <summary>
-    /// RTVQ lines 4–5 for one task: offset_t = θ_t − θ_ec, τ̂_t = Q(offset_t) + Q(base). <paramref name="offsetReference"/>
-    /// is θ_ec (or θ_avg without error correction) from <see cref="RtvqBase"/>.
+    /// RTVQ lines 4–5 for one task: offset_t = θ_t − θ_ec, τ̂_t = Q(offset_t) + Q(base), τ̂_t going to <paramref name="tauHat"/>
+    /// block by block. <paramref name="offsetReference"/> is θ_ec (or θ_avg without error correction) from <see cref="RtvqBase"/>.
     /// </summary>
-    public static QuantizedTensor RtvqOffset(ReadOnlySpan<float> finetuned, ReadOnlySpan<float> offsetReference, ReadOnlySpan<float> baseHat, int offsetBits, QuantMode mode,
-        Span<float> scratch, Span<float> tauHat, string tensor, string file)
-    {
-        TensorPrimitives.Subtract(finetuned, offsetReference, scratch);
-        var q = QuantizedTensor.Quantize(scratch, offsetBits, mode, tauHat, tensor, file);
-        TensorPrimitives.Add(tauHat, baseHat, tauHat);
-        return q;
-    }
+    public static QuantizedTensor RtvqOffset(ReadOnlyMemory<float> finetuned, ReadOnlyMemory<float> offsetReference, ReadOnlyMemory<float> baseHat, int offsetBits, QuantMode mode,
+        QuantizedTensor.BlockSink tauHat, string tensor, string file, QuantizeBuffers buffers) =>
+        QuantizedTensor.QuantizeStreamed(finetuned.Length,
+            (start, x) => TensorPrimitives.Subtract(finetuned.Span.Slice(start, x.Length), offsetReference.Span.Slice(start, x.Length), x),  // offset_t
+            offsetBits, mode,
+            (start, q) => { TensorPrimitives.Add(q, baseHat.Span.Slice(start, q.Length), q); tauHat(start, q); },                        // + Q(base)
+            tensor, file, buffers);
 
     public static int TaskBits(Scheme scheme, int? bits, int? offsetBits) => scheme == Scheme.Rtvq ? offsetBits!.Value : bits!.Value;
 }

@@ -19,7 +19,8 @@ public sealed class BundleFileWriter : IDisposable
 {
     private readonly string _path, _partial;
     private readonly FileStream _stream;
-    private readonly FileHeader _header;
+    private FileHeader _header;
+    private bool _headerPending;
     private readonly XxHash64 _fileHash = new();
     private readonly XxHash64 _recordHash = new();
     private readonly IncrementalHash _sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
@@ -27,14 +28,23 @@ public sealed class BundleFileWriter : IDisposable
     private int _records;
     private bool _completed;
 
-    public BundleFileWriter(string path, FileHeader header)
+    public BundleFileWriter(string path, FileHeader header) : this(path, header, headerPending: false) { }
+
+    /// <summary>
+    /// With <paramref name="headerPending"/>, the header's pretrained identity is not known yet: records are written
+    /// after a placeholder, and <see cref="Complete(FileHeader)"/> writes the real header and computes the file's
+    /// checksums over header and records then (reading the records back). <paramref name="header"/> gives the kind and
+    /// record count meanwhile.
+    /// </summary>
+    public BundleFileWriter(string path, FileHeader header, bool headerPending)
     {
         _path = path;
         _partial = path + ".partial";
         _header = header;
-        _stream = new FileStream(_partial, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20);
+        _headerPending = headerPending;
+        _stream = new FileStream(_partial, FileMode.Create, headerPending ? FileAccess.ReadWrite : FileAccess.Write, FileShare.None, 1 << 20);
         Span<byte> h = stackalloc byte[FormatConstants.HeaderSize];
-        header.Write(h);
+        if (!headerPending) header.Write(h);
         Emit(h, inRecord: false);
     }
 
@@ -109,15 +119,52 @@ public sealed class BundleFileWriter : IDisposable
     private void Emit(ReadOnlySpan<byte> bytes, bool inRecord)
     {
         _stream.Write(bytes);
-        _fileHash.Append(bytes);
-        _sha.AppendData(bytes);
+        if (!_headerPending)
+        {
+            _fileHash.Append(bytes);
+            _sha.AppendData(bytes);
+        }
         if (inRecord) _recordHash.Append(bytes);
         _length += bytes.Length;
+    }
+
+    /// <summary>
+    /// For a writer made with a pending header: writes <paramref name="header"/> (same kind and record count), hashes
+    /// it and the records written so far, then completes as <see cref="Complete()"/>.
+    /// </summary>
+    public WrittenFile Complete(FileHeader header)
+    {
+        if (!_headerPending) throw new InvalidOperationException($"{_path}: the header was written when the file was created");
+        if (header.Kind != _header.Kind || header.RecordCount != _header.RecordCount)
+            throw new ArgumentException($"{_path}: the header must keep the file's kind and record count", nameof(header));
+        _header = header;
+        Span<byte> h = stackalloc byte[FormatConstants.HeaderSize];
+        header.Write(h);
+        _stream.Flush();
+        _stream.Position = 0;
+        _stream.Write(h);
+        _stream.Flush();
+        _fileHash.Append(h);
+        _sha.AppendData(h);
+        var buffer = new byte[1 << 20];
+        long at = FormatConstants.HeaderSize;
+        while (at < _length)
+        {
+            int read = RandomAccess.Read(_stream.SafeFileHandle, buffer.AsSpan(0, (int)Math.Min(buffer.Length, _length - at)), at);
+            if (read <= 0) throw new IOException($"{_partial}: could not read back the records written");
+            _fileHash.Append(buffer.AsSpan(0, read));
+            _sha.AppendData(buffer.AsSpan(0, read));
+            at += read;
+        }
+        _stream.Position = _length;
+        _headerPending = false;
+        return Complete();
     }
 
     /// <summary>Writes the trailer, flushes to disk and moves the file to its name.</summary>
     public WrittenFile Complete()
     {
+        if (_headerPending) throw new InvalidOperationException($"{_path}: the header is still pending; use Complete(header)");
         if (_records != _header.RecordCount)
             throw new InvalidOperationException($"{_path}: wrote {_records} records, the header announced {_header.RecordCount}");
         Span<byte> t = stackalloc byte[FormatConstants.TrailerSize];

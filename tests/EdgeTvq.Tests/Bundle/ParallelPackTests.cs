@@ -8,17 +8,24 @@ namespace EdgeTvq.Tests.Bundle;
 public class ParallelPackTests
 {
     [Theory]
-    [InlineData("tvq")]
-    [InlineData("rtvq")]
-    [InlineData("fq")]
-    public void Records_and_statistics_are_identical_for_any_thread_count(string scheme)
+    [InlineData("tvq", false, "default")]
+    [InlineData("rtvq", false, "default")]
+    [InlineData("fq", false, "default")]
+    [InlineData("tvq", true, "default")]
+    [InlineData("rtvq", true, "default")]
+    [InlineData("fq", true, "reference")]
+    [InlineData("rtvq", true, "reference")]
+    [InlineData("rtvq-no-ec", true, "default")]
+    public void Records_and_statistics_are_identical_for_any_thread_count(string scheme, bool large, string quantizer)
     {
         using var dir = new TempDir();
-        var (pre, tasks) = MemorySource.SmallModel(6, seed: 31);
-        PackOptions Options(int threads) => scheme == "rtvq"
-            ? new PackOptions { Scheme = Scheme.Rtvq, BaseBits = 3, OffsetBits = 2, Threads = threads }
-            : new PackOptions { Scheme = PackOptions.ParseScheme(scheme), Bits = 3, Threads = threads };
-        var packs = new[] { 1, 3, 0 }.Select(threads =>
+        // Large: tensors over one block of the spread base (65,536 elements) and of the streamed quantizer (16,384), odd sizes, a frozen layer.
+        var (pre, tasks) = large ? LargeModel(5, seed: 17) : MemorySource.SmallModel(6, seed: 31);
+        var mode = PackOptions.ParseMode(quantizer);
+        PackOptions Options(int threads) => scheme.StartsWith("rtvq", StringComparison.Ordinal)
+            ? new PackOptions { Scheme = Scheme.Rtvq, BaseBits = 3, OffsetBits = 2, Threads = threads, Mode = mode, ErrorCorrection = scheme == "rtvq" }
+            : new PackOptions { Scheme = PackOptions.ParseScheme(scheme), Bits = 3, Threads = threads, Mode = mode };
+        var packs = new[] { 1, 2, 3, 0 }.Select(threads =>
         {
             string outDir = dir[$"b{threads}"];
             var m = BundlePacker.Pack(pre, tasks.Select((s, i) => new PackTask($"t{i}", s)).ToList(), Options(threads), outDir);
@@ -41,9 +48,21 @@ public class ParallelPackTests
                 Assert.Equal(a.Stats!.QuantizationError, b.Stats!.QuantizationError);
                 Assert.Equal(a.Stats.SparsityAfter, b.Stats.SparsityAfter);
             }
-            if (scheme == "rtvq")
+            if (scheme.StartsWith("rtvq", StringComparison.Ordinal))
                 Assert.Equal(Records(Path.Combine(reference.Dir, FormatConstants.BaseFileName)), Records(Path.Combine(other.Dir, FormatConstants.BaseFileName)));
             Assert.True(BundleVerifier.Verify(other.Dir).Ok);
         }
+    }
+
+    private static (MemorySource Pre, List<MemorySource> Tasks) LargeModel(int tasks, int seed)
+    {
+        var rng = new Random(seed);
+        var shapes = new (string, long[])[] { ("a.weight", [7, 10001]), ("b.weight", [128, 161]), ("frozen.weight", [16, 16]), ("a.bias", [301]) };
+        var pre = shapes.ToDictionary(s => s.Item1, s => (s.Item2, Enumerable.Range(0, (int)s.Item2.Aggregate(1L, (a, b) => a * b)).Select(_ => MemorySource.Gauss(rng) * 0.02f).ToArray()));
+        var list = new List<MemorySource>();
+        for (int t = 0; t < tasks; t++)
+            list.Add(new MemorySource($"task{t}.pt", pre.ToDictionary(kv => kv.Key, kv => (kv.Value.Item1,
+                kv.Key == "frozen.weight" ? kv.Value.Item2.ToArray() : kv.Value.Item2.Select(x => x + MemorySource.Gauss(rng) * 1e-3f).ToArray()))));
+        return (new MemorySource("pretrained.pt", pre), list);
     }
 }
