@@ -3,6 +3,7 @@ using System.Text.Json;
 using EdgeTvq.Bundle;
 using EdgeTvq.Merging;
 using EdgeTvq.Merging.Registry;
+using EdgeTvq.Runtime.Device;
 using EdgeTvq.Runtime.Http;
 using EdgeTvq.Runtime.Input;
 using EdgeTvq.Runtime.Serving;
@@ -45,13 +46,29 @@ internal static class ServeCommand
         var maxConcurrent = new Option<int>("--max-concurrent") { Description = "inferences run at once (default: one per core)", DefaultValueFactory = _ => defaults.MaxConcurrent };
         var maxQueue = new Option<int>("--max-queue") { Description = "inferences that may wait for a slot; beyond them 503 with Retry-After", DefaultValueFactory = _ => defaults.MaxQueue };
         var noAutoSwitch = new Option<bool>("--no-auto-switch") { Description = "answer 409 to a request for a task the live model does not serve, instead of switching to it" };
+        var deviceDefaults = new DeviceSettings();
+        var button = new Option<string?>("--button") { Description = "GPIO task button, CHIP:LINE (e.g. gpiochip0:17): a short press serves the next task, a long press the start recipe" };
+        var buttonLong = new Option<int>("--button-long-ms") { Description = "how long a press must be held to be a long press", DefaultValueFactory = _ => deviceDefaults.ButtonLongMs };
+        var buttonDebounce = new Option<int>("--button-debounce-ms") { Description = "the button's edges settle within this window (bounces ignored)", DefaultValueFactory = _ => deviceDefaults.ButtonDebounceMs };
+        var buttonHigh = new Option<bool>("--button-active-high") { Description = "the button drives its line high when pressed (default: low, a button to ground)" };
+        var led = new Option<string?>("--led") { Description = "GPIO status LED, CHIP:LINE: on while serving, blinking during a switch, off after a failed switch" };
+        var telemetry = new Option<bool>("--telemetry") { Description = "thermal zones and INA3221 power rails (sysfs) in /metrics and GET /v2" };
+        var sysfsRoot = new Option<string>("--sysfs-root") { Description = "where sysfs is, for --telemetry", DefaultValueFactory = _ => deviceDefaults.SysfsRoot };
         var stdin = new Option<bool>("--stdin") { Description = "development console: read commands on standard input instead of serving HTTP" };
         var cmd = new Command("serve", "Serve a bundle over HTTP (Open Inference Protocol), switching tasks on request; --stdin: commands on standard input")
-            { initial, merge, recipeOption, listen, maxBody, maxConcurrent, maxQueue, noAutoSwitch, stdin };
+            { initial, merge, recipeOption, listen, maxBody, maxConcurrent, maxQueue, noAutoSwitch, button, buttonLong, buttonDebounce, buttonHigh, led, telemetry, sysfsRoot, stdin };
         common.AddTo(cmd);
         cmd.SetAction(r => Cli.Run(() =>
         {
+            var deviceSettings = new DeviceSettings
+            {
+                Button = r.GetValue(button), ButtonLongMs = r.GetValue(buttonLong), ButtonDebounceMs = r.GetValue(buttonDebounce), ButtonActiveHigh = r.GetValue(buttonHigh),
+                Led = r.GetValue(led), Telemetry = r.GetValue(telemetry), SysfsRoot = r.GetValue(sysfsRoot)!,
+            };
+            if (r.GetValue(stdin) && deviceSettings.Any) throw new ArgumentException("--button, --led and --telemetry belong to the HTTP service, not to --stdin");
             using var trust = common.Trust.Load(r);
+            // The devices are checked before the first model is built: a missing one stops the start at once.
+            using var devices = DeviceServices.Open(deviceSettings);
             using var host = new ModelHost(r.GetValue(common.Bundle)!, r.GetValue(common.Model)!, common.Inference(r), r.GetValue(common.LowMemory), trust);
             var tasks = host.Manifest.Tasks.Select(t => t.Name).ToList();
             var start = r.GetValue(merge) is null && r.GetValue(recipeOption) is null
@@ -65,9 +82,9 @@ internal static class ServeCommand
                 {
                     Listen = r.GetValue(listen) is { Length: > 0 } l ? l : [ServeSettings.DefaultListen],
                     MaxBodyBytes = r.GetValue(maxBody), MaxConcurrent = r.GetValue(maxConcurrent), MaxQueue = r.GetValue(maxQueue),
-                    AutoSwitch = !r.GetValue(noAutoSwitch),
+                    AutoSwitch = !r.GetValue(noAutoSwitch), Telemetry = devices.Telemetry,
                 };
-                return ServeHttp(host, r.GetValue(common.Bundle)!, settings, first).GetAwaiter().GetResult();
+                return ServeHttp(host, r.GetValue(common.Bundle)!, settings, first, devices, start).GetAwaiter().GetResult();
             }
             string? line;
             while ((line = Console.In.ReadLine()) is not null)
@@ -110,11 +127,13 @@ internal static class ServeCommand
         return cmd;
     }
 
-    private static async Task<int> ServeHttp(ModelHost host, string bundleDir, ServeSettings settings, SwitchReport first)
+    private static async Task<int> ServeHttp(ModelHost host, string bundleDir, ServeSettings settings, SwitchReport first, DeviceServices devices, MergeRecipe start)
     {
         var metrics = new ServiceMetrics(host.Manifest.Tasks.Select(t => t.Name), host.BundleGeneration);
         metrics.Switched(first, "start");
         await using var service = await HttpService.StartAsync(host, bundleDir, settings, metrics);
+        devices.Attach(service.Router, start);
+        foreach (var line in devices.Describe()) Console.WriteLine(line);
         foreach (var address in service.Addresses) Console.WriteLine($"listening on {address}");
         await service.WaitForShutdownAsync(); // SIGTERM, SIGINT
         return Cli.Ok;

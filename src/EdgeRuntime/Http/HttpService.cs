@@ -31,6 +31,8 @@ public sealed record ServeSettings
     public int MaxQueue { get; init; } = 16;
     /// <summary>Switch to a per-task model when a request names a task the live model does not serve (else 409).</summary>
     public bool AutoSwitch { get; init; } = true;
+    /// <summary>--telemetry: temperatures and power rails in /metrics and GET /v2; null: off.</summary>
+    public EdgeTvq.Runtime.Device.SysfsTelemetry? Telemetry { get; init; }
 }
 
 /// <summary>
@@ -214,11 +216,12 @@ public sealed class HttpService : IAsyncDisposable
             {
                 case ["metrics"]:
                     Allow(ctx, "GET");
-                    await Write(ctx, 200, Encoding.UTF8.GetBytes(Metrics.Render(_router.LiveRecipe())), "text/plain; version=0.0.4; charset=utf-8");
+                    await Write(ctx, 200, Encoding.UTF8.GetBytes(Metrics.Render(_router.LiveRecipe(), _settings.Telemetry?.Read())), "text/plain; version=0.0.4; charset=utf-8");
                     return;
                 case ["v2"]:
                     Allow(ctx, "GET");
-                    await WriteJson(ctx, 200, new ServerMetadataJson { Name = "edgetvq", Version = Version, Extensions = [.. Extensions] }, OipJsonContext.Default.ServerMetadataJson);
+                    await WriteJson(ctx, 200, new ServerMetadataJson { Name = "edgetvq", Version = Version, Extensions = [.. Extensions], Parameters = TelemetryJson() },
+                        OipJsonContext.Default.ServerMetadataJson);
                     return;
                 case ["v2", "health", "live"]:
                     Allow(ctx, "GET");
@@ -478,6 +481,16 @@ public sealed class HttpService : IAsyncDisposable
             ModelName = task, Recipe = live, BundleGeneration = _router.BundleGeneration, Switched = report is not null,
             MergeMs = report?.Merge.TotalMilliseconds, SessionMs = report?.Session.TotalMilliseconds, TotalMs = report?.Total.TotalMilliseconds,
         }, OipJsonContext.Default.LoadResponseJson);
+    }
+
+    private ServerParametersJson? TelemetryJson()
+    {
+        if (_settings.Telemetry?.Read() is not { } t) return null;
+        return new ServerParametersJson
+        {
+            ThermalZones = t.Thermal.Select(z => new ThermalZoneJson { Zone = z.Zone, Sensor = z.Sensor, Celsius = z.Celsius }).ToList(),
+            PowerRails = t.Rails.Select(r => new PowerRailJson { Rail = r.Rail, Sensor = r.Sensor, Channel = r.Channel, Volts = r.Volts, Amperes = r.Amperes, Watts = r.Watts }).ToList(),
+        };
     }
 
     private MergeRecipe LiveRecipeObject() => _router.LiveRecipeObject();

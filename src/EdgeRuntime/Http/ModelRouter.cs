@@ -18,6 +18,9 @@ public sealed class ApiException(int status, string message) : Exception(message
 /// <summary>What the service knows about a task (an API "model") without loading it: from its bundle file's metadata.</summary>
 public sealed record TaskInfo(string Name, Preprocessing Preprocessing, int? Classes, IReadOnlyList<string>? Labels);
 
+/// <summary>What <see cref="ModelRouter.Activity"/> reports.</summary>
+public enum RouterActivity { SwitchStarted, SwitchDone, SwitchFailed, ReloadDone, ReloadRefused }
+
 /// <summary>
 /// The API's models are the bundle's tasks. A request for a task is answered by the live model when that model serves
 /// the task (a merged model serves all its tasks together: no switch); otherwise, with auto-switching on, the host
@@ -39,6 +42,12 @@ public sealed class ModelRouter
     private volatile Catalog _catalog;
 
     public bool AutoSwitch { get; }
+
+    /// <summary>
+    /// Raised on every switch (automatic, load, button) and bundle pickup, on the thread doing it: the status LED
+    /// follows it (<see cref="Device.StatusLed"/>). Handlers must be quick and must not throw.
+    /// </summary>
+    public event Action<RouterActivity>? Activity;
     public IReadOnlyDictionary<string, TaskInfo> Tasks => _catalog.Tasks;
     public IReadOnlyList<string> TaskNames => _catalog.Names;
     public string BundleGeneration => _host.BundleGeneration;
@@ -78,7 +87,14 @@ public sealed class ModelRouter
         await _gate.WaitAsync(cancel);
         try
         {
-            var report = _host.Reload();
+            ReloadReport report;
+            try { report = _host.Reload(); }
+            catch
+            {
+                Activity?.Invoke(RouterActivity.ReloadRefused);
+                throw;
+            }
+            if (report.Changed) Activity?.Invoke(RouterActivity.ReloadDone);
             if (report.Changed || _catalog.Generation != _host.BundleGeneration)
             {
                 var m = _host.Manifest;
@@ -131,7 +147,7 @@ public sealed class ModelRouter
     }
 
     /// <summary>Switches to <paramref name="recipe"/> (a repository load); returns null when the live model already is that recipe.</summary>
-    public async Task<SwitchReport?> LoadAsync(MergeRecipe recipe, bool force, CancellationToken cancel)
+    public async Task<SwitchReport?> LoadAsync(MergeRecipe recipe, bool force, CancellationToken cancel, string reason = "load")
     {
         await _gate.WaitAsync(cancel);
         try
@@ -139,15 +155,23 @@ public sealed class ModelRouter
             if (!force)
                 using (var lease = _host.Acquire())
                     if (lease.Model.Recipe.ToString() == recipe.ToString()) return null;
-            return SwitchLocked(recipe, "load");
+            return SwitchLocked(recipe, reason);
         }
         finally { _gate.Release(); }
     }
 
     private SwitchReport SwitchLocked(MergeRecipe recipe, string reason)
     {
-        var report = _host.Switch(recipe); // a failed switch leaves the previous model serving
+        Activity?.Invoke(RouterActivity.SwitchStarted);
+        SwitchReport report;
+        try { report = _host.Switch(recipe); } // a failed switch leaves the previous model serving
+        catch
+        {
+            Activity?.Invoke(RouterActivity.SwitchFailed);
+            throw;
+        }
         _metrics.Switched(report, reason);
+        Activity?.Invoke(RouterActivity.SwitchDone);
         return report;
     }
 

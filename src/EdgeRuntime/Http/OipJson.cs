@@ -39,6 +39,32 @@ public sealed class ServerMetadataJson
     [JsonPropertyName("name")] public string Name { get; set; } = "";
     [JsonPropertyName("version")] public string Version { get; set; } = "";
     [JsonPropertyName("extensions")] public List<string> Extensions { get; set; } = [];
+    /// <summary>serve --telemetry: the board's temperatures and power rails (absent otherwise).</summary>
+    [JsonPropertyName("parameters"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public ServerParametersJson? Parameters { get; set; }
+}
+
+public sealed class ServerParametersJson
+{
+    [JsonPropertyName("thermal_zones")] public List<ThermalZoneJson> ThermalZones { get; set; } = [];
+    [JsonPropertyName("power_rails")] public List<PowerRailJson> PowerRails { get; set; } = [];
+}
+
+public sealed class ThermalZoneJson
+{
+    [JsonPropertyName("zone")] public string Zone { get; set; } = "";
+    [JsonPropertyName("sensor")] public string Sensor { get; set; } = "";
+    [JsonPropertyName("celsius")] public double Celsius { get; set; }
+}
+
+/// <summary>One INA3221 channel; a value that could not be read is absent.</summary>
+public sealed class PowerRailJson
+{
+    [JsonPropertyName("rail")] public string Rail { get; set; } = "";
+    [JsonPropertyName("sensor")] public string Sensor { get; set; } = "";
+    [JsonPropertyName("channel")] public int Channel { get; set; }
+    [JsonPropertyName("volts"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? Volts { get; set; }
+    [JsonPropertyName("amperes"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? Amperes { get; set; }
+    [JsonPropertyName("watts"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? Watts { get; set; }
 }
 
 /// <summary>$metadata_tensor.</summary>

@@ -61,7 +61,7 @@ public sealed class ServiceMetrics
         _switchTotal.Observe(report.Total.TotalSeconds);
     }
 
-    public string Render(string liveRecipe)
+    public string Render(string liveRecipe, EdgeTvq.Runtime.Device.TelemetrySnapshot? telemetry = null)
     {
         var w = new StringBuilder(4096);
         Header(w, "edgetvq_requests_total", "counter", "HTTP requests answered, by model (task; empty: none) and status code");
@@ -95,7 +95,27 @@ public sealed class ServiceMetrics
         w.Append("edgetvq_bundle_reloads_total{result=\"refused\"} ").Append(Interlocked.Read(ref _reloadFailures)).Append('\n');
         Header(w, "edgetvq_model_info", "gauge", "the live model's recipe");
         w.Append("edgetvq_model_info{recipe=\"").Append(Escape(liveRecipe)).Append("\"} 1\n");
+        if (telemetry is not null) WriteTelemetry(w, telemetry);
         return w.ToString();
+    }
+
+    /// <summary>serve --telemetry's gauges, in base units (docs/runtime.md, "Telemetry and GPIO").</summary>
+    private static void WriteTelemetry(StringBuilder w, EdgeTvq.Runtime.Device.TelemetrySnapshot t)
+    {
+        Header(w, "edgetvq_thermal_zone_celsius", "gauge", "temperature of a thermal zone (zone: its type; sensor: its sysfs folder)");
+        foreach (var z in t.Thermal)
+            w.Append("edgetvq_thermal_zone_celsius{zone=\"").Append(Escape(z.Zone)).Append("\",sensor=\"").Append(Escape(z.Sensor)).Append("\"} ").Append(Number(z.Celsius)).Append('\n');
+        Rails(w, t, "edgetvq_rail_voltage_volts", "bus voltage of an INA3221 power rail", r => r.Volts);
+        Rails(w, t, "edgetvq_rail_current_amperes", "current of an INA3221 power rail", r => r.Amperes);
+        Rails(w, t, "edgetvq_rail_power_watts", "power of an INA3221 power rail (the driver's, else voltage × current)", r => r.Watts);
+
+        static void Rails(StringBuilder w, EdgeTvq.Runtime.Device.TelemetrySnapshot t, string name, string help, Func<EdgeTvq.Runtime.Device.RailReading, double?> value)
+        {
+            Header(w, name, "gauge", help + " (rail: its label; sensor: the hwmon folder; channel: 1-3)");
+            foreach (var r in t.Rails)
+                if (value(r) is { } v)
+                    w.Append(name).Append("{rail=\"").Append(Escape(r.Rail)).Append("\",sensor=\"").Append(Escape(r.Sensor)).Append("\",channel=\"").Append(r.Channel).Append("\"} ").Append(Number(v)).Append('\n');
+        }
     }
 
     /// <summary>VmRSS and VmHWM in bytes from /proc/self/status (0 where the file or line is missing).</summary>
