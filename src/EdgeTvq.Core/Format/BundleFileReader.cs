@@ -53,7 +53,7 @@ public sealed class BundleFileReader : IAsyncDisposable, IDisposable
         {
             throw new BundleFormatException(path, $"cannot open: {e.Message}", inner: e);
         }
-        var pipe = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 1 << 20, minimumReadSize: 1 << 16, leaveOpen: false));
+        var pipe = PipeReader.Create(new InlineReadStream(stream), new StreamPipeReaderOptions(bufferSize: 1 << 20, minimumReadSize: 1 << 16, leaveOpen: false));
         return await OpenAsync(pipe, path, cancellation).ConfigureAwait(false);
     }
 
@@ -203,5 +203,42 @@ public sealed class BundleFileReader : IAsyncDisposable, IDisposable
     {
         _reader.Complete();
         _sha.Dispose();
+    }
+}
+
+/// <summary>
+/// A file stream whose asynchronous reads run inline on the caller's thread. A FileStream opened for synchronous I/O
+/// turns each ReadAsync into a thread-pool work item; the pipe above it waits for that item, and while a merge keeps
+/// the pool's threads busy with its blocks the read waits in the queue behind them. Reading a local file from the
+/// page cache is a memory copy, so the caller does it itself.
+/// </summary>
+internal sealed class InlineReadStream(FileStream inner) : Stream
+{
+    public override bool CanRead => true;
+    public override bool CanSeek => false;
+    public override bool CanWrite => false;
+    public override long Length => inner.Length;
+    public override long Position { get => inner.Position; set => throw new NotSupportedException(); }
+    public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
+    public override int Read(Span<byte> buffer) => inner.Read(buffer);
+
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        return new ValueTask<int>(inner.Read(buffer.Span));
+    }
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override void Flush() { }
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) inner.Dispose();
+        base.Dispose(disposing);
     }
 }
