@@ -84,6 +84,18 @@ public static class BundleSigning
         Convert.ToHexStringLower(SHA256.HashData(manifest)), KeyIdOf(key), Algorithm,
         Convert.ToBase64String(key.SignData(manifest, HashAlgorithmName.SHA256, DSASignatureFormat.IeeeP1363FixedFieldConcatenation)));
 
+    /// <summary>
+    /// Signs the manifest.json of <paramref name="bundleDir"/> as it is now and writes manifest.json.sig (atomically) with
+    /// that one signature: what <c>edgetvq-pack sign</c> does after checking the bundle.
+    /// </summary>
+    public static ManifestSignature SignBundle(string bundleDir, ECDsa key)
+    {
+        var (bytes, _) = ManifestIO.ReadBytes(bundleDir);
+        var signature = Sign(bytes, key);
+        IO.LocalFile.WriteAtomic(Path.Combine(bundleDir, SignatureFile.FileName), Serialize(new SignatureFile(SignatureFile.FormatName, [signature])));
+        return signature;
+    }
+
     /// <summary>Reads a signature file; null when there is none. Damaged files are errors naming the file.</summary>
     public static SignatureFile? Read(string path)
     {

@@ -1,7 +1,6 @@
 using System.CommandLine;
 using EdgeTvq.Bundle;
 using EdgeTvq.Format;
-using EdgeTvq.IO;
 
 namespace EdgeTvq.Packer.Commands;
 
@@ -50,10 +49,8 @@ internal static class SigningCommands
                 return Cli.Failed;
             }
             using var signingKey = BundleSigning.LoadPrivateKey(r.GetValue(key)!);
-            var (bytes, _) = ManifestIO.ReadBytes(bundle);
-            var signature = BundleSigning.Sign(bytes, signingKey);
-            LocalFile.WriteAtomic(Path.Combine(bundle, SignatureFile.FileName), BundleSigning.Serialize(new SignatureFile(SignatureFile.FormatName, [signature])));
-            Console.WriteLine($"signed generation {BundleUpdate.GenerationOf(bytes)} of {bundle} with key {signature.KeyId}");
+            var signature = BundleSigning.SignBundle(bundle, signingKey);
+            Console.WriteLine($"signed generation {signature.ManifestSha256[..16]} of {bundle} with key {signature.KeyId}");
             return Cli.Ok;
         }));
         return cmd;

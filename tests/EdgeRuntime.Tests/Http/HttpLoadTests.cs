@@ -50,33 +50,10 @@ public class HttpLoadTests(ZooBundle zb, ITestOutputHelper log)
 
         var failures = new ConcurrentQueue<string>();
         var seen = new ConcurrentDictionary<string, int>();
-        int next = 0, answered = 0;
-        using var done = new CancellationTokenSource();
-        var clients = Enumerable.Range(0, 8).Select(c => Task.Run(async () =>
-        {
-            var http = c % 2 == 0 ? s.Unix : s.Tcp;
-            while (Interlocked.Increment(ref next) <= 1000)
-            {
-                string task = Random.Shared.Next(4) == 0 ? t1 : t0;
-                try
-                {
-                    var response = await http.PostAsync($"/v2/models/{task}/infer", Served.Json(requests[task]));
-                    var body = await response.Content.ReadAsStringAsync();
-                    if (response.StatusCode != HttpStatusCode.OK) { failures.Enqueue($"{task}: {(int)response.StatusCode} {body}"); continue; }
-                    using var doc = JsonDocument.Parse(body);
-                    var p = doc.RootElement.GetProperty("parameters");
-                    string recipe = p.GetProperty("recipe").GetString()!;
-                    if (p.GetProperty("bundle_generation").GetString() != s.Host.BundleGeneration) failures.Enqueue("wrong bundle generation");
-                    if (!expected.TryGetValue((recipe, task), out var want)) { failures.Enqueue($"{task}: answered by an unexpected model {recipe}"); continue; }
-                    var got = Served.Floats(Served.Output(doc.RootElement, "logits"));
-                    if (!want.Select(BitConverter.SingleToInt32Bits).SequenceEqual(got.Select(BitConverter.SingleToInt32Bits)))
-                        failures.Enqueue($"{task} on {recipe}: logits differ from that model's");
-                    seen.AddOrUpdate(recipe, 1, (_, n) => n + 1);
-                    Interlocked.Increment(ref answered);
-                }
-                catch (Exception e) { failures.Enqueue($"{task}: {e.GetType().Name}: {e.Message}"); }
-            }
-        })).ToArray();
+        int answered = 0;
+        var clients = s.Clients(t0, t1, requests, expected, failures,
+            (generation, _) => generation != s.Host.BundleGeneration ? "wrong bundle generation" : null,
+            (recipe, _) => { seen.AddOrUpdate(recipe, 1, (_, n) => n + 1); Interlocked.Increment(ref answered); });
         var switcher = Task.Run(async () =>
         {
             for (int i = 0; i < 50; i++)
@@ -87,7 +64,7 @@ public class HttpLoadTests(ZooBundle zb, ITestOutputHelper log)
                 await Task.Delay(Random.Shared.Next(5, 30));
             }
         });
-        await Task.WhenAll(clients.Append(switcher));
+        await Task.WhenAll(clients, switcher);
         foreach (var f in failures.Take(10)) log.WriteLine(f);
         foreach (var (recipe, n) in seen) log.WriteLine($"{n,5}  {recipe}");
         Assert.Empty(failures);

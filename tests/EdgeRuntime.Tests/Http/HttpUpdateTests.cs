@@ -48,8 +48,7 @@ public class HttpUpdateTests(ZooBundle zb, ITestOutputHelper log)
                 var m = ManifestIO.Load(zb.Bundle);
                 m.Tasks = lists[g];
                 ManifestIO.Save(m, dir);
-                var (bytes, _) = ManifestIO.ReadBytes(dir);
-                File.WriteAllBytes(Path.Combine(dir, SignatureFile.FileName), BundleSigning.Serialize(new SignatureFile(SignatureFile.FormatName, [BundleSigning.Sign(bytes, _key)])));
+                BundleSigning.SignBundle(dir, _key);
                 Generations.Add(dir);
             }
         }
@@ -161,33 +160,11 @@ public class HttpUpdateTests(ZooBundle zb, ITestOutputHelper log)
 
         var failures = new ConcurrentQueue<string>();
         var seenGenerations = new ConcurrentDictionary<string, int>();
-        int next = 0, answered = 0;
-        var clients = Enumerable.Range(0, 8).Select(c => Task.Run(async () =>
-        {
-            var http = c % 2 == 0 ? s.Unix : s.Tcp;
-            while (Interlocked.Increment(ref next) <= 1000)
-            {
-                string task = Random.Shared.Next(4) == 0 ? t1 : t0;
-                try
-                {
-                    var response = await http.PostAsync($"/v2/models/{task}/infer", Served.Json(requests[task]));
-                    var body = await response.Content.ReadAsStringAsync();
-                    if (response.StatusCode != HttpStatusCode.OK) { failures.Enqueue($"{task}: {(int)response.StatusCode} {body}"); continue; }
-                    using var doc = JsonDocument.Parse(body);
-                    var p = doc.RootElement.GetProperty("parameters");
-                    string recipe = p.GetProperty("recipe").GetString()!, generation = p.GetProperty("bundle_generation").GetString()!;
-                    if (!generations.ContainsKey(generation)) failures.Enqueue($"answered with generation {generation}, which the device never had");
-                    if (response.Headers.GetValues(EdgeTvq.Runtime.Http.HttpService.GenerationHeader).Single() != generation) failures.Enqueue("header and body name different generations");
-                    if (!expected.TryGetValue((recipe, task), out var want)) { failures.Enqueue($"{task}: answered by an unexpected model {recipe}"); continue; }
-                    var got = Served.Floats(Served.Output(doc.RootElement, "logits"));
-                    if (!want.Select(BitConverter.SingleToInt32Bits).SequenceEqual(got.Select(BitConverter.SingleToInt32Bits)))
-                        failures.Enqueue($"{task} on {recipe} ({generation}): logits differ from that model's");
-                    seenGenerations.AddOrUpdate(generation, 1, (_, n) => n + 1);
-                    Interlocked.Increment(ref answered);
-                }
-                catch (Exception e) { failures.Enqueue($"{task}: {e.GetType().Name}: {e.Message}"); }
-            }
-        })).ToArray();
+        int answered = 0;
+        var clients = s.Clients(t0, t1, requests, expected, failures,
+            (generation, response) => !generations.ContainsKey(generation) ? $"answered with generation {generation}, which the device never had"
+                : response.Headers.GetValues(EdgeTvq.Runtime.Http.HttpService.GenerationHeader).Single() != generation ? "header and body name different generations" : null,
+            (_, generation) => { seenGenerations.AddOrUpdate(generation, 1, (_, n) => n + 1); Interlocked.Increment(ref answered); });
         var switcher = Task.Run(async () =>
         {
             for (int i = 0; i < 50; i++)
@@ -211,7 +188,7 @@ public class HttpUpdateTests(ZooBundle zb, ITestOutputHelper log)
                     failures.Enqueue($"update {step}: index answered {(int)index.StatusCode}");
             }
         });
-        await Task.WhenAll(clients.Append(switcher).Append(updater));
+        await Task.WhenAll(clients, switcher, updater);
         foreach (var f in failures.Take(10)) log.WriteLine(f);
         foreach (var (g, n) in seenGenerations) log.WriteLine($"{n,5}  generation {g}");
         Assert.Empty(failures);

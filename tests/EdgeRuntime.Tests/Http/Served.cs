@@ -115,6 +115,42 @@ public sealed class Served : IAsyncDisposable
 
     public static StringContent Json(string body) => new(body, Encoding.UTF8, "application/json");
 
+    /// <summary>
+    /// 1,000 inferences from 8 clients (even ones on the Unix socket, odd ones on TCP), for <paramref name="t1"/> one time
+    /// in four and <paramref name="t0"/> otherwise. Every answer must be 200 and equal, bit for bit, the logits
+    /// <paramref name="expected"/> holds for the (recipe, task) it names; <paramref name="checkGeneration"/> judges the
+    /// generation it names (null: fine). Failures are queued; <paramref name="onAnswer"/> gets (recipe, generation) of each good answer.
+    /// </summary>
+    public Task Clients(string t0, string t1, IReadOnlyDictionary<string, string> requests, IReadOnlyDictionary<(string Recipe, string Task), float[]> expected,
+        System.Collections.Concurrent.ConcurrentQueue<string> failures, Func<string, HttpResponseMessage, string?> checkGeneration, Action<string, string> onAnswer)
+    {
+        int next = 0;
+        return Task.WhenAll(Enumerable.Range(0, 8).Select(c => Task.Run(async () =>
+        {
+            var http = c % 2 == 0 ? Unix : Tcp;
+            while (Interlocked.Increment(ref next) <= 1000)
+            {
+                string task = Random.Shared.Next(4) == 0 ? t1 : t0;
+                try
+                {
+                    var response = await http.PostAsync($"/v2/models/{task}/infer", Json(requests[task]));
+                    var body = await response.Content.ReadAsStringAsync();
+                    if (response.StatusCode != System.Net.HttpStatusCode.OK) { failures.Enqueue($"{task}: {(int)response.StatusCode} {body}"); continue; }
+                    using var doc = JsonDocument.Parse(body);
+                    var p = doc.RootElement.GetProperty("parameters");
+                    string recipe = p.GetProperty("recipe").GetString()!, generation = p.GetProperty("bundle_generation").GetString()!;
+                    if (checkGeneration(generation, response) is { } wrong) failures.Enqueue(wrong);
+                    if (!expected.TryGetValue((recipe, task), out var want)) { failures.Enqueue($"{task}: answered by an unexpected model {recipe}"); continue; }
+                    var got = Floats(Output(doc.RootElement, "logits"));
+                    if (!want.Select(BitConverter.SingleToInt32Bits).SequenceEqual(got.Select(BitConverter.SingleToInt32Bits)))
+                        failures.Enqueue($"{task} on {recipe} ({generation}): logits differ from that model's");
+                    onAnswer(recipe, generation);
+                }
+                catch (Exception e) { failures.Enqueue($"{task}: {e.GetType().Name}: {e.Message}"); }
+            }
+        })));
+    }
+
     /// <summary>What the host's live model gives for these inputs through the classifier: logits and top-3.</summary>
     public (float[] Logits, List<Classification> Top) Reference(string task, IReadOnlyList<InputImage> images)
     {

@@ -44,8 +44,7 @@ public class UpdateTests(ZooBundle zb, ITestOutputHelper log)
     private static void Sign(string bundle, string keyPath)
     {
         using var key = BundleSigning.LoadPrivateKey(keyPath);
-        var (bytes, _) = ManifestIO.ReadBytes(bundle);
-        File.WriteAllBytes(Path.Combine(bundle, SignatureFile.FileName), BundleSigning.Serialize(new SignatureFile(SignatureFile.FormatName, [BundleSigning.Sign(bytes, key)])));
+        BundleSigning.SignBundle(bundle, key);
     }
 
     private static void CopyFolder(string from, string to)

@@ -45,9 +45,7 @@ public sealed class ZooBundle : IDisposable
             File.WriteAllText(Path.Combine(TrustDir, "test.pub.pem"), pub);
             using var key = System.Security.Cryptography.ECDsa.Create();
             key.ImportFromPem(priv);
-            var (manifest, _) = ManifestIO.ReadBytes(Bundle);
-            File.WriteAllBytes(Path.Combine(Bundle, SignatureFile.FileName),
-                BundleSigning.Serialize(new SignatureFile(SignatureFile.FormatName, [BundleSigning.Sign(manifest, key)])));
+            BundleSigning.SignBundle(Bundle, key);
         }
         finally
         {

@@ -27,8 +27,7 @@ public class SignedUpdateTests
         public void SignBundle(string bundle)
         {
             using var key = BundleSigning.LoadPrivateKey(PrivateKey);
-            var (bytes, _) = ManifestIO.ReadBytes(bundle);
-            File.WriteAllBytes(Path.Combine(bundle, SignatureFile.FileName), BundleSigning.Serialize(new SignatureFile(SignatureFile.FormatName, [BundleSigning.Sign(bytes, key)])));
+            BundleSigning.SignBundle(bundle, key);
         }
     }
 
