@@ -77,6 +77,7 @@ public sealed class RecipeDocument
     public MergeRecipe ToRecipe(BundleManifest m, string origin, string? servedTask = null)
     {
         ArgumentException Bad(string field, string what) => new($"{origin}: \"{field}\" {what}");
+        if (Method is null) throw Bad("method", $"is missing or null; give one of {MethodRegistry.KnownNames}");
         var method = MethodRegistry.Find(Method) ?? throw Bad("method", $"is '{Method}', not a merging method; known: {MethodRegistry.KnownNames}");
         var bundleTasks = m.Tasks.Select(t => t.Name).ToList();
         var check = new RecipeRequest(m, origin, this, [], null, null);

@@ -83,6 +83,8 @@ public class RecipeTests
 
     [Theory]
     [InlineData("""{"method": "tsv"}""", "\"method\" is 'tsv', not a merging method")]
+    [InlineData("""{"method": null, "tasks": ["t0", "t1"], "params": {"k": 0.2}}""", "\"method\" is missing or null")]
+    [InlineData("""{"method": null, "task": "t0"}""", "\"method\" is missing or null")]
     [InlineData("""{"method": "ties", "tasks": ["t0", "nope"]}""", "\"tasks[1]\" names task 'nope', which is not in this bundle")]
     [InlineData("""{"method": "task_arithmetic", "coefficients": {"zz": 0.3}}""", "\"coefficients\" names task 'zz'")]
     [InlineData("""{"method": "task_arithmetic", "tensor_coefficients": {"t0": {"no.such.weight": 0.3}}}""", "\"tensor_coefficients.t0.no.such.weight\" names a tensor that is not in the bundle")]

@@ -38,8 +38,8 @@ public static class MethodRegistry
     public static MergeMethodDescriptor Of(MergeMethod method) =>
         ByMethod.TryGetValue(method, out var d) ? d : throw new ArgumentOutOfRangeException(nameof(method), $"{method} has no descriptor in MethodRegistry.All");
 
-    /// <summary>The method named <paramref name="name"/> (its name or an alias, case-sensitive); null when unknown.</summary>
-    public static MergeMethodDescriptor? Find(string name) => ByName.GetValueOrDefault(name);
+    /// <summary>The method named <paramref name="name"/> (its name or an alias, case-sensitive); null when unknown or null.</summary>
+    public static MergeMethodDescriptor? Find(string? name) => name is null ? null : ByName.GetValueOrDefault(name);
 
     /// <summary>The method named <paramref name="name"/>, else an <see cref="ArgumentException"/> "WHERE: unknown method 'X'; known: …".</summary>
     public static MergeMethodDescriptor Get(string name, string where) => Find(name) ?? throw new ArgumentException($"{where}: {Unknown(name)}");
