@@ -65,6 +65,9 @@ public sealed class ModelHost : IDisposable
     public string BundleGeneration => _generation;
     public TimeSpan CacheLoadTime { get; }
 
+    /// <summary>True while a low-memory switch has taken the current model out of service (for tests that time requests against it).</summary>
+    internal bool IsSwitchingInPlace => _switchingInPlace;
+
     /// <summary>True when the host keeps one weight buffer and switches in place (see the class remarks).</summary>
     public bool LowMemory => _lowMemory;
 

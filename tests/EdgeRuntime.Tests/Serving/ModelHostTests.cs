@@ -47,7 +47,14 @@ public class ModelHostTests(MergedReference fx)
                 Interlocked.Increment(ref served);
             }
         })).ToArray();
-        for (int i = 0; i < 15; i++) host.Switch(recipes[i % recipes.Length]);
+        for (int i = 0; i < 15; i++)
+        {
+            host.Switch(recipes[i % recipes.Length]);
+            // Let the requests at each model before the next switch (a low-memory switch takes the model away at once;
+            // on a busy machine the switching thread could otherwise win every time and nothing would be raced).
+            int before = Volatile.Read(ref served);
+            SpinWait.SpinUntil(() => Volatile.Read(ref served) > before, TimeSpan.FromSeconds(30));
+        }
         stop.Cancel();
         Task.WaitAll(workers);
         Assert.Empty(failures);
@@ -141,15 +148,17 @@ public class ModelHostTests(MergedReference fx)
         Assert.True(host.LowMemory);
         host.Switch(MergeRecipe.Individual("a"));
         var lease = host.Acquire();
-        var switching = Task.Run(() => host.Switch(MergeRecipe.Individual("b")));
+        var switching = Task.Factory.StartNew(() => host.Switch(MergeRecipe.Individual("b")), TaskCreationOptions.LongRunning);
+        // Once the switch has taken the model out of service (however long the machine takes to start it), it must wait.
+        Assert.True(SpinWait.SpinUntil(() => host.IsSwitchingInPlace, TimeSpan.FromSeconds(60)), "the switch did not start");
         Assert.False(switching.Wait(500), "the in-place switch must wait for the request in flight");
         Assert.Equal("individual a", lease.Model.Recipe.ToString());
         var a = lease.Model.Encode(fx.Image, 4, 28); // the request in flight still runs on the complete model a
-        var waiting = Task.Run(() =>
+        var waiting = Task.Factory.StartNew(() =>
         {
             using var l = host.Acquire();
             return l.Model.Recipe.ToString();
-        });
+        }, TaskCreationOptions.LongRunning);
         Assert.False(waiting.Wait(300), "a new request must wait while no model is served");
         lease.Dispose();
         Assert.True(switching.Wait(TimeSpan.FromMinutes(1)));
