@@ -107,10 +107,8 @@ public sealed class ModelHost : IDisposable
             string previous = _generation;
             if (installed.Generation == previous) return new ReloadReport(previous, previous, null);
             var (old, next) = (_manifest, installed.Manifest);
-            static string Identity(BundleManifest m) => $"{m.BundleId}/{m.Scheme}/{m.Quantizer}/{m.Bits}/{m.BaseBits}/{m.OffsetBits}/{m.ErrorCorrection}/{m.Pretrained.Sha256}/{m.Base?.Sha256}";
-            if (Identity(old) != Identity(next) || old.Tensors.Count != next.Tensors.Count
-                || old.Tensors.Zip(next.Tensors).Any(p => p.First.Name != p.Second.Name || p.First.Storage != p.Second.Storage || !p.First.Shape.SequenceEqual(p.Second.Shape)))
-                throw new InvalidDataException($"{_bundleDir}: generation {installed.Generation} is another bundle (bundle id, scheme, pretrained model, base or tensor table changed); restart the service to serve it");
+            if (BundleUpdate.DiffersBeyondTasks(old, next) is { } what)
+                throw new InvalidDataException($"{_bundleDir}: generation {installed.Generation} is another bundle ({what} changed); restart the service to serve it");
             _manifest = next;
             _generation = installed.Generation;
             SwitchReport? switched = null;

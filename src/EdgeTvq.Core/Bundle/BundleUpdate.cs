@@ -125,16 +125,29 @@ public static class BundleUpdate
         var next = ManifestIO.Parse(nextBytes, newManifest);
         if (next.BundleId != installed.BundleId)
             throw new BundleFormatException(newManifest, $"is for bundle {next.BundleId}, the installed bundle is {installed.BundleId}; files of different bundles cannot be mixed");
-        static string Settings(BundleManifest m) => $"{m.Scheme}/{m.Quantizer}/{m.Bits}/{m.BaseBits}/{m.OffsetBits}/{m.ErrorCorrection}/{m.Policy}/{m.Pretrained.Sha256}/{m.Base?.Sha256}";
-        if (Settings(next) != Settings(installed))
-            throw new BundleFormatException(newManifest, "changes the scheme, quantizer, pretrained model or base file: not an update of the installed bundle; install the new bundle as a whole");
-        if (next.Tensors.Count != installed.Tensors.Count || next.Tensors.Zip(installed.Tensors).Any(p => p.First.Name != p.Second.Name || p.First.Storage != p.Second.Storage || !p.First.Shape.SequenceEqual(p.Second.Shape)))
-            throw new BundleFormatException(newManifest, "has another tensor table than the installed bundle; install the new bundle as a whole");
+        if (DiffersBeyondTasks(installed, next) is { } what)
+            throw new BundleFormatException(newManifest, $"changes {what}: not an update of the installed bundle; install the new bundle as a whole");
         // The device's signature file keeps the installed generation's entries (for rollback and crash safety) beside the new ones.
         var installedSigs = BundleSigning.Read(Path.Combine(bundleDir, SignatureFile.FileName));
         string nextSha = Convert.ToHexStringLower(SHA256.HashData(nextBytes));
         var merged = BundleSigning.Merge(installedSigs, offered?.Signatures.Where(s => s.ManifestSha256 == nextSha) ?? []);
         return (installedBytes, installed, next, nextBytes, merged, signer);
+    }
+
+    /// <summary>
+    /// What makes <paramref name="next"/> another bundle than <paramref name="installed"/> rather than a later generation of
+    /// it (its settings, pretrained model, base file or tensor table), or null when only tasks and recipes differ. The one
+    /// rule for an update (<see cref="Add"/>, <see cref="Remove"/>) and for a server picking a generation up.
+    /// </summary>
+    public static string? DiffersBeyondTasks(BundleManifest installed, BundleManifest next)
+    {
+        static string Settings(BundleManifest m) => $"{m.BundleId}/{m.Scheme}/{m.Quantizer}/{m.Bits}/{m.BaseBits}/{m.OffsetBits}/{m.ErrorCorrection}/{m.Policy}";
+        if (Settings(next) != Settings(installed)) return "the bundle id, scheme, quantizer or policy";
+        if (next.Pretrained.Sha256 != installed.Pretrained.Sha256) return "the pretrained model";
+        if (next.Base?.Sha256 != installed.Base?.Sha256) return "the base file";
+        if (next.Tensors.Count != installed.Tensors.Count || next.Tensors.Zip(installed.Tensors).Any(p => p.First.Name != p.Second.Name || p.First.Storage != p.Second.Storage || !p.First.Shape.SequenceEqual(p.Second.Shape)))
+            return "the tensor table";
+        return null;
     }
 
     private static void CheckTaskFile(string taskFile, TaskEntry entry, BundleManifest next)
