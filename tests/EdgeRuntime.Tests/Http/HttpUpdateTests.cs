@@ -142,19 +142,7 @@ public class HttpUpdateTests(ZooBundle zb, ITestOutputHelper log)
             (t0, Doc($"{{\"method\": \"ties\", \"tasks\": [\"{t0}\", \"{t1}\", \"{t2}\"]}}")),
         };
         // These tasks are in every generation, so a recipe's model gives the same bits in each: expected by recipe.
-        var recipes = loads.Select(l => RecipeDocument.Parse(System.Text.Encoding.UTF8.GetBytes(JsonDocument.Parse(l.Body).RootElement.GetProperty("parameters").GetProperty("recipe").GetRawText()), "test")
-                .ToRecipe(s.Host.Manifest, "test", l.Model))
-            .Concat([MergeRecipe.Individual(t0), MergeRecipe.Individual(t1)]).ToList();
-        var inputs = new[] { t0, t1 }.ToDictionary(t => t, t => s.Preprocessed(t, s.Images(t, 4)));
-        var expected = new Dictionary<(string Recipe, string Task), float[]>();
-        foreach (var r in recipes)
-        {
-            s.Host.Switch(r);
-            using var lease = s.Host.Acquire();
-            foreach (var t in new[] { t0, t1 })
-                if (lease.Model.Tasks.ContainsKey(t)) expected[(r.ToString(), t)] = Classifier.Logits(lease.Model, t, inputs[t], 4);
-        }
-        var requests = inputs.ToDictionary(e => e.Key, e => s.JsonRequest(e.Value, 4));
+        var (expected, requests) = s.ExpectedAnswers(loads, t0, t1);
         var generations = new ConcurrentDictionary<string, bool>();
         generations[s.Host.BundleGeneration] = true;
 

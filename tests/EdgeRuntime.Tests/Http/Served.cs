@@ -116,6 +116,29 @@ public sealed class Served : IAsyncDisposable
     public static StringContent Json(string body) => new(body, Encoding.UTF8, "application/json");
 
     /// <summary>
+    /// What each model a load test may meet gives: the recipes of <paramref name="loads"/> (model, load body) and the
+    /// individual models of <paramref name="t0"/> and <paramref name="t1"/>, each switched to on this host, run on 4 test
+    /// images of each task it serves. Returns the expected logits by (recipe, task) and the JSON request of each task.
+    /// </summary>
+    public (Dictionary<(string Recipe, string Task), float[]> Expected, Dictionary<string, string> Requests) ExpectedAnswers(
+        IEnumerable<(string Model, string Body)> loads, string t0, string t1)
+    {
+        var recipes = loads.Select(l => RecipeDocument.Parse(Encoding.UTF8.GetBytes(JsonDocument.Parse(l.Body).RootElement.GetProperty("parameters").GetProperty("recipe").GetRawText()), "test")
+                .ToRecipe(Host.Manifest, "test", l.Model))
+            .Concat([MergeRecipe.Individual(t0), MergeRecipe.Individual(t1)]).ToList();
+        var inputs = new[] { t0, t1 }.ToDictionary(t => t, t => Preprocessed(t, Images(t, 4)));
+        var expected = new Dictionary<(string Recipe, string Task), float[]>();
+        foreach (var r in recipes)
+        {
+            Host.Switch(r);
+            using var lease = Host.Acquire();
+            foreach (var t in new[] { t0, t1 })
+                if (lease.Model.Tasks.ContainsKey(t)) expected[(r.ToString(), t)] = Classifier.Logits(lease.Model, t, inputs[t], 4);
+        }
+        return (expected, inputs.ToDictionary(e => e.Key, e => JsonRequest(e.Value, 4)));
+    }
+
+    /// <summary>
     /// 1,000 inferences from 8 clients (even ones on the Unix socket, odd ones on TCP), for <paramref name="t1"/> one time
     /// in four and <paramref name="t0"/> otherwise. Every answer must be 200 and equal, bit for bit, the logits
     /// <paramref name="expected"/> holds for the (recipe, task) it names; <paramref name="checkGeneration"/> judges the
