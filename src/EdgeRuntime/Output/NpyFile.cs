@@ -1,0 +1,226 @@
+using System.Buffers.Binary;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace EdgeTvq.Runtime.Output;
+
+/// <summary>An array read from a .npy file: float32 or int32 data in C order, and its shape.</summary>
+public sealed class NpyArray
+{
+    internal NpyArray(int[] shape, float[]? floats, int[]? ints)
+    {
+        Shape = shape;
+        Floats = floats;
+        Ints = ints;
+    }
+
+    public int[] Shape { get; }
+
+    /// <summary>The values when the file's dtype is little-endian float32 (<c>&lt;f4</c>), else null.</summary>
+    public float[]? Floats { get; }
+
+    /// <summary>The values when the file's dtype is little-endian int32 (<c>&lt;i4</c>), else null.</summary>
+    public int[]? Ints { get; }
+
+    public string Dtype => Floats is not null ? "<f4" : "<i4";
+}
+
+/// <summary>
+/// NumPy .npy files, format version 1.0: the magic <c>\x93NUMPY</c>, version 1.0, a little-endian uint16 header length,
+/// an ASCII dict header (<c>descr</c>, <c>fortran_order</c>, <c>shape</c>) padded with spaces and ended by a newline so
+/// that the data starts at a multiple of 64 bytes, then the raw little-endian values in C order. Only <c>&lt;f4</c> and
+/// <c>&lt;i4</c> are written and read.
+/// </summary>
+public static class NpyFile
+{
+    static ReadOnlySpan<byte> Magic => [0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y'];
+
+    public static void Write(string path, ReadOnlySpan<float> data, ReadOnlySpan<int> shape) =>
+        WriteFile(path, "<f4", MemoryMarshal.AsBytes(data), data.Length, shape);
+
+    public static void Write(string path, ReadOnlySpan<int> data, ReadOnlySpan<int> shape) =>
+        WriteFile(path, "<i4", MemoryMarshal.AsBytes(data), data.Length, shape);
+
+    /// <summary>The bytes of a .npy v1.0 file: header then data (the data converted to little endian if needed).</summary>
+    public static byte[] Encode(ReadOnlySpan<float> data, ReadOnlySpan<int> shape) =>
+        Encode("<f4", MemoryMarshal.AsBytes(data), data.Length, shape);
+
+    public static byte[] Encode(ReadOnlySpan<int> data, ReadOnlySpan<int> shape) =>
+        Encode("<i4", MemoryMarshal.AsBytes(data), data.Length, shape);
+
+    static void WriteFile(string path, string descr, ReadOnlySpan<byte> raw, int count, ReadOnlySpan<int> shape)
+    {
+        byte[] bytes = Encode(descr, raw, count, shape);
+        AtomicFile.Write(path, bytes);
+    }
+
+    static byte[] Encode(string descr, ReadOnlySpan<byte> raw, int count, ReadOnlySpan<int> shape)
+    {
+        long product = 1;
+        foreach (int d in shape)
+        {
+            if (d < 0) throw new ArgumentOutOfRangeException(nameof(shape), $"shape dimension {d} is negative");
+            product *= d;
+        }
+        if (product != count) throw new ArgumentException($"shape ({string.Join(", ", shape.ToArray())}) holds {product} values, data has {count}", nameof(shape));
+
+        var sb = new StringBuilder("{'descr': '").Append(descr).Append("', 'fortran_order': False, 'shape': (");
+        for (int i = 0; i < shape.Length; i++)
+        {
+            if (i > 0) sb.Append(", ");
+            sb.Append(shape[i].ToString(CultureInfo.InvariantCulture));
+        }
+        if (shape.Length == 1) sb.Append(',');
+        sb.Append("), }");
+        // magic (6) + version (2) + header length (2) + header + '\n' padded to a multiple of 64.
+        int unpadded = 10 + sb.Length + 1;
+        int total = (unpadded + 63) / 64 * 64;
+        sb.Append(' ', total - unpadded).Append('\n');
+        if (sb.Length > ushort.MaxValue) throw new ArgumentException("shape too long for a version 1.0 header", nameof(shape));
+
+        var bytes = new byte[total + raw.Length];
+        Magic.CopyTo(bytes);
+        bytes[6] = 1;
+        bytes[7] = 0;
+        BinaryPrimitives.WriteUInt16LittleEndian(bytes.AsSpan(8), (ushort)sb.Length);
+        Encoding.ASCII.GetBytes(sb.ToString(), bytes.AsSpan(10));
+        Span<byte> body = bytes.AsSpan(total);
+        raw.CopyTo(body);
+        if (!BitConverter.IsLittleEndian)
+        {
+            Span<int> words = MemoryMarshal.Cast<byte, int>(body);
+            BinaryPrimitives.ReverseEndianness(words, words);
+        }
+        return bytes;
+    }
+
+    public static NpyArray Read(string path) => Decode(File.ReadAllBytes(path), path);
+
+    /// <summary>
+    /// Parses a .npy file of version 1.0, 2.0 or 3.0 whose dtype is <c>&lt;f4</c> or <c>&lt;i4</c> in C order
+    /// (also <c>|</c>-less spellings NumPy writes, like <c>'&lt;f4'</c>); anything else is refused with the reason.
+    /// </summary>
+    public static NpyArray Decode(ReadOnlySpan<byte> bytes, string source = "npy data")
+    {
+        if (bytes.Length < 10 || !bytes.StartsWith(Magic)) throw new InvalidDataException($"{source}: not a .npy file (magic missing)");
+        int major = bytes[6];
+        int headerLength, headerStart;
+        if (major == 1)
+        {
+            headerLength = BinaryPrimitives.ReadUInt16LittleEndian(bytes[8..]);
+            headerStart = 10;
+        }
+        else if (major is 2 or 3)
+        {
+            if (bytes.Length < 12) throw new InvalidDataException($"{source}: truncated .npy header");
+            uint len = BinaryPrimitives.ReadUInt32LittleEndian(bytes[8..]);
+            if (len > int.MaxValue - 12) throw new InvalidDataException($"{source}: .npy header length {len} is too large");
+            headerLength = (int)len;
+            headerStart = 12;
+        }
+        else throw new InvalidDataException($"{source}: .npy format version {major}.{bytes[7]} is not supported");
+        if (bytes.Length < headerStart + headerLength) throw new InvalidDataException($"{source}: truncated .npy header");
+        string header = Encoding.UTF8.GetString(bytes.Slice(headerStart, headerLength));
+
+        string descr = StringValue(header, "descr", source);
+        bool isFloat = descr switch
+        {
+            "<f4" => true,
+            "<i4" => false,
+            _ => throw new InvalidDataException($"{source}: dtype '{descr}' is not supported (only '<f4' and '<i4')"),
+        };
+        string fortran = RawValue(header, "fortran_order", source);
+        if (!fortran.StartsWith("False", StringComparison.Ordinal))
+            throw new InvalidDataException($"{source}: Fortran-order arrays are not supported");
+        int[] shape = ShapeValue(header, source);
+
+        long count = 1;
+        foreach (int d in shape) count *= d;
+        ReadOnlySpan<byte> body = bytes[(headerStart + headerLength)..];
+        if (count * 4 != body.Length)
+            throw new InvalidDataException($"{source}: shape ({string.Join(", ", shape)}) needs {count * 4} data bytes, the file has {body.Length}");
+
+        if (isFloat)
+        {
+            var values = new float[count];
+            body.CopyTo(MemoryMarshal.AsBytes(values.AsSpan()));
+            if (!BitConverter.IsLittleEndian)
+            {
+                Span<int> words = MemoryMarshal.Cast<float, int>(values.AsSpan());
+                BinaryPrimitives.ReverseEndianness(words, words);
+            }
+            return new NpyArray(shape, values, null);
+        }
+        else
+        {
+            var values = new int[count];
+            body.CopyTo(MemoryMarshal.AsBytes(values.AsSpan()));
+            if (!BitConverter.IsLittleEndian) BinaryPrimitives.ReverseEndianness(values.AsSpan(), values.AsSpan());
+            return new NpyArray(shape, null, values);
+        }
+    }
+
+    /// <summary>The text after <c>'key':</c> in the header dict, with leading spaces removed.</summary>
+    static string RawValue(string header, string key, string source)
+    {
+        string quoted = "'" + key + "'";
+        int at = header.IndexOf(quoted, StringComparison.Ordinal);
+        if (at < 0) throw new InvalidDataException($"{source}: .npy header lacks '{key}'");
+        int colon = header.IndexOf(':', at + quoted.Length);
+        if (colon < 0) throw new InvalidDataException($"{source}: .npy header entry '{key}' has no value");
+        return header[(colon + 1)..].TrimStart();
+    }
+
+    static string StringValue(string header, string key, string source)
+    {
+        string rest = RawValue(header, key, source);
+        if (rest.Length == 0 || rest[0] is not ('\'' or '"')) throw new InvalidDataException($"{source}: .npy header '{key}' is not a string");
+        int end = rest.IndexOf(rest[0], 1);
+        if (end < 0) throw new InvalidDataException($"{source}: .npy header '{key}' is unterminated");
+        return rest[1..end];
+    }
+
+    static int[] ShapeValue(string header, string source)
+    {
+        string rest = RawValue(header, "shape", source);
+        int close = rest.IndexOf(')');
+        if (!rest.StartsWith('(') || close < 0) throw new InvalidDataException($"{source}: .npy header shape is not a tuple");
+        var dims = new List<int>();
+        foreach (string part in rest[1..close].Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        {
+            string digits = part.EndsWith('L') ? part[..^1] : part;
+            if (!int.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out int d))
+                throw new InvalidDataException($"{source}: .npy shape entry '{part}' is not a non-negative int32");
+            dims.Add(d);
+        }
+        long count = 1;
+        foreach (int d in dims)
+        {
+            count *= d;
+            if (count > Array.MaxLength / 4) throw new InvalidDataException($"{source}: .npy shape is too large");
+        }
+        return dims.ToArray();
+    }
+}
+
+/// <summary>Writes a file whole under a temporary name beside it, then renames it into place.</summary>
+static class AtomicFile
+{
+    public static void Write(string path, ReadOnlySpan<byte> bytes)
+    {
+        string full = Path.GetFullPath(path);
+        string temp = Path.Combine(Path.GetDirectoryName(full)!, "." + Path.GetFileName(full) + ".tmp-" + Guid.NewGuid().ToString("N")[..8]);
+        try
+        {
+            using (var fs = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+                fs.Write(bytes);
+            File.Move(temp, full, overwrite: true);
+        }
+        catch
+        {
+            try { File.Delete(temp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            throw;
+        }
+    }
+}
