@@ -18,6 +18,21 @@ public static class CheckpointReader
     private static readonly string[] TorchExtensions = [".pt", ".pth", ".ckpt", ".bin", ".tar"];
 
     /// <summary>
+    /// Checks that <paramref name="path"/> is an ONNX model carrying all its weights (no external data), as a task's
+    /// head graph must be. Throws <see cref="CheckpointFormatException"/> naming the problem, <see cref="FileNotFoundException"/> if absent.
+    /// </summary>
+    public static void CheckSelfContainedOnnx(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        var kind = EdgeTvq.IO.LocalFile.KindOf(path);
+        if (kind == EdgeTvq.IO.LocalFileKind.Missing)
+            throw new FileNotFoundException($"ONNX file '{path}' does not exist.", path);
+        if (kind != EdgeTvq.IO.LocalFileKind.Regular)
+            throw CheckpointFormatException.Create(path, null, $"is {EdgeTvq.IO.LocalFile.Describe(kind)}, not a regular file; pass the ONNX file itself.");
+        OnnxInitializerReader.CheckSelfContained(path);
+    }
+
+    /// <summary>
     /// Opens <paramref name="path"/>. Content decides the format (zip → pytorch, length-prefixed JSON → safetensors,
     /// otherwise ONNX protobuf); the extension breaks ties for damaged files.
     /// Throws <see cref="CheckpointFormatException"/> for anything malformed, <see cref="FileNotFoundException"/> if absent.

@@ -60,6 +60,29 @@ internal static class OnnxInitializerReader
         }
     }
 
+    /// <summary>
+    /// Checks an ONNX model that must carry every weight itself, such as a task's head graph (stored inside the
+    /// task's bundle file, so no external data file can travel with it): it must parse as a model with a graph and
+    /// opsets, and no initializer may live in an external data file.
+    /// </summary>
+    public static void CheckSelfContained(string path)
+    {
+        var file = MappedFile.Open(path);
+        var externalFiles = new Dictionary<string, TensorStorage>(StringComparer.Ordinal);
+        try
+        {
+            Read(path, file, externalFiles);
+            if (externalFiles.Count > 0)
+                throw CheckpointFormatException.Create(path, null,
+                    $"keeps weights in external data files ({string.Join(", ", externalFiles.Keys)}); a head graph travels inside its task's bundle file, so export it with its weights embedded (torch.onnx.export does so below 2 GiB)");
+        }
+        finally
+        {
+            foreach (var f in externalFiles.Values.OfType<IDisposable>()) f.Dispose();
+            file.Dispose();
+        }
+    }
+
     private static List<CheckpointTensor> Read(string path, TensorStorage file, Dictionary<string, TensorStorage> externalFiles)
     {
         if (file.Length > int.MaxValue)

@@ -10,6 +10,7 @@ namespace EdgeTvq.Bundle;
 public sealed class BundleManifest
 {
     public string Format { get; set; } = Format_.Name;
+    /// <summary>1, or 2 when any task has own blobs (<see cref="ManifestIO.RequiredVersion"/>; writers set it, readers check it).</summary>
     public int FormatVersion { get; set; } = EdgeTvq.Format.FormatConstants.Version;
     /// <summary>32 lowercase hex digits; the same 16 bytes are in every binary file's header.</summary>
     public string BundleId { get; set; } = "";
@@ -87,7 +88,26 @@ public sealed class TaskEntry : FileEntry
     public string Source { get; set; } = "";
     /// <summary>Task-specific tensors stored unquantized as values (e.g. a classification head).</summary>
     public List<OwnTensorEntry> OwnTensors { get; set; } = [];
+    /// <summary>
+    /// Format version 2: the task's own opaque byte strings (e.g. <c>head.onnx</c>, its head as an ONNX graph), stored
+    /// after its own tensors. Absent (null) when the task has none, so manifests without them stay version 1.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public List<OwnBlobEntry>? OwnBlobs { get; set; }
     public TaskStats? Stats { get; set; }
+
+    /// <summary>The format version this task's file is written in: 2 when it holds own blobs, else 1.</summary>
+    [JsonIgnore] public ushort FileVersion => OwnBlobs is { Count: > 0 } ? EdgeTvq.Format.FormatConstants.VersionBlobs : EdgeTvq.Format.FormatConstants.Version;
+}
+
+/// <summary>A task's own blob (format version 2): its name and byte count.</summary>
+public sealed class OwnBlobEntry
+{
+    public string Name { get; set; } = "";
+    public long Bytes { get; set; }
+
+    /// <summary>The blob a task's head graph is stored under.</summary>
+    public const string HeadOnnx = "head.onnx";
 }
 
 public sealed class OwnTensorEntry

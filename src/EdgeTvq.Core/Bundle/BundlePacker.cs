@@ -2,8 +2,15 @@ using EdgeTvq.Format;
 
 namespace EdgeTvq.Bundle;
 
-/// <summary>A fine-tuned checkpoint to pack under a task name, with optional user metadata (labels, preprocessing).</summary>
-public sealed record PackTask(string Name, ITensorSource Source, System.Text.Json.JsonElement? Metadata = null, string MetadataFile = "");
+/// <summary>
+/// A fine-tuned checkpoint to pack under a task name, with optional user metadata (labels, preprocessing, kind) and
+/// own blobs (e.g. the task's head as an ONNX graph, <see cref="OwnBlobEntry.HeadOnnx"/>).
+/// </summary>
+public sealed record PackTask(string Name, ITensorSource Source, System.Text.Json.JsonElement? Metadata = null, string MetadataFile = "",
+    IReadOnlyList<PackBlob>? Blobs = null);
+
+/// <summary>An own blob to store in a task's file (format version 2): its name, its bytes and the file they came from.</summary>
+public sealed record PackBlob(string Name, byte[] Bytes, string Source);
 
 /// <summary>Progress of a long step: phase text, items done, items total.</summary>
 public delegate void PackProgress(string phase, long done, long total);
@@ -64,7 +71,7 @@ public static class BundlePacker
             {
                 foreach (var p in plans)
                     writers.Add(new BundleFileWriter(Path.Combine(staging, BundleNames.TaskFileName(p.Task.Name)),
-                        HeaderFor(FileKind.Task, options, bundleId, pendingIdentity, TaskRecordCount(p.Task, stored.Count, p.Own.Count)), headerPending: true));
+                        HeaderFor(FileKind.Task, options, bundleId, pendingIdentity, TaskRecordCount(p, stored.Count), p.FileVersion), headerPending: true));
                 for (int t = 0; t < plans.Count; t++) writers[t].WriteMetadata(ManifestIO.SerializeMetadata(plans[t].Metadata));
 
                 using var id = new PretrainedIdentity();
@@ -80,7 +87,7 @@ public static class BundlePacker
                         done++;
                     }
                     progress?.Invoke("quantizing tensors", total, total);
-                    for (int t = 0; t < plans.Count; t++) plans[t].WriteOwnTensors(writers[t]);
+                    for (int t = 0; t < plans.Count; t++) plans[t].WriteOwn(writers[t]);
                     identity = encoder.FinishIdentity();
                 }
                 finally { encoder.StopHashing(); } // after a failure too: no hash still running once the identity is disposed
@@ -90,7 +97,7 @@ public static class BundlePacker
                 ParallelWork.For(plans.Count + 1, ParallelWork.Threads(options.Threads), i =>
                 {
                     if (i < plans.Count)
-                        completed[i] = writers[i].Complete(HeaderFor(FileKind.Task, options, bundleId, identity, TaskRecordCount(plans[i].Task, stored.Count, plans[i].Own.Count)));
+                        completed[i] = writers[i].Complete(HeaderFor(FileKind.Task, options, bundleId, identity, TaskRecordCount(plans[i], stored.Count), plans[i].FileVersion));
                     else if (baseWriter is not null)
                         completed[i] = baseWriter.Complete(HeaderFor(FileKind.Base, options, bundleId, identity, (uint)quantizedCount));
                 });
@@ -150,7 +157,7 @@ public static class BundlePacker
         var bundleId = Guid.ParseExact(manifest.BundleId, "N");
         var stored = table.Where(e => e.Storage != "skipped").ToList();
         TaskEntry entry;
-        using (var writer = new BundleFileWriter(taskPath, HeaderFor(FileKind.Task, options, bundleId, identity, TaskRecordCount(task, stored.Count, plan.Own.Count))))
+        using (var writer = new BundleFileWriter(taskPath, HeaderFor(FileKind.Task, options, bundleId, identity, TaskRecordCount(plan, stored.Count), plan.FileVersion)))
         {
             writer.WriteMetadata(ManifestIO.SerializeMetadata(plan.Metadata));
             var encoder = new TensorEncoder(options, pretrained, [plan]);
@@ -173,7 +180,7 @@ public static class BundlePacker
                 progress?.Invoke("quantizing tensors", stored.Count, stored.Count);
                 baseFile.Finish();
             }
-            plan.WriteOwnTensors(writer);
+            plan.WriteOwn(writer);
             entry = plan.Entry(writer.Complete(), encoder.Stats[0]);
         }
         manifest.Tasks.Add(entry);
@@ -234,10 +241,10 @@ public static class BundlePacker
                 $"over the format's limit of {FormatConstants.MaxRecords:N0}; merge small tensors or drop unused ones before packing");
     }
 
-    private static uint TaskRecordCount(PackTask task, int stored, int own)
+    private static uint TaskRecordCount(TaskPlan plan, int stored)
     {
-        long records = 1L + stored + own;
-        CheckRecordCount(task.Source, records);
+        long records = 1L + stored + plan.Own.Count + plan.Blobs.Count;
+        CheckRecordCount(plan.Task.Source, records);
         return (uint)records;
     }
 
@@ -251,7 +258,7 @@ public static class BundlePacker
         QuantizedParameterCount = table.Where(e => e.Storage == "quantized").Sum(e => e.ElementCount),
     };
 
-    private static FileHeader HeaderFor(FileKind kind, PackOptions o, Guid bundleId, byte[] identity, uint records) => new(
+    private static FileHeader HeaderFor(FileKind kind, PackOptions o, Guid bundleId, byte[] identity, uint records, ushort version = FormatConstants.Version) => new(
         kind, o.Scheme, o.Mode, o.Scheme == Scheme.Rtvq && o.ErrorCorrection ? FileFlags.ErrorCorrection : FileFlags.None,
-        bundleId, identity, records);
+        bundleId, identity, records, version);
 }

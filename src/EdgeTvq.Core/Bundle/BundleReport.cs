@@ -106,7 +106,8 @@ public static class BundleInspector
                 }
             }
             for (int t = 0; t < T; t++)
-                stream.ReadOwn(t, (int task, OwnTensorEntry _, in BundleRecord r) => ownBytes[task] += r.TotalLength);
+                stream.ReadOwn(t, (int task, OwnTensorEntry _, in BundleRecord r) => ownBytes[task] += r.TotalLength,
+                    (int task, OwnBlobEntry _, in BundleRecord r) => ownBytes[task] += r.TotalLength);
             stream.Finish();
             for (int t = 0; t < T; t++)
             {

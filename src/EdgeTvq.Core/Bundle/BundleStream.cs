@@ -5,6 +5,9 @@ namespace EdgeTvq.Bundle;
 /// <summary>Reads task <paramref name="task"/>'s own tensor <paramref name="own"/>: its record (payload valid during the call).</summary>
 public delegate void OwnRecordCallback(int task, OwnTensorEntry own, in BundleRecord record);
 
+/// <summary>Reads task <paramref name="task"/>'s own blob <paramref name="blob"/>: its record (payload valid during the call).</summary>
+public delegate void OwnBlobCallback(int task, OwnBlobEntry blob, in BundleRecord record);
+
 /// <summary>
 /// The one way EdgeTvq reads the binary files of a bundle (docs/bundle-format.md, sections 4 and 7): the base file
 /// (RTVQ) and any selection of task files, opened with their header checks, read front to back in lockstep over the
@@ -112,9 +115,9 @@ public sealed class BundleStream : IDisposable
         return s;
     }
 
-    /// <summary>Records of a task file: metadata, one per non-skipped table tensor, one per own tensor (section 4.3).</summary>
+    /// <summary>Records of a task file: metadata, one per non-skipped table tensor, one per own tensor, one per own blob (section 4.3).</summary>
     public static uint TaskRecordCount(BundleManifest m, TaskEntry task) =>
-        (uint)(1 + m.Tensors.Count(e => e.Storage != "skipped") + task.OwnTensors.Count);
+        (uint)(1 + m.Tensors.Count(e => e.Storage != "skipped") + task.OwnTensors.Count + (task.OwnBlobs?.Count ?? 0));
 
     /// <summary>Records of the base file: one per quantized table tensor (section 4.3).</summary>
     public static uint BaseRecordCount(BundleManifest m) => (uint)m.Tensors.Count(e => e.Storage == "quantized");
@@ -126,13 +129,13 @@ public sealed class BundleStream : IDisposable
             int task = t;
             Guard(Tasks[t], () =>
             {
-                var lane = OpenFile(Tasks[task], FileKind.Task, TaskRecordCount(Manifest, Tasks[task]));
+                var lane = OpenFile(Tasks[task], FileKind.Task, TaskRecordCount(Manifest, Tasks[task]), Tasks[task].FileVersion);
                 _tasks[task] = lane;
                 _metadata[task] = ReadMetadata(lane, Tasks[task]);
             });
         }
         if (readBase && Manifest.Base is { } b)
-            Guard(b, () => _base = OpenFile(b, FileKind.Base, BaseRecordCount(Manifest)));
+            Guard(b, () => _base = OpenFile(b, FileKind.Base, BaseRecordCount(Manifest), FormatConstants.Version));
     }
 
     /// <summary>Advances every open file by the records of the next table tensor; false after the last.</summary>
@@ -166,9 +169,10 @@ public sealed class BundleStream : IDisposable
 
     /// <summary>
     /// After the table: reads task <paramref name="task"/>'s own tensors (kind 4, in the order of its manifest
-    /// entry), handing each to <paramref name="onOwn"/>. At most once per task; <see cref="Finish"/> reads those not read.
+    /// entry), handing each to <paramref name="onOwn"/>, then its own blobs (kind 6, version 2), handing each to
+    /// <paramref name="onBlob"/>. At most once per task; <see cref="Finish"/> reads those not read.
     /// </summary>
-    public void ReadOwn(int task, OwnRecordCallback? onOwn)
+    public void ReadOwn(int task, OwnRecordCallback? onOwn, OwnBlobCallback? onBlob = null)
     {
         if (_position < Table.Count - 1) throw new InvalidOperationException("own tensors come after the last table tensor");
         var lane = _tasks[task];
@@ -185,6 +189,13 @@ public sealed class BundleStream : IDisposable
                 if (r.Kind != RecordKind.OwnFloat32)
                     throw Refuse(lane, r, $"is of kind {r.Kind}; the task's own tensors are OwnFloat32 records");
                 if (!lane.Failed) onOwn?.Invoke(task, own, r);
+            }
+            foreach (var blob in Tasks[task].OwnBlobs ?? [])
+            {
+                var r = NextRecord(lane, blob.Name, [blob.Bytes]);
+                if (r.Kind != RecordKind.OwnBlob)
+                    throw Refuse(lane, r, $"is of kind {r.Kind}; the task's own blobs are OwnBlob records");
+                if (!lane.Failed) onBlob?.Invoke(task, blob, r);
             }
         });
     }
@@ -216,7 +227,7 @@ public sealed class BundleStream : IDisposable
 
     // ---- the rules, in one place ----
 
-    private Lane OpenFile(FileEntry entry, FileKind kind, uint expectedRecords)
+    private Lane OpenFile(FileEntry entry, FileKind kind, uint expectedRecords, ushort expectedVersion)
     {
         string path = Path.Combine(_dir, entry.File);
         if (!File.Exists(path))
@@ -225,7 +236,7 @@ public sealed class BundleStream : IDisposable
         var reader = BundleFileReader.Open(path);
         try
         {
-            CheckHeader(reader.Header, kind, expectedRecords, path);
+            CheckHeader(reader.Header, kind, expectedRecords, expectedVersion, path);
             return new Lane(reader, entry);
         }
         catch
@@ -236,7 +247,7 @@ public sealed class BundleStream : IDisposable
     }
 
     /// <summary>Section 7, item 2: the header must be this bundle's, made against its pretrained model, with its settings.</summary>
-    private void CheckHeader(FileHeader h, FileKind kind, uint expectedRecords, string path)
+    private void CheckHeader(FileHeader h, FileKind kind, uint expectedRecords, ushort expectedVersion, string path)
     {
         var m = Manifest;
         var o = Options;
@@ -248,6 +259,8 @@ public sealed class BundleStream : IDisposable
             throw new BundleFormatException(path, $"belongs to bundle {h.BundleId:N}, not to this bundle ({m.BundleId}); files from different bundles cannot be mixed. Use 'edgetvq-pack add-task' to add a task to this bundle.");
         if (h.Scheme != o.Scheme || h.Mode != o.Mode || h.Flags.HasFlag(FileFlags.ErrorCorrection) != (o.Scheme == Scheme.Rtvq && o.ErrorCorrection))
             throw new BundleFormatException(path, "header settings (scheme, quantizer or error correction) differ from manifest.json");
+        if (h.Version != expectedVersion)
+            throw new BundleFormatException(path, $"is a format version {h.Version} file; the manifest implies version {expectedVersion} (version 2 exactly when the task has own blobs)");
         if (h.RecordCount != expectedRecords)
             throw new BundleFormatException(path, $"holds {h.RecordCount} records, the manifest implies {expectedRecords}");
     }

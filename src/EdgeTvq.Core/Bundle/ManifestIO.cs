@@ -52,7 +52,10 @@ public static class ManifestIO
         void Fail(string what) => throw new BundleFormatException(path, what);
         CheckNoNulls(m, path);
         if (m.Format != FormatConstants.ManifestFormatName) Fail($"\"format\" is '{m.Format}', expected '{FormatConstants.ManifestFormatName}'");
-        if (m.FormatVersion != FormatConstants.Version) Fail($"formatVersion {m.FormatVersion} is not supported (this build reads {FormatConstants.Version})");
+        if (m.FormatVersion is < FormatConstants.Version or > FormatConstants.LatestVersion)
+            Fail($"formatVersion {m.FormatVersion} is not supported (this build reads {FormatConstants.Version} to {FormatConstants.LatestVersion}); use a newer edgetvq");
+        if (m.FormatVersion < RequiredVersion(m))
+            Fail($"formatVersion {m.FormatVersion} cannot hold own blobs (task '{m.Tasks.First(t => t.OwnBlobs is { Count: > 0 }).Name}'); they need version {FormatConstants.VersionBlobs}");
         if (m.BundleId.Length != 32 || !Guid.TryParseExact(m.BundleId, "N", out _)) Fail($"bundleId '{m.BundleId}' is not 32 hex digits");
         Scheme scheme = default;
         try
@@ -93,6 +96,15 @@ public static class ManifestIO
                 if (previousOwn is not null && Utf8Order.Instance.Compare(previousOwn, o.Name) >= 0) Fail($"task '{t.Name}': own tensors are not sorted or repeat at '{o.Name}'");
                 previousOwn = o.Name;
                 CheckShape(o.Name, o.Shape, path);
+            }
+            string? previousBlob = null;
+            foreach (var b in t.OwnBlobs ?? [])
+            {
+                if (!BundleNames.IsValidTaskName(b.Name)) Fail($"task '{t.Name}': own blob name '{b.Name}' is invalid (1-64 characters of letters, digits, '_', '.', '-')");
+                if (previousBlob is not null && Utf8Order.Instance.Compare(previousBlob, b.Name) >= 0) Fail($"task '{t.Name}': own blobs are not sorted or repeat at '{b.Name}'");
+                if (t.OwnTensors.Any(o => o.Name == b.Name)) Fail($"task '{t.Name}': '{b.Name}' is both an own tensor and an own blob");
+                if (b.Bytes is < 0 or > FormatConstants.MaxPayloadBytes) Fail($"task '{t.Name}': own blob '{b.Name}' has {b.Bytes} bytes; allowed 0..{FormatConstants.MaxPayloadBytes}");
+                previousBlob = b.Name;
             }
             if (!files.Add(t.File)) Fail($"task '{t.Name}': file '{t.File}' is used twice");
         }
@@ -150,6 +162,11 @@ public static class ManifestIO
                 Need(t.OwnTensors[j].Name, $"tasks[{i}].ownTensors[{j}].name");
                 Need(t.OwnTensors[j].Shape, $"tasks[{i}].ownTensors[{j}].shape");
             }
+            for (int j = 0; j < (t.OwnBlobs?.Count ?? 0); j++)
+            {
+                Need(t.OwnBlobs![j], $"tasks[{i}].ownBlobs[{j}]");
+                Need(t.OwnBlobs[j].Name, $"tasks[{i}].ownBlobs[{j}].name");
+            }
         }
         foreach (var (name, recipe) in m.Recipes ?? [])
             Need(recipe, $"recipes.{name}");
@@ -187,9 +204,17 @@ public static class ManifestIO
     public const string ChecksumPlaceholder = "0000000000000000";
     private static readonly byte[] ChecksumKey = Encoding.ASCII.GetBytes("\"checksum\": \"");
 
-    /// <summary>Serializes the manifest with its checksum filled in.</summary>
+    /// <summary>
+    /// The lowest format version that holds everything in <paramref name="m"/>: 2 when a task has own blobs, else 1.
+    /// Writers stamp it (<see cref="Serialize"/>), so a bundle that uses nothing newer stays readable by older builds.
+    /// </summary>
+    public static ushort RequiredVersion(BundleManifest m) =>
+        m.Tasks.Any(t => t is { OwnBlobs.Count: > 0 }) ? FormatConstants.VersionBlobs : FormatConstants.Version;
+
+    /// <summary>Serializes the manifest with its checksum filled in and its format version the lowest that holds it.</summary>
     public static byte[] Serialize(BundleManifest m)
     {
+        m.FormatVersion = RequiredVersion(m);
         m.Checksum = ChecksumPlaceholder;
         byte[] bytes = JsonSerializer.SerializeToUtf8Bytes(m, BundleJsonContext.Default.BundleManifest);
         int at = ChecksumPosition(bytes) ?? throw new InvalidOperationException("manifest serializer did not emit the checksum member last");

@@ -4,14 +4,18 @@ namespace EdgeTvq.Bundle;
 
 /// <summary>
 /// The metadata record (record 0) of a task file: what a runtime needs to use the task besides weights.
-/// <see cref="Labels"/> and <see cref="Preprocessing"/> come from the user's --task-metadata JSON file; any
-/// other fields of that file are kept in <see cref="Extra"/>.
+/// <see cref="Labels"/>, <see cref="Kind"/> and <see cref="Preprocessing"/> come from the user's --task-metadata JSON
+/// file (checked against the model contract, <see cref="TaskContract"/>, when packed); any other fields of that file
+/// are kept in <see cref="Extra"/>.
 /// </summary>
 public sealed class TaskMetadata
 {
     public string Task { get; set; } = "";
     public string Source { get; set; } = "";
     public List<string>? Labels { get; set; }
+    /// <summary>What the task's head outputs (<see cref="TaskKinds"/>); absent means classification (bundles before it existed).</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public string? Kind { get; set; }
     public JsonElement? Preprocessing { get; set; }
     public Dictionary<string, JsonElement>? Extra { get; set; }
 }
@@ -44,7 +48,14 @@ public static class TaskMetadataBuilder
                     }
                     break;
                 case "preprocessing":
+                    try { PreprocessingSpec.Parse(p.Value); }
+                    catch (FormatException e) { throw new ArgumentException($"{Path.GetFileName(userFile)}: {e.Message}"); }
                     meta.Preprocessing = p.Value.Clone();
+                    break;
+                case "kind":
+                    if (p.Value.ValueKind != JsonValueKind.String || !TaskKinds.TryParse(p.Value.GetString()!, out _))
+                        throw new ArgumentException($"{Path.GetFileName(userFile)}: \"kind\" must be one of {TaskKinds.Names}");
+                    meta.Kind = p.Value.GetString();
                     break;
                 case "task":
                 case "source":

@@ -84,6 +84,16 @@ public sealed class BundleFileWriter : IDisposable
         EndRecord();
     }
 
+    /// <summary>A task's own opaque bytes (<see cref="RecordKind.OwnBlob"/>, format version 2), e.g. its ONNX head graph.</summary>
+    public void WriteBlob(string name, ReadOnlySpan<byte> bytes)
+    {
+        if (_header.Version < FormatConstants.VersionBlobs)
+            throw new InvalidOperationException($"{_path}: own-blob records need a version-{FormatConstants.VersionBlobs} file");
+        BeginRecord(RecordKind.OwnBlob, 0, name, [bytes.Length], bytes.Length);
+        Emit(bytes, true);
+        EndRecord();
+    }
+
     public void WriteMetadata(ReadOnlySpan<byte> utf8Json)
     {
         BeginRecord(RecordKind.Metadata, 0, FormatConstants.MetadataRecordName, [], utf8Json.Length);
@@ -135,8 +145,8 @@ public sealed class BundleFileWriter : IDisposable
     public WrittenFile Complete(FileHeader header)
     {
         if (!_headerPending) throw new InvalidOperationException($"{_path}: the header was written when the file was created");
-        if (header.Kind != _header.Kind || header.RecordCount != _header.RecordCount)
-            throw new ArgumentException($"{_path}: the header must keep the file's kind and record count", nameof(header));
+        if (header.Kind != _header.Kind || header.RecordCount != _header.RecordCount || header.Version != _header.Version)
+            throw new ArgumentException($"{_path}: the header must keep the file's kind, record count and version", nameof(header));
         _header = header;
         Span<byte> h = stackalloc byte[FormatConstants.HeaderSize];
         header.Write(h);

@@ -8,7 +8,7 @@ namespace EdgeTvq.Format;
 /// <code>
 ///  offset size field
 ///   0      8   magic 89 54 56 51 0D 0A 1A 0A
-///   8      2   format version (u16) = 1
+///   8      2   format version (u16): 1, or 2 for a task file with own-blob records
 ///  10      1   file kind (u8): 1 base, 2 task
 ///  11      1   scheme (u8): 1 fq, 2 tvq, 3 rtvq
 ///  12      1   quantizer mode (u8): 0 default, 1 reference
@@ -28,7 +28,8 @@ public readonly record struct FileHeader(
     FileFlags Flags,
     Guid BundleId,
     byte[] PretrainedIdentity,
-    uint RecordCount)
+    uint RecordCount,
+    ushort Version = FormatConstants.Version)
 {
     public const int OffVersion = 8, OffKind = 10, OffScheme = 11, OffMode = 12, OffFlags = 13, OffReserved1 = 14,
         OffBundleId = 16, OffPretrained = 32, OffRecordCount = 64, OffReserved2 = 68, OffChecksum = 72;
@@ -37,7 +38,7 @@ public readonly record struct FileHeader(
     {
         dst[..FormatConstants.HeaderSize].Clear();
         FormatConstants.Magic.CopyTo(dst);
-        BinaryPrimitives.WriteUInt16LittleEndian(dst[OffVersion..], FormatConstants.Version);
+        BinaryPrimitives.WriteUInt16LittleEndian(dst[OffVersion..], Version);
         dst[OffKind] = (byte)Kind;
         dst[OffScheme] = (byte)Scheme;
         dst[OffMode] = (byte)Mode;
@@ -59,8 +60,8 @@ public readonly record struct FileHeader(
         if (stored != XxHash64.HashToUInt64(src[..OffChecksum]))
             throw new BundleFormatException(file, "header checksum mismatch: the header is damaged; copy the file again from the packer's output", offset: 0);
         ushort version = BinaryPrimitives.ReadUInt16LittleEndian(src[OffVersion..]);
-        if (version != FormatConstants.Version)
-            throw new BundleFormatException(file, $"format version {version} is not supported (this build reads version {FormatConstants.Version}); use a matching edgetvq build", offset: OffVersion);
+        if (version is < FormatConstants.Version or > FormatConstants.LatestVersion)
+            throw new BundleFormatException(file, $"format version {version} is not supported (this build reads versions {FormatConstants.Version} to {FormatConstants.LatestVersion}); use a matching edgetvq build", offset: OffVersion);
         byte kind = src[OffKind], scheme = src[OffScheme], mode = src[OffMode], flags = src[OffFlags];
         if (kind is not ((byte)FileKind.Base or (byte)FileKind.Task))
             throw new BundleFormatException(file, $"unknown file kind {kind}", offset: OffKind);
@@ -74,7 +75,7 @@ public readonly record struct FileHeader(
         if (records > FormatConstants.MaxRecords)
             throw new BundleFormatException(file, $"record count {records} exceeds the limit {FormatConstants.MaxRecords}", offset: OffRecordCount);
         return new FileHeader((FileKind)kind, (Scheme)scheme, (Quantization.QuantMode)mode, (FileFlags)flags,
-            BundleIdFromBytes(src.Slice(OffBundleId, 16)), src.Slice(OffPretrained, 32).ToArray(), records);
+            BundleIdFromBytes(src.Slice(OffBundleId, 16)), src.Slice(OffPretrained, 32).ToArray(), records, version);
     }
 
     /// <summary>Bundle ids are stored as the 16 bytes of their big-endian (RFC 4122) form, the same bytes as the manifest's hex.</summary>

@@ -1,9 +1,19 @@
 namespace EdgeTvq.Format;
 
-/// <summary>Constants of bundle format v1; docs/bundle-format.md is the specification they mirror.</summary>
+/// <summary>Constants of the bundle format (versions 1 and 2); docs/bundle-format.md is the specification they mirror.</summary>
 public static class FormatConstants
 {
+    /// <summary>
+    /// The oldest version: what a file or manifest without version-2 content is written as, so bundles that use
+    /// nothing newer stay byte-identical to what version-1 readers read.
+    /// </summary>
     public const ushort Version = 1;
+
+    /// <summary>Version 2 adds own-blob records (kind 6, e.g. a task's ONNX head graph) and the manifest's <c>ownBlobs</c>.</summary>
+    public const ushort VersionBlobs = 2;
+
+    /// <summary>The newest version this build reads and writes.</summary>
+    public const ushort LatestVersion = VersionBlobs;
 
     /// <summary>File magic: 0x89 'T' 'V' 'Q' CR LF 0x1A LF (a PNG-style signature that catches text-mode damage).</summary>
     public static ReadOnlySpan<byte> Magic => [0x89, (byte)'T', (byte)'V', (byte)'Q', 0x0D, 0x0A, 0x1A, 0x0A];
@@ -67,4 +77,9 @@ public enum RecordKind : byte
     OwnFloat32 = 4,
     /// <summary>Task metadata as UTF-8 JSON (task files only, always record 0).</summary>
     Metadata = 5,
+    /// <summary>
+    /// Version 2: a task-specific opaque byte string, e.g. the task's head as an ONNX graph (rank 1, its one dimension
+    /// the byte count; payload: the bytes).
+    /// </summary>
+    OwnBlob = 6,
 }

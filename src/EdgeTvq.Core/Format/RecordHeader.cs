@@ -47,7 +47,7 @@ public readonly record struct RecordHeader(RecordKind Kind, byte Bits, byte Rank
         ushort nameLength = BinaryPrimitives.ReadUInt16LittleEndian(src[OffNameLength..]);
         ulong payload = BinaryPrimitives.ReadUInt64LittleEndian(src[OffPayloadLength..]);
         string where = $"record {index}";
-        if (kind is < 1 or > 5)
+        if (kind is < 1 or > 6)
             throw new BundleFormatException(file, $"{where}: unknown record kind {kind}; the file is damaged", offset: offset);
         if (src[OffReserved1] != 0 || BinaryPrimitives.ReadUInt16LittleEndian(src[OffReserved2..]) != 0)
             throw new BundleFormatException(file, $"{where}: reserved bytes are not zero; the file is damaged", offset: offset);

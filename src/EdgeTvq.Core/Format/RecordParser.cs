@@ -54,8 +54,11 @@ public static class RecordParser
             RecordKind.Quantized => 8 + BitPacking.PackedLength(count, header.Bits),
             RecordKind.Constant => 4,
             RecordKind.Float32 or RecordKind.OwnFloat32 => checked(4 * count),
+            RecordKind.OwnBlob => count,
             _ => payloadLength,
         };
+        if (header.Kind == RecordKind.OwnBlob && header.Rank != 1)
+            throw new BundleFormatException(file, $"record {index}: an own-blob record must have rank 1 (its byte count)", name, offset);
         if (header.Kind == RecordKind.Metadata && header.Rank != 0)
             throw new BundleFormatException(file, $"record {index}: a metadata record must have rank 0", name, offset);
         if (payloadLength != expected)

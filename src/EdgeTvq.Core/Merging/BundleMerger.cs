@@ -3,9 +3,16 @@ using EdgeTvq.Format;
 
 namespace EdgeTvq.Merging;
 
-/// <summary>The result of a merge: merged weights for the model, plus the tasks' own tensors (heads) by task.</summary>
-public sealed record MergeResult(WeightSet Weights, IReadOnlyDictionary<string, WeightSet> OwnTensors, IReadOnlyDictionary<string, TaskMetadata> Metadata) : IDisposable
+/// <summary>
+/// The result of a merge: merged weights for the model, plus by task its own tensors (e.g. a linear head), its own
+/// blobs (e.g. <c>head.onnx</c>, format version 2) and its metadata.
+/// </summary>
+public sealed record MergeResult(WeightSet Weights, IReadOnlyDictionary<string, WeightSet> OwnTensors, IReadOnlyDictionary<string, TaskMetadata> Metadata,
+    IReadOnlyDictionary<string, Dictionary<string, byte[]>>? OwnBlobs = null) : IDisposable
 {
+    /// <summary>Task <paramref name="task"/>'s own blob <paramref name="name"/>, or null.</summary>
+    public byte[]? Blob(string task, string name) => OwnBlobs is not null && OwnBlobs.TryGetValue(task, out var b) && b.TryGetValue(name, out var bytes) ? bytes : null;
+
     public void Dispose()
     {
         Weights.Dispose();
@@ -140,6 +147,7 @@ public static class BundleMerger
         if (!refill) reuse?.Dispose();
         var weights = refill ? reuse! : WeightSet.Allocate(layout);
         var own = new Dictionary<string, WeightSet>();
+        var blobs = new Dictionary<string, Dictionary<string, byte[]>>();
         var metadata = new Dictionary<string, TaskMetadata>();
         WeightSet? newBase = null;
         Task<(Term? Base, Term[] Tasks)>? ahead = null;
@@ -228,12 +236,14 @@ public static class BundleMerger
             {
                 var set = new WeightSet();
                 own[tasks[t].Entry.Name] = set;
-                stream.ReadOwn(t, (int _, OwnTensorEntry entry, in BundleRecord r) => Accumulate.Record(r, o.Mode, 1f, set.Add(entry.Name, entry.Shape)));
+                var taskBlobs = blobs[tasks[t].Entry.Name] = [];
+                stream.ReadOwn(t, (int _, OwnTensorEntry entry, in BundleRecord r) => Accumulate.Record(r, o.Mode, 1f, set.Add(entry.Name, entry.Shape)),
+                    (int _, OwnBlobEntry blob, in BundleRecord r) => taskBlobs[blob.Name] = System.Buffers.BuffersExtensions.ToArray(r.Payload));
             }
             stream.Finish();
             if (cache is not null && newBase is not null) cache.Base = newBase;
             progress?.Invoke("merging", stored.Count, stored.Count);
-            return new MergeResult(weights, own, metadata);
+            return new MergeResult(weights, own, metadata, blobs);
         }
         catch
         {

@@ -13,8 +13,9 @@ internal static class AddTaskCommand
         var bundle = Cli.Required("--bundle", "existing bundle folder");
         var task = Cli.Required("--task", "NAME=PATH of the fine-tuned checkpoint");
         var pretrained = new Option<string?>("--pretrained") { Description = "the pretrained checkpoint used for pack (default: the path recorded in the manifest)" };
-        var meta = new Option<string?>("--task-metadata") { Description = "FILE.json with \"labels\" and \"preprocessing\"" };
-        var cmd = new Command("add-task", "Add one task to an existing bundle (writes exactly one new file and updates manifest.json)") { bundle, task, pretrained, meta };
+        var meta = new Option<string?>("--task-metadata") { Description = "FILE.json with \"labels\", \"kind\" and \"preprocessing\" (docs/runtime.md)" };
+        var head = new Option<string?>("--head") { Description = "HEAD.onnx: the task's head as an ONNX graph (its input: the encoder's output), stored in its task file" };
+        var cmd = new Command("add-task", "Add one task to an existing bundle (writes exactly one new file and updates manifest.json)") { bundle, task, pretrained, meta, head };
         cmd.SetAction(r => Cli.Run(() =>
         {
             string dir = r.GetValue(bundle)!;
@@ -26,7 +27,8 @@ internal static class AddTaskCommand
             using var src = new CheckpointTensorSource(path);
             var metaFile = r.GetValue(meta);
             var json = metaFile is null ? (System.Text.Json.JsonElement?)null : PackCommand.ReadJson(metaFile);
-            var entry = Cli.WithProgress(p => BundlePacker.AddTask(dir, pre, new PackTask(name, src, json, metaFile ?? ""), p));
+            PackBlob[]? blobs = r.GetValue(head) is { } headFile ? [PackCommand.ReadHead(headFile)] : null;
+            var entry = Cli.WithProgress(p => BundlePacker.AddTask(dir, pre, new PackTask(name, src, json, metaFile ?? "", blobs), p));
             AnsiConsole.MarkupLineInterpolated($"[green]added[/] task '{entry.Name}' as {entry.File} ({entry.Bytes:N0} bytes)");
             return Cli.Ok;
         }));

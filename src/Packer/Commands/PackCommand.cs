@@ -14,7 +14,8 @@ internal static class PackCommand
     {
         var pretrained = Cli.Required("--pretrained", "pretrained checkpoint (.safetensors, .pt/.pth/.bin, .onnx)");
         var task = new Option<string[]>("--task") { Description = "NAME=PATH of a fine-tuned checkpoint; repeat per task", Required = true, AllowMultipleArgumentsPerToken = false };
-        var meta = new Option<string[]>("--task-metadata") { Description = "NAME=FILE.json with \"labels\" and \"preprocessing\" for a task; repeatable" };
+        var meta = new Option<string[]>("--task-metadata") { Description = "NAME=FILE.json with \"labels\", \"kind\" and \"preprocessing\" for a task (docs/runtime.md); repeatable" };
+        var heads = new Option<string[]>("--head") { Description = "NAME=HEAD.onnx: task NAME's head as an ONNX graph (its input: the encoder's output), stored in its task file; repeatable" };
         var scheme = new Option<string>("--scheme") { Description = "fq | tvq | rtvq", DefaultValueFactory = _ => "tvq" };
         var bits = new Option<int?>("--bits") { Description = "code width 1-8 for fq/tvq" };
         var baseBits = new Option<int?>("--base-bits") { Description = "rtvq base width b_b (1-8)" };
@@ -26,7 +27,7 @@ internal static class PackCommand
         var output = Cli.Required("--out", "new bundle folder");
         var threads = new Option<int>("--threads") { Description = "cores quantizing the tasks of a tensor at once (0: every core; the output does not depend on it)", DefaultValueFactory = _ => 0 };
 
-        var cmd = new Command("pack", "Quantize task vectors and write a new bundle") { pretrained, task, meta, scheme, bits, baseBits, offsetBits, noEc, config, quantizer, policy, threads, output };
+        var cmd = new Command("pack", "Quantize task vectors and write a new bundle") { pretrained, task, meta, heads, scheme, bits, baseBits, offsetBits, noEc, config, quantizer, policy, threads, output };
         cmd.SetAction(r => Cli.Run(() =>
         {
             var options = new PackOptions
@@ -44,6 +45,7 @@ internal static class PackCommand
             options.Validate();
 
             var metadata = LoadMetadata(r.GetValue(meta) ?? []);
+            var headBlobs = LoadHeads(r.GetValue(heads) ?? []);
             var sources = new List<CheckpointTensorSource>();
             try
             {
@@ -55,10 +57,12 @@ internal static class PackCommand
                     var src = new CheckpointTensorSource(path);
                     sources.Add(src);
                     metadata.TryGetValue(name, out var md);
-                    tasks.Add(new PackTask(name, src, md.Json, md.File ?? ""));
+                    tasks.Add(new PackTask(name, src, md.Json, md.File ?? "", headBlobs.TryGetValue(name, out var head) ? [head] : null));
                 }
                 foreach (var name in metadata.Keys.Where(k => tasks.All(t => t.Name != k)))
                     throw new ArgumentException($"--task-metadata names task '{name}', which is not among the --task options");
+                foreach (var name in headBlobs.Keys.Where(k => tasks.All(t => t.Name != k)))
+                    throw new ArgumentException($"--head names task '{name}', which is not among the --task options");
                 string outDir = r.GetValue(output)!;
                 var manifest = Cli.WithProgress(p => BundlePacker.Pack(pre, tasks, options, outDir, p));
                 AnsiConsole.MarkupLineInterpolated($"[green]wrote[/] {outDir}: {manifest.Scheme} bundle with {manifest.Tasks.Count} task(s)");
@@ -82,6 +86,24 @@ internal static class PackCommand
             result[name] = (ReadJson(file), file);
         }
         return result;
+    }
+
+    public static Dictionary<string, PackBlob> LoadHeads(IEnumerable<string> specs)
+    {
+        var result = new Dictionary<string, PackBlob>();
+        foreach (var spec in specs)
+        {
+            var (name, file) = Cli.SplitAssignment(spec, "--head");
+            if (!result.TryAdd(name, ReadHead(file))) throw new ArgumentException($"--head names task '{name}' twice");
+        }
+        return result;
+    }
+
+    /// <summary>A head graph for <see cref="OwnBlobEntry.HeadOnnx"/>: a self-contained ONNX model, refused here rather than on the device.</summary>
+    public static PackBlob ReadHead(string file)
+    {
+        EdgeTvq.Checkpoints.CheckpointReader.CheckSelfContainedOnnx(file);
+        return new PackBlob(OwnBlobEntry.HeadOnnx, EdgeTvq.IO.LocalFile.ReadAllBytes(file, EdgeTvq.Format.FormatConstants.MaxPayloadBytes, "head ONNX graph"), file);
     }
 
     public static JsonElement ReadJson(string file)

@@ -43,6 +43,7 @@ internal static class GeneralMerger
         if (!refill) reuse?.Dispose();
         var weights = refill ? reuse! : WeightSet.Allocate(layout);
         var own = new Dictionary<string, WeightSet>();
+        var blobs = new Dictionary<string, Dictionary<string, byte[]>>();
         WeightSet? newBase = null;
         try
         {
@@ -69,7 +70,7 @@ internal static class GeneralMerger
                     pretrained.ReadFloat32(tensor.Name, dst);
                     TensorPrimitives.Add(dst, d, dst);
                 }
-                stream.Finish(merge ? t => recipe.Task is null || t == recipe.Task : null, merge ? own : null);
+                stream.Finish(merge ? t => recipe.Task is null || t == recipe.Task : null, merge ? own : null, merge ? blobs : null);
                 if (newBase is not null) { cache!.Base = newBase; newBase = null; }
                 if (!merge)
                 {
@@ -79,7 +80,7 @@ internal static class GeneralMerger
                 else
                 {
                     progress?.Invoke(Phase(pass), stored.Count, stored.Count);
-                    return new MergeResult(weights, own, stream.Metadata.Where(kv => own.ContainsKey(kv.Key)).ToDictionary());
+                    return new MergeResult(weights, own, stream.Metadata.Where(kv => own.ContainsKey(kv.Key)).ToDictionary(), blobs);
                 }
             }
             throw new InvalidOperationException("unreachable: the merge pass returns");

@@ -122,7 +122,7 @@ internal sealed class TaskVectorStream : IDisposable
     /// After the last tensor: reads every task's own tensors (into <paramref name="own"/> for the tasks
     /// <paramref name="keepOwn"/> accepts), then checks every file's trailer, length and SHA-256.
     /// </summary>
-    public void Finish(Func<string, bool>? keepOwn = null, Dictionary<string, WeightSet>? own = null)
+    public void Finish(Func<string, bool>? keepOwn = null, Dictionary<string, WeightSet>? own = null, Dictionary<string, Dictionary<string, byte[]>>? blobs = null)
     {
         if (_next != _stored.Count) throw new InvalidOperationException("the pass stopped before the last tensor");
         for (int t = 0; t < _tasks.Count; t++)
@@ -130,7 +130,9 @@ internal sealed class TaskVectorStream : IDisposable
             var entry = _tasks[t];
             WeightSet? set = null;
             if (own is not null && keepOwn?.Invoke(entry.Name) == true) own[entry.Name] = set = new WeightSet();
-            _files.ReadOwn(t, set is null ? null : (int _, OwnTensorEntry o, in BundleRecord r) => r.DecodeTo(set.Add(o.Name, o.Shape), _o.Mode));
+            Dictionary<string, byte[]>? taskBlobs = set is not null && blobs is not null ? blobs[entry.Name] = [] : null;
+            _files.ReadOwn(t, set is null ? null : (int _, OwnTensorEntry o, in BundleRecord r) => r.DecodeTo(set.Add(o.Name, o.Shape), _o.Mode),
+                taskBlobs is null ? null : (int _, OwnBlobEntry b, in BundleRecord r) => taskBlobs[b.Name] = System.Buffers.BuffersExtensions.ToArray(r.Payload));
         }
         _files.Finish();
     }
