@@ -21,11 +21,12 @@ public sealed class TestSet
     public IReadOnlyList<(float[] Pixels, int Count)> Batches { get; }
     public int[] Labels { get; }
 
-    public TestSet(ZooTask task, Preprocessing preprocessing, int limit = int.MaxValue)
+    public TestSet(ZooTask task, PreprocessingSpec preprocessing, int limit = int.MaxValue)
     {
         Task = task.Name;
-        Size = preprocessing.Size;
-        var images = ImageFiles.Load(task.TestImages, Size, limit);
+        Size = preprocessing.FixedSize is { } fixedSize && fixedSize.H == fixedSize.W ? fixedSize.H
+            : throw new InvalidDataException($"{task.Name}: the evaluation harness needs a square fixed input size in the zoo's preprocessing");
+        var images = ImageFiles.Load(task.TestImages, limit);
         Labels = images.Select(i => i.Label ?? throw new InvalidDataException($"{task.TestImages}: image {i.Source} has no label (the labels idx file must sit beside it)")).ToArray();
         Count = images.Count;
         int pixels = Size * Size;
@@ -34,7 +35,7 @@ public sealed class TestSet
         {
             int n = Math.Min(BatchSize, images.Count - start);
             var batch = new float[n * pixels];
-            for (int i = 0; i < n; i++) preprocessing.Apply(images[start + i].Pixels, batch.AsSpan(i * pixels, pixels));
+            for (int i = 0; i < n; i++) Preprocessor.Apply(preprocessing, images[start + i]).Data.CopyTo(batch.AsSpan(i * pixels, pixels));
             batches.Add((batch, n));
         }
         Batches = batches;
@@ -70,7 +71,7 @@ public sealed class Evaluator
     private TestSet TestSetOf(ZooTask t)
     {
         if (!_testSets.TryGetValue(t.Name, out var s))
-            _testSets[t.Name] = s = new TestSet(t, Preprocessing.From(_zoo.Preprocessing), _limit);
+            _testSets[t.Name] = s = new TestSet(t, PreprocessingSpec.Parse(_zoo.Preprocessing), _limit);
         return s;
     }
 

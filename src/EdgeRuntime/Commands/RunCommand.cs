@@ -7,13 +7,16 @@ using EdgeTvq.Runtime.Serving;
 
 namespace EdgeTvq.Runtime.Commands;
 
-/// <summary><c>edgetvq run</c>: merge a bundle into the model, classify inputs, print top-k with label names.</summary>
+/// <summary>
+/// <c>edgetvq run</c>: merge a bundle into the model and run a task on inputs: top-k with label names for
+/// classification, maps at the image's size for dense tasks; <c>--output DIR</c> writes them as files.
+/// </summary>
 internal static class RunCommand
 {
     public static Command Create()
     {
         var common = new RuntimeOptions();
-        var task = new Option<string>("--task") { Description = "task whose head and labels classify the inputs", Required = true };
+        var task = new Option<string>("--task") { Description = "task whose head, kind and preprocessing are applied to the inputs", Required = true };
         var merge = new Option<string?>("--merge") { Description = RuntimeOptions.MergeHelp };
         var tasks = new Option<string[]?>("--tasks") { Description = "tasks to merge (repeated or comma-separated; default: every task of the bundle)", AllowMultipleArgumentsPerToken = true };
         var recipeOption = new Option<string?>("--recipe") { Description = "NAME of a recipe in the bundle's manifest, or FILE.json (docs/merging.md); instead of --merge" };
@@ -24,7 +27,8 @@ internal static class RunCommand
         var top = new Option<int>("--top") { Description = "classes to print per input", DefaultValueFactory = _ => 3 };
         var limit = new Option<int>("--limit") { Description = "at most this many images per idx file", DefaultValueFactory = _ => int.MaxValue };
         var json = new Option<bool>("--json") { Description = "print everything as JSON" };
-        var cmd = new Command("run", "Merge the bundle into the model and classify inputs") { task, merge, tasks, recipeOption, individual, lambda, beta, input, top, limit, json };
+        var outputDir = new Option<string?>("--output") { Description = "write each input's result into this folder: NAME.json (classification), NAME.seg|depth|normal.npy and .png (dense), NAME.out.npy (tensor)" };
+        var cmd = new Command("run", "Merge the bundle into the model and run a task on inputs") { task, merge, tasks, recipeOption, individual, lambda, beta, input, top, limit, json, outputDir };
         common.AddTo(cmd);
         cmd.SetAction(r => Cli.Run(() =>
         {
@@ -40,11 +44,12 @@ internal static class RunCommand
             using var lease = host.Acquire();
             var view = lease.Model.Tasks.TryGetValue(taskName, out var v) ? v
                 : throw new ArgumentException($"task '{taskName}' is not among the tasks of the merged model ({recipe}); add it to --tasks or the recipe");
-            var images = r.GetValue(input)!.SelectMany(f => ImageFiles.Load(f, view.Preprocessing.Size, r.GetValue(limit))).ToList();
+            var images = r.GetValue(input)!.SelectMany(f => ImageFiles.Load(f, r.GetValue(limit))).ToList();
             var clock = Stopwatch.StartNew();
-            var predictions = Classifier.Classify(lease.Model, taskName, images, r.GetValue(top));
+            var predictions = TaskRunner.Run(lease.Model, taskName, images, r.GetValue(top));
             double inferenceMs = clock.Elapsed.TotalMilliseconds;
-            var labelled = predictions.Where(p => p.TrueLabel is not null).ToList();
+            var files = r.GetValue(outputDir) is { } dir ? EdgeTvq.Runtime.Output.ResultFiles.Write(dir, predictions) : null;
+            var labelled = predictions.Where(p => p.TrueLabel is not null && p.Top is not null).ToList();
             var output = new RunOutput
             {
                 Task = taskName, Recipe = recipe.ToString(), Mode = r.GetValue(common.Mode)!,
@@ -52,8 +57,9 @@ internal static class RunCommand
                 PretrainedLoadMs = host.CacheLoadTime.TotalMilliseconds, MergeMs = report.Merge.TotalMilliseconds,
                 SessionMs = report.Session.TotalMilliseconds, InferenceMs = inferenceMs, Inputs = predictions.Count,
                 Labelled = labelled.Count > 0 ? labelled.Count : null,
-                Accuracy = labelled.Count > 0 ? labelled.Count(p => p.Top[0].Index == p.TrueLabel) / (double)labelled.Count : null,
-                Predictions = predictions,
+                Accuracy = labelled.Count > 0 ? labelled.Count(p => p.Top![0].Index == p.TrueLabel) / (double)labelled.Count : null,
+                Kind = EdgeTvq.Bundle.TaskKinds.Name(view.Kind), Head = view.Head?.Type,
+                Predictions = predictions, Files = files,
             };
             if (r.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(output, RuntimeJsonContext.Default.RunOutput));
             else Print(output);
@@ -62,16 +68,33 @@ internal static class RunCommand
         return cmd;
     }
 
+    /// <summary>A line's worth of a dense map: the classes present, or the value range.</summary>
+    private static string Summary(TaskResult p)
+    {
+        if (p.Map!.Classes is { } classes)
+            return ": classes " + string.Join(", ", classes.GroupBy(c => c).OrderByDescending(g => g.Count()).Take(5).Select(g => $"{g.Key} ({100.0 * g.Count() / classes.Length:F0} %)"));
+        var v = p.Map.Values!;
+        return v.Length == 0 ? "" : $": values {v.Min():G4} to {v.Max():G4}";
+    }
+
     private static void Print(RunOutput o)
     {
         Console.WriteLine($"{o.Recipe}; session {o.Mode} on {o.Provider}{(o.ProviderNote is null ? "" : $" ({o.ProviderNote})")}");
         Console.WriteLine($"load θ_pre {o.PretrainedLoadMs:F0} ms, merge {o.MergeMs:F0} ms, session {o.SessionMs:F0} ms, inference {o.InferenceMs:F0} ms for {o.Inputs} input(s)");
         foreach (var p in o.Predictions.Take(20))
         {
-            string truth = p.TrueLabel is { } t ? (p.Top[0].Index == t ? "  ✓" : $"  ✗ (true {t})") : "";
-            Console.WriteLine($"{p.Input,-28} {string.Join("   ", p.Top.Select(s => $"{s.Label} {s.Probability:P1}"))}{truth}");
+            if (p.Top is { } top)
+            {
+                string truth = p.TrueLabel is { } t ? (top[0].Index == t ? "  ✓" : $"  ✗ (true {t})") : "";
+                Console.WriteLine($"{p.Input,-28} {string.Join("   ", top.Select(s => $"{s.Label} {s.Probability:P1}"))}{truth}");
+            }
+            else if (p.Map is { } map)
+                Console.WriteLine($"{p.Input,-28} {p.Kind} map {map.Height}×{map.Width}{Summary(p)}");
+            else
+                Console.WriteLine($"{p.Input,-28} output [{string.Join(", ", p.RawShape ?? [])}]");
         }
         if (o.Predictions.Count > 20) Console.WriteLine($"… {o.Predictions.Count - 20} more (use --json for all)");
         if (o.Accuracy is { } a) Console.WriteLine($"accuracy {a:P2} on {o.Labelled} labelled input(s)");
+        if (o.Files is { } files) Console.WriteLine($"wrote {files.Count} file(s) into {Path.GetDirectoryName(files.FirstOrDefault() ?? ".")}");
     }
 }

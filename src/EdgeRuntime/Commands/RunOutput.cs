@@ -19,7 +19,12 @@ public sealed class RunOutput
     public int Inputs { get; set; }
     public int? Labelled { get; set; }
     public double? Accuracy { get; set; }
-    public List<Classification> Predictions { get; set; } = [];
+    /// <summary>The task's kind and head type ("linear" or "onnx").</summary>
+    public string Kind { get; set; } = "";
+    public string? Head { get; set; }
+    public List<TaskResult> Predictions { get; set; } = [];
+    /// <summary>With --output: the files written.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public List<string>? Files { get; set; }
 }
 
 /// <summary><c>edgetvq info --json</c>.</summary>
@@ -60,5 +65,5 @@ internal sealed partial class RuntimeJsonContext : JsonSerializerContext;
 
 /// <summary>One JSON object per line (serve's answers).</summary>
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = false)]
-[JsonSerializable(typeof(Classification))]
+[JsonSerializable(typeof(TaskResult))]
 internal sealed partial class LineJsonContext : JsonSerializerContext;

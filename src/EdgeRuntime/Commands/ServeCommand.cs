@@ -107,9 +107,9 @@ internal static class ServeCommand
                             using (var lease = host.Acquire())
                             {
                                 var view = lease.Model.Tasks.GetValueOrDefault(words[1]) ?? throw new ArgumentException($"task '{words[1]}' is not in the live model ({lease.Model.Recipe})");
-                                var images = words.Skip(2).SelectMany(f => ImageFiles.Load(f, view.Preprocessing.Size)).ToList();
-                                foreach (var c in Classifier.Classify(lease.Model, words[1], images, 3))
-                                    Console.WriteLine(JsonSerializer.Serialize(c, LineJsonContext.Default.Classification));
+                                var images = words.Skip(2).SelectMany(f => ImageFiles.Load(f)).ToList();
+                                foreach (var c in TaskRunner.Run(lease.Model, words[1], images, 3))
+                                    Console.WriteLine(JsonSerializer.Serialize(c, LineJsonContext.Default.TaskResult));
                             }
                             break;
                         default:

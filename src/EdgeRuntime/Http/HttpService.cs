@@ -5,6 +5,7 @@ using System.Reflection;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
+using EdgeTvq.Bundle;
 using EdgeTvq.IO;
 using EdgeTvq.Merging;
 using EdgeTvq.Runtime.Serving;
@@ -320,14 +321,14 @@ public sealed class HttpService : IAsyncDisposable
             var contentType = ctx.Request.ContentType ?? "";
             InferCall call;
             if (contentType.StartsWith("image/", StringComparison.OrdinalIgnoreCase))
-                call = InferenceApi.ParseImage(body, info, "request body");
+                call = InferenceApi.ParseImage(body, info, "request body", _router.InputShape);
             else
             {
                 long? headerLength = null;
                 if (ctx.Request.Headers.TryGetValue(InferenceApi.HeaderLengthHeader, out var h))
                     headerLength = long.TryParse(h.ToString(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var v) ? v
                         : throw new ApiException(400, $"{InferenceApi.HeaderLengthHeader} must be a byte count, got '{ModelRouter.Trim(h.ToString())}'");
-                call = InferenceApi.ParseJson(body, headerLength, info, _router.InputName);
+                call = InferenceApi.ParseJson(body, headerLength, info, _router.InputName, _router.InputShape);
             }
             await _slots.WaitAsync(ctx.RequestAborted);
             try
@@ -337,10 +338,10 @@ public sealed class HttpService : IAsyncDisposable
                 using (var lease = await _router.LeaseForAsync(task, ctx.RequestAborted))
                 {
                     var view = lease.Model.Tasks[task];
-                    var head = view.Head ?? throw new ApiException(500, $"model '{task}' has no classification head (head.weight, head.bias) in its bundle file");
-                    var logits = Classifier.Logits(lease.Model, task, call.Inputs, call.Count);
+                    if (view.Head is null) throw new ApiException(500, $"model '{task}' has no head (head.weight/head.bias or head.onnx) in its bundle file");
+                    var output = TaskRunner.Outputs(lease.Model, task, call.Inputs, call.Shape);
                     string recipe = lease.Model.Recipe.ToString();
-                    response = InferenceApi.Respond(task, call, logits, head.Classes, view.Labels, recipe, lease.Model.Generation, out responseHeaderLength);
+                    response = InferenceApi.Respond(task, call, view, output, recipe, lease.Model.Generation, out responseHeaderLength);
                     ctx.Response.Headers[GenerationHeader] = lease.Model.Generation; // the generation this answer was computed with
                     ctx.Response.Headers[RecipeHeader] = Uri.EscapeDataString(recipe);
                 }
@@ -376,23 +377,30 @@ public sealed class HttpService : IAsyncDisposable
     private async Task Metadata(HttpContext ctx, string task)
     {
         var info = _router.Find(task);
-        int size = info.Preprocessing.Size;
         long classes = info.Classes ?? -1;
+        var input = InferenceApi.InputShapeFor(info, _router.InputShape);
         string recipe = _router.LiveRecipe();
         var meta = new ModelMetadataJson
         {
             Name = task,
             Versions = [_router.BundleGeneration],
             Platform = "onnxruntime_onnx",
-            Inputs = [new TensorMetadataJson { Name = _router.InputName, Datatype = "FP32", Shape = [-1, 1, size, size] }],
-            Outputs =
-            [
-                new TensorMetadataJson { Name = InferenceApi.Logits, Datatype = "FP32", Shape = [-1, classes] },
-                new TensorMetadataJson { Name = InferenceApi.Probabilities, Datatype = "FP32", Shape = [-1, classes] },
-                new TensorMetadataJson { Name = InferenceApi.TopIndex, Datatype = "INT64", Shape = [-1, -1] },
-                new TensorMetadataJson { Name = InferenceApi.TopProbability, Datatype = "FP32", Shape = [-1, -1] },
-                new TensorMetadataJson { Name = InferenceApi.TopLabel, Datatype = "BYTES", Shape = [-1, -1] },
-            ],
+            Inputs = [new TensorMetadataJson { Name = _router.InputName, Datatype = "FP32", Shape = [.. input] }],
+            Outputs = info.Kind switch
+            {
+                TaskKind.Classification =>
+                [
+                    new TensorMetadataJson { Name = InferenceApi.Logits, Datatype = "FP32", Shape = [-1, classes] },
+                    new TensorMetadataJson { Name = InferenceApi.Probabilities, Datatype = "FP32", Shape = [-1, classes] },
+                    new TensorMetadataJson { Name = InferenceApi.TopIndex, Datatype = "INT64", Shape = [-1, -1] },
+                    new TensorMetadataJson { Name = InferenceApi.TopProbability, Datatype = "FP32", Shape = [-1, -1] },
+                    new TensorMetadataJson { Name = InferenceApi.TopLabel, Datatype = "BYTES", Shape = [-1, -1] },
+                ],
+                TaskKind.Segmentation => [new TensorMetadataJson { Name = InferenceApi.Segmentation, Datatype = "INT32", Shape = [-1, -1, -1] }],
+                TaskKind.Depth => [new TensorMetadataJson { Name = InferenceApi.Depth, Datatype = "FP32", Shape = [-1, -1, -1] }],
+                TaskKind.Normals => [new TensorMetadataJson { Name = InferenceApi.Normals, Datatype = "FP32", Shape = [-1, 3, -1, -1] }],
+                _ => [new TensorMetadataJson { Name = InferenceApi.Output, Datatype = "FP32", Shape = [-1] }],
+            },
             Parameters = new ModelParametersJson { Labels = info.Labels?.ToList(), Loaded = _router.Serves(task), Recipe = recipe, BundleGeneration = _router.BundleGeneration },
         };
         ctx.Response.Headers[RecipeHeader] = Uri.EscapeDataString(recipe);

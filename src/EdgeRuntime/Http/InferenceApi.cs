@@ -3,7 +3,9 @@ using System.Buffers.Binary;
 using System.Numerics.Tensors;
 using System.Text;
 using System.Text.Json;
+using EdgeTvq.Bundle;
 using EdgeTvq.Runtime.Input;
+using EdgeTvq.Runtime.Serving;
 using EdgeTvq.Runtime.Tasks;
 
 namespace EdgeTvq.Runtime.Http;
@@ -11,8 +13,14 @@ namespace EdgeTvq.Runtime.Http;
 /// <summary>One output a request asked for, and whether it comes back as binary data.</summary>
 public sealed record OutputSpec(string Name, bool Binary);
 
-/// <summary>An inference request, checked against its task: preprocessed inputs [n, 1, size, size] and the outputs wanted.</summary>
-public sealed record InferCall(string? Id, float[] Inputs, int Count, IReadOnlyList<OutputSpec> Outputs, int TopK);
+/// <summary>
+/// An inference request, checked against its task: preprocessed inputs of <see cref="Shape"/> [n, C, H, W], the
+/// outputs wanted, and the size dense maps are returned at (the image's, for an image body; H×W for tensors).
+/// </summary>
+public sealed record InferCall(string? Id, float[] Inputs, long[] Shape, IReadOnlyList<OutputSpec> Outputs, int TopK, int OutputHeight, int OutputWidth)
+{
+    public int Count => (int)Shape[0];
+}
 
 /// <summary>
 /// The infer endpoint's wire formats: the Open Inference Protocol JSON request (tensor data inline, or after the JSON
@@ -22,7 +30,29 @@ public sealed record InferCall(string? Id, float[] Inputs, int Count, IReadOnlyL
 public static class InferenceApi
 {
     public const string Logits = "logits", Probabilities = "probabilities", TopIndex = "top_index", TopProbability = "top_probability", TopLabel = "top_label";
+    public const string Segmentation = "segmentation", Depth = "depth", Normals = "normals", Output = "output";
     public static readonly string[] OutputNames = [Logits, Probabilities, TopIndex, TopProbability, TopLabel];
+
+    /// <summary>The outputs a task of <paramref name="kind"/> answers with.</summary>
+    public static string[] OutputNamesFor(TaskKind kind) => kind switch
+    {
+        TaskKind.Classification => OutputNames,
+        TaskKind.Segmentation => [Segmentation],
+        TaskKind.Depth => [Depth],
+        TaskKind.Normals => [Normals],
+        _ => [Output],
+    };
+
+    /// <summary>
+    /// The input shape a task takes, [n, C, H, W] with −1 where any size goes: the encoder's declared dimensions where
+    /// it fixes them, else the task's preprocessing (channels, and the crop or exact resize).
+    /// </summary>
+    public static long[] InputShapeFor(TaskInfo task, long[] encoderInput)
+    {
+        long Dim(int d, long fromSpec) => encoderInput.Length == 4 && encoderInput[d] > 0 ? encoderInput[d] : fromSpec;
+        var size = task.Preprocessing.FixedSize;
+        return [-1, Dim(1, task.Preprocessing.ChannelCount), Dim(2, size?.H ?? -1), Dim(3, size?.W ?? -1)];
+    }
     public const string HeaderLengthHeader = "Inference-Header-Content-Length";
     public const int DefaultTopK = 3;
 
@@ -32,7 +62,7 @@ public static class InferenceApi
     /// A JSON request; with <paramref name="headerLength"/> (the Inference-Header-Content-Length header) the JSON is the
     /// body's first bytes and the binary tensor data follows.
     /// </summary>
-    public static InferCall ParseJson(byte[] body, long? headerLength, TaskInfo task, string inputName)
+    public static InferCall ParseJson(byte[] body, long? headerLength, TaskInfo task, string inputName, long[] encoderInput)
     {
         int jsonLength = body.Length;
         if (headerLength is { } h)
@@ -61,10 +91,16 @@ public static class InferenceApi
             throw Bad($"inputs[0] is named '{ModelRouter.Trim(input.Name ?? "(none)")}'; the model's input is '{inputName}'");
         if (input.Datatype != "FP32")
             throw Bad($"input '{inputName}' has datatype {ModelRouter.Trim(input.Datatype ?? "(none)")}; the model takes FP32");
-        int size = task.Preprocessing.Size;
-        if (input.Shape is not [var n, 1, var rows, var cols] || rows != size || cols != size || n < 1)
-            throw Bad($"input '{inputName}' has shape [{string.Join(",", input.Shape ?? [])}]; model '{task.Name}' takes [n,1,{size},{size}] with n ≥ 1");
-        long values = n * size * (long)size; // n ≤ long.MaxValue / size² is implied by the next check
+        var want = InputShapeFor(task, encoderInput);
+        string wanted = "[n," + string.Join(",", want[1..].Select(d => d < 0 ? "any" : d.ToString())) + "]";
+        if (input.Shape is not [var n, var channels, var rows, var cols] || n < 1 || channels < 1 || rows < 1 || cols < 1
+            || (want[1] > 0 && channels != want[1]) || (want[2] > 0 && rows != want[2]) || (want[3] > 0 && cols != want[3]))
+            throw Bad($"input '{inputName}' has shape [{string.Join(",", input.Shape ?? [])}]; model '{task.Name}' takes {wanted} with n ≥ 1");
+        if (channels > 4096 || rows > 1 << 16 || cols > 1 << 16)
+            throw Bad($"input '{inputName}' has shape [{n},{channels},{rows},{cols}]; dimensions are limited to 4096 channels and 65536 pixels");
+        long per = channels * rows * cols;
+        long values = n > long.MaxValue / per ? long.MaxValue : n * per; // saturated: the size checks below refuse it
+        string shapeText = $"[{n},{channels},{rows},{cols}]";
         long? binarySize = null;
         if (input.Parameters is { } p && p.TryGetValue("binary_data_size", out var bds))
             binarySize = bds.ValueKind == JsonValueKind.Number && bds.TryGetInt64(out var v) && v >= 0 ? v
@@ -78,8 +114,8 @@ public static class InferenceApi
                 throw Bad($"input '{inputName}' declares binary_data_size {bytes} but the request has no {HeaderLengthHeader} header");
             if (bytes != binary.Length)
                 throw Bad($"input '{inputName}' declares binary_data_size {bytes}, but {binary.Length} bytes follow the JSON header");
-            if (n > int.MaxValue / 4 / size / size || bytes != values * 4)
-                throw Bad($"input '{inputName}' declares binary_data_size {bytes}; shape [{n},1,{size},{size}] FP32 needs {(n > int.MaxValue / 4 / size / size ? "more than the body can hold" : values * 4 + " bytes")}");
+            if (values > int.MaxValue / 4 || bytes != values * 4)
+                throw Bad($"input '{inputName}' declares binary_data_size {bytes}; shape {shapeText} FP32 needs {(values > int.MaxValue / 4 ? "more than the body can hold" : values * 4 + " bytes")}");
             data = new float[values];
             var span = binary.Span;
             for (int i = 0; i < data.Length; i++) data[i] = BinaryPrimitives.ReadSingleLittleEndian(span.Slice(i * 4, 4));
@@ -92,12 +128,12 @@ public static class InferenceApi
             // Every JSON number takes at least two bytes with its separator: a shape that needs more values than the
             // body could hold is refused before anything is allocated.
             if (n > jsonLength / 2 || values > jsonLength / 2)
-                throw Bad($"input '{inputName}' has shape [{n},1,{size},{size}] ({(n > jsonLength / 2 ? "too many" : values.ToString())} values), more than a {jsonLength}-byte request can hold");
+                throw Bad($"input '{inputName}' has shape {shapeText} ({(n > jsonLength / 2 ? "too many" : values.ToString())} values), more than a {jsonLength}-byte request can hold");
             data = new float[values];
             int count = 0;
             Flatten(array, data, ref count, inputName);
             if (count != values)
-                throw Bad($"input '{inputName}' has {count} values in \"data\"; shape [{n},1,{size},{size}] needs {values}");
+                throw Bad($"input '{inputName}' has {count} values in \"data\"; shape {shapeText} needs {values}");
         }
 
         var wantBinary = false;
@@ -110,31 +146,35 @@ public static class InferenceApi
                     : throw Bad($"request parameter top_k must be an integer ≥ 1, got {ModelRouter.Trim(tk.GetRawText())}");
         }
         var outputs = new List<OutputSpec>();
-        if (request.Outputs is { Count: > 0 } wanted)
+        var names = OutputNamesFor(task.Kind);
+        if (request.Outputs is { Count: > 0 } asked)
         {
-            foreach (var o in wanted)
+            foreach (var o in asked)
             {
-                if (o?.Name is not { } name || !OutputNames.Contains(name))
-                    throw Bad($"unknown output '{ModelRouter.Trim(o?.Name ?? "(none)")}'; the outputs are {string.Join(", ", OutputNames)}");
+                if (o?.Name is not { } name || !names.Contains(name))
+                    throw Bad($"unknown output '{ModelRouter.Trim(o?.Name ?? "(none)")}'; model '{task.Name}' ({TaskKinds.Name(task.Kind)}) has the outputs {string.Join(", ", names)}");
                 if (outputs.Any(x => x.Name == name)) throw Bad($"output '{name}' is requested twice");
                 bool b = wantBinary;
                 if (o.Parameters is { } op && op.TryGetValue("binary_data", out var bd)) b = Bool(bd, $"output '{name}': parameter binary_data");
                 outputs.Add(new OutputSpec(name, b));
             }
         }
-        else outputs.AddRange(OutputNames.Select(name => new OutputSpec(name, wantBinary)));
-        return new InferCall(request.Id, data, (int)n, outputs, topK);
+        else outputs.AddRange(names.Select(name => new OutputSpec(name, wantBinary)));
+        return new InferCall(request.Id, data, [n, channels, rows, cols], outputs, topK, (int)rows, (int)cols);
     }
 
     /// <summary>A PNG or JPEG body, decoded and preprocessed exactly as <c>edgetvq run</c> does a file.</summary>
-    public static InferCall ParseImage(byte[] body, TaskInfo task, string source)
+    public static InferCall ParseImage(byte[] body, TaskInfo task, string source, long[] encoderInput)
     {
-        InputImage image;
-        try { image = ImageFiles.Decode(source, body, task.Preprocessing.Size); }
+        PreparedImage prepared;
+        try
+        {
+            var image = ImageFiles.Decode(source, body);
+            prepared = Preprocessor.Apply(task.Preprocessing, image, encoderInput is [_, > 0 and var c, ..] ? (int)c : null);
+        }
         catch (InvalidDataException e) { throw Bad($"broken image: {e.Message}"); }
-        var data = new float[image.Pixels.Length];
-        task.Preprocessing.Apply(image.Pixels, data);
-        return new InferCall(null, data, 1, OutputNames.Select(name => new OutputSpec(name, false)).ToList(), DefaultTopK);
+        return new InferCall(null, prepared.Data, [1, prepared.Channels, prepared.Height, prepared.Width],
+            OutputNamesFor(task.Kind).Select(name => new OutputSpec(name, false)).ToList(), DefaultTopK, prepared.OutputHeight, prepared.OutputWidth);
     }
 
     private static bool Bool(JsonElement e, string what) => e.ValueKind switch
@@ -159,22 +199,56 @@ public static class InferenceApi
         }
     }
 
-    /// <summary>The response body: JSON, or JSON followed by the binary outputs (then <paramref name="headerLength"/> is set).</summary>
-    public static byte[] Respond(string model, InferCall call, float[] logits, int classes, IReadOnlyList<string>? labels,
-        string recipe, string generation, out int? headerLength)
+    /// <summary>One output tensor of a response: its name, datatype, shape and values (exactly one array set).</summary>
+    private sealed record Answer(string Name, string Datatype, long[] Shape, float[]? Floats = null, long[]? Longs = null, int[]? Ints = null, string[]? Strings = null);
+
+    /// <summary>
+    /// The response body for the head's <paramref name="output"/>: JSON, or JSON followed by the binary outputs (then
+    /// <paramref name="headerLength"/> is set). Classification answers logits, probabilities and the top-k; dense kinds
+    /// their map at the call's output size; tensor the head's output.
+    /// </summary>
+    public static byte[] Respond(string model, InferCall call, TaskView view, FloatTensor output, string recipe, string generation, out int? headerLength)
     {
-        int n = call.Count, k = Math.Min(call.TopK, classes);
-        var probabilities = new float[logits.Length];
-        var topIndex = new long[n * k];
-        var topProbability = new float[n * k];
-        var topLabel = new string[n * k];
-        for (int i = 0; i < n; i++)
+        int n = call.Count;
+        var answers = new Dictionary<string, Answer>();
+        if (view.Kind == TaskKind.Classification)
         {
-            var row = logits.AsSpan(i * classes, classes);
-            TensorPrimitives.SoftMax(row, probabilities.AsSpan(i * classes, classes));
-            var top = Prediction.TopK(row, k, labels);
-            for (int j = 0; j < k; j++)
-                (topIndex[i * k + j], topProbability[i * k + j], topLabel[i * k + j]) = (top[j].Index, top[j].Probability, top[j].Label);
+            var logits = output.Data;
+            if (output.Shape.Length < 2 || output.Shape[0] != n || output.Count != n * output.Shape[1])
+                throw new InvalidDataException($"task '{view.Name}' is a classification task, so its head must output [n, classes]; it gave {output.ShapeText}");
+            int classes = (int)output.Shape[1], k = Math.Min(call.TopK, classes);
+            var probabilities = new float[logits.Length];
+            var topIndex = new long[n * k];
+            var topProbability = new float[n * k];
+            var topLabel = new string[n * k];
+            for (int i = 0; i < n; i++)
+            {
+                var row = logits.AsSpan(i * classes, classes);
+                TensorPrimitives.SoftMax(row, probabilities.AsSpan(i * classes, classes));
+                var top = Prediction.TopK(row, k, view.Labels);
+                for (int j = 0; j < k; j++)
+                    (topIndex[i * k + j], topProbability[i * k + j], topLabel[i * k + j]) = (top[j].Index, top[j].Probability, top[j].Label);
+            }
+            answers[Logits] = new Answer(Logits, "FP32", [n, classes], Floats: logits);
+            answers[Probabilities] = new Answer(Probabilities, "FP32", [n, classes], Floats: probabilities);
+            answers[TopIndex] = new Answer(TopIndex, "INT64", [n, k], Longs: topIndex);
+            answers[TopProbability] = new Answer(TopProbability, "FP32", [n, k], Floats: topProbability);
+            answers[TopLabel] = new Answer(TopLabel, "BYTES", [n, k], Strings: topLabel);
+        }
+        else if (view.Kind == TaskKind.Tensor)
+        {
+            answers[Output] = new Answer(Output, "FP32", output.Shape, Floats: output.Data);
+        }
+        else
+        {
+            int h = call.OutputHeight, w = call.OutputWidth;
+            var results = Enumerable.Range(0, n).Select(i => TaskRunner.Finish(view, output, i, "", null, h, w, 1)).ToList();
+            if (view.Kind == TaskKind.Segmentation)
+                answers[Segmentation] = new Answer(Segmentation, "INT32", [n, h, w], Ints: results.SelectMany(r => r.Map!.Classes!).ToArray());
+            else if (view.Kind == TaskKind.Depth)
+                answers[Depth] = new Answer(Depth, "FP32", [n, h, w], Floats: results.SelectMany(r => r.Map!.Values!).ToArray());
+            else
+                answers[Normals] = new Answer(Normals, "FP32", [n, 3, h, w], Floats: results.SelectMany(r => r.Map!.Values!).ToArray());
         }
 
         var binary = new ArrayBufferWriter<byte>();
@@ -188,37 +262,25 @@ public static class InferenceApi
             w.WriteStartObject("parameters");
             w.WriteString("recipe", recipe);
             w.WriteString("bundle_generation", generation);
+            w.WriteString("kind", TaskKinds.Name(view.Kind));
             w.WriteEndObject();
             w.WriteStartArray("outputs");
             foreach (var o in call.Outputs)
             {
+                var a = answers[o.Name];
                 w.WriteStartObject();
                 w.WriteString("name", o.Name);
-                var (datatype, columns) = o.Name switch
-                {
-                    Logits or Probabilities => ("FP32", classes),
-                    TopIndex => ("INT64", k),
-                    TopProbability => ("FP32", k),
-                    _ => ("BYTES", k),
-                };
-                w.WriteString("datatype", datatype);
+                w.WriteString("datatype", a.Datatype);
                 w.WriteStartArray("shape");
-                w.WriteNumberValue(n);
-                w.WriteNumberValue(columns);
+                foreach (var d in a.Shape) w.WriteNumberValue(d);
                 w.WriteEndArray();
                 if (o.Binary)
                 {
                     int before = binary.WrittenCount;
-                    switch (o.Name)
-                    {
-                        case Logits: WriteFloats(binary, logits); break;
-                        case Probabilities: WriteFloats(binary, probabilities); break;
-                        case TopIndex:
-                            foreach (var v in topIndex) { BinaryPrimitives.WriteInt64LittleEndian(binary.GetSpan(8), v); binary.Advance(8); }
-                            break;
-                        case TopProbability: WriteFloats(binary, topProbability); break;
-                        default: WriteStrings(binary, topLabel); break;
-                    }
+                    if (a.Floats is { } f) WriteFloats(binary, f);
+                    else if (a.Longs is { } l) foreach (var v in l) { BinaryPrimitives.WriteInt64LittleEndian(binary.GetSpan(8), v); binary.Advance(8); }
+                    else if (a.Ints is { } ints) foreach (var v in ints) { BinaryPrimitives.WriteInt32LittleEndian(binary.GetSpan(4), v); binary.Advance(4); }
+                    else WriteStrings(binary, a.Strings!);
                     w.WriteStartObject("parameters");
                     w.WriteNumber("binary_data_size", binary.WrittenCount - before);
                     w.WriteEndObject();
@@ -226,14 +288,10 @@ public static class InferenceApi
                 else
                 {
                     w.WriteStartArray("data");
-                    switch (o.Name)
-                    {
-                        case Logits: foreach (var v in logits) w.WriteNumberValue(v); break;
-                        case Probabilities: foreach (var v in probabilities) w.WriteNumberValue(v); break;
-                        case TopIndex: foreach (var v in topIndex) w.WriteNumberValue(v); break;
-                        case TopProbability: foreach (var v in topProbability) w.WriteNumberValue(v); break;
-                        default: foreach (var v in topLabel) w.WriteStringValue(v); break;
-                    }
+                    if (a.Floats is { } f) foreach (var v in f) w.WriteNumberValue(v);
+                    else if (a.Longs is { } l) foreach (var v in l) w.WriteNumberValue(v);
+                    else if (a.Ints is { } ints) foreach (var v in ints) w.WriteNumberValue(v);
+                    else foreach (var v in a.Strings!) w.WriteStringValue(v);
                     w.WriteEndArray();
                 }
                 w.WriteEndObject();

@@ -15,8 +15,11 @@ public sealed class ApiException(int status, string message) : Exception(message
     public int? RetryAfter { get; init; }
 }
 
-/// <summary>What the service knows about a task (an API "model") without loading it: from its bundle file's metadata.</summary>
-public sealed record TaskInfo(string Name, Preprocessing Preprocessing, int? Classes, IReadOnlyList<string>? Labels);
+/// <summary>
+/// What the service knows about a task (an API "model") without loading it: from its bundle file's metadata, and
+/// the number of classes when its linear head fixes it.
+/// </summary>
+public sealed record TaskInfo(string Name, TaskKind Kind, PreprocessingSpec Preprocessing, int? Classes, IReadOnlyList<string>? Labels);
 
 /// <summary>What <see cref="ModelRouter.Activity"/> reports.</summary>
 public enum RouterActivity { SwitchStarted, SwitchDone, SwitchFailed, ReloadDone, ReloadRefused }
@@ -61,7 +64,11 @@ public sealed class ModelRouter
         _catalog = new Catalog(host.BundleGeneration, host.Manifest.Tasks.Select(t => t.Name).ToList(), ReadTaskInfo(bundleDir, host.Manifest));
         using var lease = host.Acquire();
         InputName = lease.Model.InputName;
+        InputShape = lease.Model.InputShape;
     }
+
+    /// <summary>The encoder input's declared shape [n, C, H, W] (−1 where dynamic).</summary>
+    public long[] InputShape { get; }
 
     /// <summary>Each task's preprocessing, classes and labels, from record 0 of its file and its head's shape in the manifest.</summary>
     private static Dictionary<string, TaskInfo> ReadTaskInfo(string bundleDir, BundleManifest m)
@@ -73,7 +80,11 @@ public sealed class ModelRouter
             using var stream = BundleStream.Open(bundleDir, m, [t], readBase: false);
             var meta = stream.Metadata[0]!;
             int? classes = t.OwnTensors.FirstOrDefault(o => o.Name == LinearHead.WeightName) is { Shape: [var c, _] } ? (int)c : null;
-            infos[t.Name] = new TaskInfo(t.Name, Preprocessing.From(meta.Preprocessing), classes, meta.Labels);
+            string where = $"{t.File}: task '{t.Name}'";
+            PreprocessingSpec spec;
+            try { spec = PreprocessingSpec.Parse(meta.Preprocessing); }
+            catch (FormatException e) { throw new InvalidDataException($"{where}: {e.Message}"); }
+            infos[t.Name] = new TaskInfo(t.Name, TaskKinds.Of(meta, where), spec, classes, meta.Labels);
         }
         return infos;
     }

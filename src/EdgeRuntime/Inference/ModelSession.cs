@@ -175,12 +175,21 @@ public sealed class ModelSession : IDisposable
         RunWith(null, inputName, input, inputShape, outputName, out outputShape);
 
     /// <summary>Runs the shared session with the weights of <paramref name="binding"/> (see <see cref="CreateShared"/>).</summary>
-    public float[] Run(WeightBinding binding, string inputName, float[] input, long[] inputShape, string outputName)
+    public float[] Run(WeightBinding binding, string inputName, float[] input, long[] inputShape, string outputName) =>
+        Run(binding, inputName, input, inputShape, outputName, out _);
+
+    /// <inheritdoc cref="Run(WeightBinding, string, float[], long[], string)"/>
+    public float[] Run(WeightBinding binding, string inputName, float[] input, long[] inputShape, string outputName, out long[] outputShape)
     {
         ArgumentNullException.ThrowIfNull(binding);
         if (binding.Session != this) throw new ArgumentException("the weights are bound to another session", nameof(binding));
-        return RunWith(binding, inputName, input, inputShape, outputName, out _);
+        return RunWith(binding, inputName, input, inputShape, outputName, out outputShape);
     }
+
+    /// <summary>The declared shape of data input <paramref name="inputName"/>: −1 where a dimension is dynamic.</summary>
+    public long[] InputShape(string inputName) =>
+        _inputNames.Contains(inputName) ? _session.InputMetadata[inputName].Dimensions.Select(d => (long)d).ToArray()
+        : throw new ArgumentException($"{_modelPath} has no data input '{inputName}'", nameof(inputName));
 
     private float[] RunWith(WeightBinding? binding, string inputName, float[] input, long[] inputShape, string outputName, out long[] outputShape)
     {

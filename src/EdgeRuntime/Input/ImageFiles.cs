@@ -4,13 +4,20 @@ using StbImageSharp;
 
 namespace EdgeTvq.Runtime.Input;
 
-/// <summary>One input image: where it came from and its Size×Size grayscale pixels (0 = background).</summary>
-public sealed record InputImage(string Source, byte[] Pixels, int? Label);
+/// <summary>
+/// One decoded input image as it came: <see cref="Width"/>×<see cref="Height"/> pixels of <see cref="Channels"/>
+/// interleaved bytes (1: gray, 3: RGB), and its true label when the file carried one. The task's preprocessing
+/// (<see cref="Preprocessor"/>) turns it into the model's input.
+/// </summary>
+public sealed record InputImage(string Source, int Width, int Height, int Channels, byte[] Pixels, int? Label)
+{
+    /// <summary>A gray image.</summary>
+    public static InputImage Gray(string source, int width, int height, byte[] pixels, int? label = null) => new(source, width, height, 1, pixels, label);
+}
 
 /// <summary>
-/// Reads the inputs <c>edgetvq run</c> accepts: PNG/JPEG (decoded by StbImageSharp, converted to grayscale, inverted
-/// when the background is light, resized to the model's size) and idx files (idx3 ubyte images, as MNIST ships;
-/// a sibling idx1 labels file is used when present).
+/// Reads the inputs <c>edgetvq run</c> accepts: PNG/JPEG (decoded by StbImageSharp to RGB, kept at their size) and
+/// idx files (idx3 ubyte gray images, as MNIST ships; a sibling idx1 labels file is used when present).
 /// </summary>
 public static class ImageFiles
 {
@@ -24,20 +31,19 @@ public static class ImageFiles
     /// <summary>The most pixels a PNG/JPEG input may declare (64 Mpx: a 8192×8192 photo); checked before decoding.</summary>
     public const long MaxPixels = 1L << 26;
 
-    public static List<InputImage> Load(string path, int size, int limit = int.MaxValue)
+    public static List<InputImage> Load(string path, int limit = int.MaxValue)
     {
         var bytes = LocalFile.ReadAllBytes(path, MaxInputBytes, "input file");
         if (bytes.Length >= 4 && bytes[0] == 0 && bytes[1] == 0 && bytes[2] == 0x08)
-            return ReadIdx(path, bytes, size, limit);
-        return [Decode(path, bytes, size)];
+            return ReadIdx(path, bytes, limit);
+        return [Decode(path, bytes)];
     }
 
     /// <summary>
-    /// A PNG or JPEG image in memory, checked, decoded and brought to the model's input as <see cref="Load"/> does it
-    /// (grayscale, inverted on a light background, resized to size×size); <paramref name="source"/> names it in errors.
-    /// Anything else is refused with <see cref="InvalidDataException"/>.
+    /// A PNG or JPEG image in memory, checked and decoded to RGB at its own size; <paramref name="source"/> names it in
+    /// errors. Anything else is refused with <see cref="InvalidDataException"/>.
     /// </summary>
-    public static InputImage Decode(string source, byte[] bytes, int size)
+    public static InputImage Decode(string source, byte[] bytes)
     {
         if (bytes.Length >= 2 && bytes[0] == 0xFF && bytes[1] == 0xD8 && JpegStructure.Problem(bytes) is { } jpegProblem)
             throw new InvalidDataException($"{source}: not a readable JPEG: {jpegProblem}");
@@ -50,19 +56,19 @@ public static class ImageFiles
             using (var header = new MemoryStream(bytes, writable: false))
                 if (ImageInfo.FromStream(header) is { } info && (long)info.Width * info.Height > MaxPixels)
                     throw new InvalidDataException($"{source}: the image declares {info.Width}×{info.Height} pixels, over the {MaxPixels:N0}-pixel limit for an input");
-            image = ImageResult.FromMemory(bytes, ColorComponents.Grey);
+            image = ImageResult.FromMemory(bytes, ColorComponents.RedGreenBlue);
         }
         catch (Exception e) when (e is InvalidOperationException or ArgumentException or IndexOutOfRangeException or IOException
                                       or OverflowException or NotSupportedException)
         {
             throw new InvalidDataException($"{source}: not a PNG, JPEG or idx file ({e.Message})", e);
         }
-        var pixels = Resize(image.Data, image.Width, image.Height, size);
-        if (pixels.Average(p => p) > 127) for (int i = 0; i < pixels.Length; i++) pixels[i] = (byte)(255 - pixels[i]); // dark ink on light paper
-        return new InputImage(source, pixels, null);
+        if (image.Data is null || image.Data.Length != 3L * image.Width * image.Height)
+            throw new InvalidDataException($"{source}: the decoder returned {image.Data?.Length ?? 0} bytes for {image.Width}×{image.Height} RGB pixels");
+        return new InputImage(source, image.Width, image.Height, 3, image.Data, null);
     }
 
-    private static List<InputImage> ReadIdx(string path, byte[] b, int size, int limit)
+    private static List<InputImage> ReadIdx(string path, byte[] b, int limit)
     {
         if (b[3] != 3 || b.Length < 16)
             throw new InvalidDataException($"{path}: idx file must hold ubyte images of rank 3 (magic 00 00 08 03)");
@@ -76,7 +82,7 @@ public static class ImageFiles
         for (int i = 0; i < Math.Min(n, limit); i++)
         {
             var img = b.AsSpan(16 + i * rows * cols, rows * cols).ToArray();
-            list.Add(new InputImage($"{Path.GetFileName(path)}#{i}", rows == size && cols == size ? img : Resize(img, cols, rows, size), labels?[i]));
+            list.Add(InputImage.Gray($"{Path.GetFileName(path)}#{i}", cols, rows, img, labels?[i]));
         }
         return list;
     }
@@ -95,22 +101,5 @@ public static class ImageFiles
                 return b.AsSpan(8).ToArray().Select(x => (int)x).ToArray();
         }
         return null;
-    }
-
-    /// <summary>Bilinear resize of a grayscale image to size×size.</summary>
-    public static byte[] Resize(byte[] src, int w, int h, int size)
-    {
-        if (w == size && h == size) return src;
-        var dst = new byte[size * size];
-        for (int y = 0; y < size; y++)
-            for (int x = 0; x < size; x++)
-            {
-                float sx = Math.Clamp((x + 0.5f) * w / size - 0.5f, 0, w - 1), sy = Math.Clamp((y + 0.5f) * h / size - 0.5f, 0, h - 1);
-                int x0 = (int)sx, y0 = (int)sy, x1 = Math.Min(x0 + 1, w - 1), y1 = Math.Min(y0 + 1, h - 1);
-                float fx = sx - x0, fy = sy - y0;
-                float v = (1 - fy) * ((1 - fx) * src[y0 * w + x0] + fx * src[y0 * w + x1]) + fy * ((1 - fx) * src[y1 * w + x0] + fx * src[y1 * w + x1]);
-                dst[y * size + x] = (byte)Math.Clamp(MathF.Round(v), 0, 255);
-            }
-        return dst;
     }
 }

@@ -6,8 +6,23 @@ using EdgeTvq.Runtime.Tasks;
 
 namespace EdgeTvq.Runtime.Serving;
 
-/// <summary>What the runtime knows about one task of the live model: its head, labels and preprocessing.</summary>
-public sealed record TaskView(string Name, LinearHead? Head, IReadOnlyList<string>? Labels, Preprocessing Preprocessing);
+/// <summary>What the runtime knows about one task of the live model: its kind, head, labels and preprocessing.</summary>
+public sealed record TaskView(string Name, TaskKind Kind, ITaskHead? Head, IReadOnlyList<string>? Labels, PreprocessingSpec Preprocessing)
+{
+    /// <summary>The task's metadata and head as a merge delivered them (own tensors, own blobs).</summary>
+    public static TaskView From(string name, TaskMetadata meta, WeightSet? own, byte[]? headOnnx, HeadCache heads)
+    {
+        string where = $"task '{name}'";
+        PreprocessingSpec spec;
+        try { spec = PreprocessingSpec.Parse(meta.Preprocessing); }
+        catch (FormatException e) { throw new InvalidDataException($"{where}: {e.Message}; fix the task metadata and re-pack the task"); }
+        var linear = own is null ? null : LinearHead.From(own, name);
+        if (linear is not null && headOnnx is not null)
+            throw new InvalidDataException($"{where} has both head.weight/head.bias tensors and a head.onnx graph; pack it with one head");
+        ITaskHead? head = headOnnx is not null ? heads.Get(name, headOnnx) : linear;
+        return new TaskView(name, TaskKinds.Of(meta, where), head, meta.Labels, spec);
+    }
+}
 
 /// <summary>
 /// One complete, servable model: the ONNX session with the merged weights bound, and the heads of the recipe's
@@ -52,8 +67,9 @@ public sealed class LiveModel
     /// weights are bound to it and no session is built; null builds this model its own session. The shared session
     /// is not owned: it outlives the model.
     /// </param>
+    /// <param name="heads">where the tasks' ONNX heads are built once and shared (the host's)</param>
     public static LiveModel Build(string bundleDir, BundleManifest manifest, MergeCache cache, string modelPath, MergeRecipe recipe, InferenceOptions options,
-        WeightSet? reuse = null, Action<WeightSet>? onRetired = null, ModelSession? shared = null)
+        HeadCache heads, WeightSet? reuse = null, Action<WeightSet>? onRetired = null, ModelSession? shared = null)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var merged = BundleMerger.Merge(bundleDir, manifest, cache, recipe, reuse: reuse, threads: options.MergeThreads);
@@ -63,10 +79,7 @@ public sealed class LiveModel
         {
             var tasks = new Dictionary<string, TaskView>();
             foreach (var (name, own) in merged.OwnTensors)
-            {
-                var meta = merged.Metadata[name];
-                tasks[name] = new TaskView(name, LinearHead.From(own, name), meta.Labels, Preprocessing.From(meta.Preprocessing));
-            }
+                tasks[name] = TaskView.From(name, merged.Metadata[name], own, merged.Blob(name, OwnBlobEntry.HeadOnnx), heads);
             weightsHanded = true; // ModelSession.Create / Bind owns (and on failure frees) the weights from here
             if (shared is not null)
             {
@@ -94,10 +107,24 @@ public sealed class LiveModel
         IntraOpThreads = options.IntraOpThreads, OptimizationLevel = options.OptimizationLevel, WeightNames = weightNames,
     };
 
-    /// <summary>Features for a batch of preprocessed images [n, 1, size, size].</summary>
-    public float[] Encode(float[] batch, int n, int size) => _binding is null
-        ? _session.Run(InputName, batch, [n, 1, size, size], OutputName)
-        : _session.Run(_binding, InputName, batch, [n, 1, size, size], OutputName);
+    /// <summary>The encoder's output for a batch of preprocessed images [n, C, H, W].</summary>
+    public FloatTensor Encode(float[] batch, long[] shape)
+    {
+        var data = _binding is null
+            ? _session.Run(InputName, batch, shape, OutputName, out var outShape)
+            : _session.Run(_binding, InputName, batch, shape, OutputName, out outShape);
+        return new FloatTensor(data, outShape);
+    }
+
+    /// <summary>The encoder's output, flattened, for a batch of one-channel square inputs [n, 1, size, size].</summary>
+    public float[] Encode(float[] batch, int n, int size) => Encode(batch, [n, 1, size, size]).Data;
+
+    /// <summary>The encoder input's declared shape [n, C, H, W] (−1 where dynamic).</summary>
+    public long[] InputShape => _inputShape ??= _session.InputShape(InputName);
+    private long[]? _inputShape;
+
+    /// <summary>The channels the encoder's input declares, or null when dynamic.</summary>
+    public int? InputChannels => InputShape is [_, > 0 and var c, ..] ? (int)c : null;
 
     internal bool TryAddReference()
     {

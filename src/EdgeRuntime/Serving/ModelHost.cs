@@ -3,6 +3,7 @@ using EdgeTvq.Bundle;
 using EdgeTvq.Checkpoints;
 using EdgeTvq.Merging;
 using EdgeTvq.Runtime.Inference;
+using EdgeTvq.Runtime.Tasks;
 
 namespace EdgeTvq.Runtime.Serving;
 
@@ -41,6 +42,7 @@ public sealed class ModelHost : IDisposable
     private volatile string _generation;
     private readonly BundleTrust? _trust;
     private readonly MergeCache _cache;
+    private readonly HeadCache _heads;
     private readonly InferenceOptions _options;
     private readonly Lock _switchLock = new();
     private LiveModel? _current;
@@ -79,6 +81,7 @@ public sealed class ModelHost : IDisposable
         _bundleDir = bundleDir;
         _modelPath = modelPath;
         _options = options;
+        _heads = new HeadCache(options.IntraOpThreads);
         // One read of manifest.json: its signature (when a trust is given), its generation and its contents agree.
         _trust = trust;
         var installed = BundleTrust.LoadInstalled(bundleDir, trust);
@@ -126,7 +129,7 @@ public sealed class ModelHost : IDisposable
             if (_lowMemory) return SwitchInPlace(recipe);
             var clock = Stopwatch.StartNew();
             bool first = _shared is null;
-            var next = LiveModel.Build(_bundleDir, _manifest, _cache, _modelPath, recipe, _options,
+            var next = LiveModel.Build(_bundleDir, _manifest, _cache, _modelPath, recipe, _options, _heads,
                 Interlocked.Exchange(ref _spare, null), Recycle, SharedSessionOrNull());
             next.Generation = _generation;
             var previous = Interlocked.Exchange(ref _current, next);
@@ -157,11 +160,11 @@ public sealed class ModelHost : IDisposable
             LiveModel next;
             try
             {
-                next = LiveModel.Build(_bundleDir, _manifest, _cache, _modelPath, recipe, _options, Interlocked.Exchange(ref _spare, null), Recycle, SharedSessionOrNull());
+                next = LiveModel.Build(_bundleDir, _manifest, _cache, _modelPath, recipe, _options, _heads, Interlocked.Exchange(ref _spare, null), Recycle, SharedSessionOrNull());
             }
             catch when (previous is not null)
             {
-                var restored = LiveModel.Build(_bundleDir, _manifest, _cache, _modelPath, previous.Recipe, _options,
+                var restored = LiveModel.Build(_bundleDir, _manifest, _cache, _modelPath, previous.Recipe, _options, _heads,
                     Interlocked.Exchange(ref _spare, null), Recycle, SharedSessionOrNull());
                 restored.Generation = _generation;
                 Volatile.Write(ref _current, restored);
@@ -232,6 +235,7 @@ public sealed class ModelHost : IDisposable
             Interlocked.Exchange(ref _spare, null)?.Dispose();
             _cache.Dispose();
             _shared?.Dispose(); // waits for runs in flight; a lease used after this fails with ObjectDisposedException
+            _heads.Dispose();
             _served.Set();
         }
     }

@@ -74,7 +74,7 @@ public static class TaskRunner
     /// The head's output for preprocessed inputs of <paramref name="shape"/> [n, C, H, W] (row-major), run through the
     /// encoder in batches of <paramref name="batchSize"/>.
     /// </summary>
-    public static Tensor Outputs(LiveModel model, string task, float[] inputs, long[] shape, int batchSize = DefaultBatch)
+    public static FloatTensor Outputs(LiveModel model, string task, float[] inputs, long[] shape, int batchSize = DefaultBatch)
     {
         var view = ViewOf(model, task);
         if (shape.Length != 4 || shape.Aggregate(1L, (a, d) => a * d) != inputs.Length)
@@ -82,7 +82,7 @@ public static class TaskRunner
         int n = (int)shape[0];
         long per = inputs.Length / Math.Max(n, 1);
         if (n <= batchSize) return HeadOutput(model, view, inputs, shape);
-        var parts = new List<Tensor>();
+        var parts = new List<FloatTensor>();
         for (int start = 0; start < n; start += batchSize)
         {
             int m = Math.Min(batchSize, n - start);
@@ -91,14 +91,14 @@ public static class TaskRunner
         var all = new float[parts.Sum(p => p.Data.LongLength)];
         long at = 0;
         foreach (var p in parts) { p.Data.CopyTo(all, at); at += p.Data.LongLength; }
-        return new Tensor(all, [n, .. parts[0].Shape[1..]]);
+        return new FloatTensor(all, [n, .. parts[0].Shape[1..]]);
     }
 
     /// <summary>
     /// What the task's kind makes of item <paramref name="index"/> of the head's output, at <paramref name="height"/>×
     /// <paramref name="width"/> for dense kinds (bilinear, corners aligned, as the NYUv2 reference code upsamples).
     /// </summary>
-    public static TaskResult Finish(TaskView view, Tensor output, int index, string source, int? label, int height, int width, int topK)
+    public static TaskResult Finish(TaskView view, FloatTensor output, int index, string source, int? label, int height, int width, int topK)
     {
         var s = output.Shape;
         long per = s.Length == 0 || s[0] == 0 ? 0 : output.Count / s[0];
@@ -143,7 +143,7 @@ public static class TaskRunner
         return view;
     }
 
-    private static Tensor HeadOutput(LiveModel model, TaskView view, float[] batch, long[] shape)
+    private static FloatTensor HeadOutput(LiveModel model, TaskView view, float[] batch, long[] shape)
     {
         var declared = model.InputShape;
         if (declared.Length == 4)
@@ -155,6 +155,6 @@ public static class TaskRunner
         return view.Head!.Run(features);
     }
 
-    private static InvalidDataException Shape(TaskView view, Tensor output, string expected) =>
+    private static InvalidDataException Shape(TaskView view, FloatTensor output, string expected) =>
         new($"task '{view.Name}' is a {TaskKinds.Name(view.Kind)} task, so its head must output {expected}; it gave {output.ShapeText}. Fix \"kind\" in the task metadata or the head");
 }

@@ -5,10 +5,21 @@ namespace EdgeTvq.Runtime.Tasks;
 
 /// <summary>
 /// A task's classification head stored with the task (own tensors <c>head.weight</c> [C, d] and <c>head.bias</c> [C]):
-/// logits = W·f + b, evaluated in float32 on the encoder's features.
+/// logits = W·f + b, evaluated in float32 on the encoder's features (an output [n, d, 1, 1] counts as [n, d]).
 /// </summary>
-public sealed class LinearHead
+public sealed class LinearHead : ITaskHead
 {
+    public string Type => "linear";
+    int? ITaskHead.OutputChannels => Classes;
+
+    public FloatTensor Run(FloatTensor encoderOutput)
+    {
+        int batch = checked((int)encoderOutput.Shape[0]);
+        if (batch > 0 && encoderOutput.Count / batch != Features)
+            throw new ArgumentException($"the encoder's output has shape {encoderOutput.ShapeText}, but this task's head.weight takes {Features} features per input: the encoder does not fit this head");
+        return new FloatTensor(Logits(encoderOutput.Data, batch), [batch, Classes]);
+    }
+
     public const string WeightName = "head.weight", BiasName = "head.bias";
 
     private readonly float[] _weight, _bias;

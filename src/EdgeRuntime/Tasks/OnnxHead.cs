@@ -4,7 +4,7 @@ using Microsoft.ML.OnnxRuntime;
 namespace EdgeTvq.Runtime.Tasks;
 
 /// <summary>A float32 tensor: its values, row-major, and its shape.</summary>
-public readonly record struct Tensor(float[] Data, long[] Shape)
+public readonly record struct FloatTensor(float[] Data, long[] Shape)
 {
     public long Count => Shape.Aggregate(1L, (a, d) => a * d);
     public string ShapeText => "[" + string.Join(", ", Shape) + "]";
@@ -17,7 +17,7 @@ public readonly record struct Tensor(float[] Data, long[] Shape)
 public interface ITaskHead
 {
     /// <summary>The head's output for a batch of encoder outputs (first dimension: the batch).</summary>
-    Tensor Run(Tensor encoderOutput);
+    FloatTensor Run(FloatTensor encoderOutput);
 
     /// <summary>"linear" or "onnx".</summary>
     string Type { get; }
@@ -71,7 +71,7 @@ public sealed class OnnxHead : ITaskHead, IDisposable
         OutputChannels = meta.Dimensions is { Length: >= 2 } d && d[1] > 0 ? d[1] : null;
     }
 
-    public Tensor Run(Tensor encoderOutput)
+    public FloatTensor Run(FloatTensor encoderOutput)
     {
         using var input = OrtValue.CreateTensorValueFromMemory(encoderOutput.Data, encoderOutput.Shape);
         try
@@ -79,7 +79,7 @@ public sealed class OnnxHead : ITaskHead, IDisposable
             using var outputs = _session.Run(null, [_input], [input], [_output]);
             var value = outputs[0];
             var shape = value.GetTensorTypeAndShape().Shape;
-            return new Tensor(value.GetTensorDataAsSpan<float>().ToArray(), shape);
+            return new FloatTensor(value.GetTensorDataAsSpan<float>().ToArray(), shape);
         }
         catch (OnnxRuntimeException e)
         {

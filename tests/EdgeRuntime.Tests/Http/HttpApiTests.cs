@@ -60,7 +60,7 @@ public class HttpApiTests(ZooBundle zb)
     {
         await using var s = await Served.StartAsync(zb);
         string task = s.Tasks[0];
-        Assert.Equal(28, s.Service.Router.Tasks[task].Preprocessing.Size);
+        Assert.Equal((28, 28), s.Service.Router.Tasks[task].Preprocessing.FixedSize);
         var images = s.Images(task, 10);
         var batch = s.Preprocessed(task, images);
         var (logits, top) = s.Reference(task, images);
@@ -123,7 +123,7 @@ public class HttpApiTests(ZooBundle zb)
         string task = s.Tasks[0];
         var image = s.Images(task, 1, skip: 3)[0];
         var png = Served.Png(image.Pixels, 28);
-        var decoded = EdgeTvq.Runtime.Input.ImageFiles.Decode("x.png", png, 28);
+        var decoded = EdgeTvq.Runtime.Input.ImageFiles.Decode("x.png", png);
         var (logits, top) = s.Reference(task, [decoded]);
         var content = new ByteArrayContent(png);
         content.Headers.ContentType = new MediaTypeHeaderValue("image/png");

@@ -76,14 +76,14 @@ public sealed class Served : IAsyncDisposable
 
     /// <summary><paramref name="n"/> test images of <paramref name="task"/>, as the files' loader reads them.</summary>
     public List<InputImage> Images(string task, int n, int skip = 0) =>
-        ImageFiles.Load(Zoo.Zoo.TestImages(task), 28, skip + n).Skip(skip).ToList();
+        ImageFiles.Load(Zoo.Zoo.TestImages(task), skip + n).Skip(skip).ToList();
 
     /// <summary>The images preprocessed for <paramref name="task"/> as the classifier does: [n, 1, 28, 28].</summary>
     public float[] Preprocessed(string task, IReadOnlyList<InputImage> images)
     {
         var p = Service.Router.Tasks[task].Preprocessing;
         var batch = new float[images.Count * 28 * 28];
-        for (int i = 0; i < images.Count; i++) p.Apply(images[i].Pixels, batch.AsSpan(i * 784, 784));
+        for (int i = 0; i < images.Count; i++) Preprocessor.Apply(p, images[i]).Data.CopyTo(batch.AsSpan(i * 784, 784));
         return batch;
     }
 
@@ -133,7 +133,7 @@ public sealed class Served : IAsyncDisposable
             Host.Switch(r);
             using var lease = Host.Acquire();
             foreach (var t in new[] { t0, t1 })
-                if (lease.Model.Tasks.ContainsKey(t)) expected[(r.ToString(), t)] = Classifier.Logits(lease.Model, t, inputs[t], 4);
+                if (lease.Model.Tasks.ContainsKey(t)) expected[(r.ToString(), t)] = TaskRunner.Outputs(lease.Model, t, inputs[t], [4, 1, 28, 28]).Data;
         }
         return (expected, inputs.ToDictionary(e => e.Key, e => JsonRequest(e.Value, 4)));
     }
@@ -175,10 +175,10 @@ public sealed class Served : IAsyncDisposable
     }
 
     /// <summary>What the host's live model gives for these inputs through the classifier: logits and top-3.</summary>
-    public (float[] Logits, List<Classification> Top) Reference(string task, IReadOnlyList<InputImage> images)
+    public (float[] Logits, List<TaskResult> Top) Reference(string task, IReadOnlyList<InputImage> images)
     {
         using var lease = Host.Acquire();
-        return (Classifier.Logits(lease.Model, task, Preprocessed(task, images), images.Count), Classifier.Classify(lease.Model, task, images, 3));
+        return (TaskRunner.Outputs(lease.Model, task, Preprocessed(task, images), [images.Count, 1, 28, 28]).Data, TaskRunner.Run(lease.Model, task, images, 3));
     }
 
     public static float[] Floats(JsonElement output) => output.GetProperty("data").EnumerateArray().Select(e => e.GetSingle()).ToArray();

@@ -28,9 +28,14 @@ public sealed class ImageTarget : Harness.IFuzzTarget
         // idx files are recognised by content; the name (…-images-idx3-ubyte) lets the loader look for a labels sibling.
         string path = Path.Combine(scratch, "case-images-idx3-ubyte");
         File.WriteAllBytes(path, input);
-        var images = ImageFiles.Load(path, 28, limit: 64);
+        var images = ImageFiles.Load(path, limit: 64);
         foreach (var im in images)
-            if (im.Pixels.Length != 28 * 28) throw new Harness.FuzzInvariantException($"image {im.Source} has {im.Pixels.Length} pixels, expected 784");
+        {
+            if (im.Pixels.Length != (long)im.Width * im.Height * im.Channels)
+                throw new Harness.FuzzInvariantException($"image {im.Source} has {im.Pixels.Length} bytes, expected {im.Width}×{im.Height}×{im.Channels}");
+            var prepared = Preprocessor.Apply(EdgeTvq.Bundle.PreprocessingSpec.Legacy, im);
+            if (prepared.Data.Length != 28 * 28) throw new Harness.FuzzInvariantException($"image {im.Source} preprocessed to {prepared.Data.Length} values, expected 784");
+        }
     }
 
     public byte[] Mutate(byte[] input, Random rng)
