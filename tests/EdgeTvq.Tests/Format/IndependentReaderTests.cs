@@ -109,4 +109,24 @@ public class IndependentReaderTests
             File.WriteAllBytes(path, original);
         }
     }
+
+    [Fact]
+    public void It_verifies_a_version_2_bundle_with_a_head_blob_and_rejects_a_damaged_one()
+    {
+        using var dir = new TempDir();
+        var (pre, tasks) = MemorySource.SmallModel(2, seed: 23);
+        var head = Enumerable.Range(0, 777).Select(i => (byte)(i * 13)).ToArray();
+        BundlePacker.Pack(pre, [new PackTask("t0", tasks[0]), new PackTask("t1", tasks[1], Blobs: [new PackBlob(OwnBlobEntry.HeadOnnx, head, "head.onnx")])],
+            new PackOptions { Scheme = Scheme.Rtvq, BaseBits = 3, OffsetBits = 2 }, dir["b"]);
+        var (code, output) = Python("verify", dir["b"]);
+        Assert.True(code == 0, output);
+        Assert.Contains("OK", output);
+
+        var bytes = File.ReadAllBytes(dir["b/t1.tvqt"]);
+        bytes[bytes.Length - 24 - 8 - 100] ^= 1; // inside the blob's payload
+        File.WriteAllBytes(dir["b/t1.tvqt"], bytes);
+        (code, output) = Python("verify", dir["b"]);
+        Assert.NotEqual(0, code);
+        Assert.Contains("head.onnx", output + "");
+    }
 }
