@@ -12,7 +12,9 @@ public static class DenseMaps
     /// channel. Per axis, as torch computes it in float32: the scale is <c>(in − 1) / (out − 1)</c> (0 when out = 1),
     /// the source position <c>scale · i</c>, its floor the first tap (at most in − 1), the second tap one further
     /// unless at the last index, the weights <c>λ = clamp(pos − floor, 0, 1)</c> and <c>1 − λ</c>; an axis whose size
-    /// does not change copies. A value is <c>wy0 · (wx0·a + wx1·b) + wy1 · (wx0·c + wx1·d)</c>.
+    /// does not change copies. A value is <c>wy0 · (wx0·a + wx1·b) + wy1 · (wx0·c + wx1·d)</c>. torch's CPU kernel is
+    /// compiled with multiply-adds contracted to FMA; λ = fma(scale, i, −floor) and the sums use fused multiply-adds
+    /// here too, which brings the result within a few float32 ulps of torch (bit-equal on most sizes; ≤ 5e-7 measured).
     /// </summary>
     public static void UpsampleBilinear(ReadOnlySpan<float> src, int channels, int h, int w, int outH, int outW, Span<float> dst)
     {
@@ -43,9 +45,9 @@ public static class DenseMaps
                 {
                     int i0 = x0[ox], i1 = x1[ox];
                     float l0 = wx0[ox], l1 = wx1[ox];
-                    float top = rowA[i0] * l0 + rowA[i1] * l1;
-                    float bottom = rowB[i0] * l0 + rowB[i1] * l1;
-                    outRow[ox] = top * a + bottom * b;
+                    float top = MathF.FusedMultiplyAdd(rowA[i0], l0, rowA[i1] * l1);
+                    float bottom = MathF.FusedMultiplyAdd(rowB[i0], l0, rowB[i1] * l1);
+                    outRow[ox] = MathF.FusedMultiplyAdd(top, a, bottom * b);
                 }
             }
         }
@@ -69,7 +71,9 @@ public static class DenseMaps
         {
             float pos = scale * i;
             int first = Math.Min((int)MathF.Floor(pos), inSize - 1);
-            float lambda = Math.Clamp(pos - first, 0f, 1f);
+            // pos − first as one fused multiply-add, as torch's FMA-contracted x86-64 AVX2 / arm64 kernels compute it:
+            // rounding the product first loses up to half an ulp of pos (≈ 5e-7 at 8), visible in the output.
+            float lambda = Math.Clamp(MathF.FusedMultiplyAdd(scale, i, -first), 0f, 1f);
             i0[i] = first;
             i1[i] = first + (first < inSize - 1 ? 1 : 0);
             w1[i] = lambda;
