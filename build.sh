@@ -28,7 +28,7 @@ cd "$root"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 configuration=Release
 # Debian's python3-torch / python3-onnx write the test fixtures (real torch.save and torch.onnx.export files); curl: serve's HTTP tests.
-test_packages=(python3-torch python3-onnx python3-numpy libopenblas0-pthread curl)
+test_packages=(python3-torch python3-onnx python3-numpy python3-torchvision python3-pil python3-skimage libopenblas0-pthread curl)
 
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; }
 
