@@ -107,13 +107,12 @@ public sealed record PreprocessingSpec
             hasChannels = true;
             spec = spec with
             {
-                Channels = ch.ValueKind == JsonValueKind.String ? ch.GetString() switch
-                {
-                    "gray" or "grey" => ChannelOrder.Gray,
-                    "rgb" => ChannelOrder.Rgb,
-                    "bgr" => ChannelOrder.Bgr,
-                    _ => throw new FormatException($"preprocessing \"channels\" is '{ch.GetString()}'; use gray, rgb or bgr"),
-                } : throw new FormatException("preprocessing \"channels\" must be a string: gray, rgb or bgr"),
+                // ValueEquals compares the UTF-8 bytes: a string that is not valid UTF-8 is refused here, not thrown on.
+                Channels = ch.ValueKind != JsonValueKind.String ? throw new FormatException("preprocessing \"channels\" must be a string: gray, rgb or bgr")
+                    : ch.ValueEquals("gray") || ch.ValueEquals("grey") ? ChannelOrder.Gray
+                    : ch.ValueEquals("rgb") ? ChannelOrder.Rgb
+                    : ch.ValueEquals("bgr") ? ChannelOrder.Bgr
+                    : throw new FormatException($"preprocessing \"channels\" is {Quote(ch)}; use gray, rgb or bgr"),
             };
         }
         else if (shapeChannels is { } c)
@@ -129,14 +128,19 @@ public sealed record PreprocessingSpec
         if (e.TryGetProperty("scale", out var scale))
         {
             float s = Number(scale, "scale");
-            if (!(s > 0)) throw new FormatException($"preprocessing \"scale\" is {s}; it must be positive");
+            if (!(s > 0) || s > Limit) throw new FormatException($"preprocessing \"scale\" is {s}; it must be in (0, {Limit}]");
             spec = spec with { Scale = s };
         }
-        if (e.TryGetProperty("mean", out var mean)) spec = spec with { Mean = PerChannel(mean, "mean", spec.ChannelCount) };
+        if (e.TryGetProperty("mean", out var mean))
+        {
+            var values = PerChannel(mean, "mean", spec.ChannelCount);
+            if (values.Any(v => Math.Abs(v) > Limit)) throw new FormatException($"preprocessing \"mean\" values must lie in [-{Limit}, {Limit}]");
+            spec = spec with { Mean = values };
+        }
         if (e.TryGetProperty("std", out var std))
         {
             var values = PerChannel(std, "std", spec.ChannelCount);
-            if (values.Any(v => !(v > 0))) throw new FormatException("preprocessing \"std\" values must be positive");
+            if (values.Any(v => !(v >= 1f / Limit) || v > Limit)) throw new FormatException($"preprocessing \"std\" values must lie in [{1f / Limit}, {Limit}]");
             spec = spec with { Std = values };
         }
         if (e.TryGetProperty("invert", out var invert))
@@ -146,7 +150,7 @@ public sealed record PreprocessingSpec
                 {
                     JsonValueKind.True => InvertMode.On,
                     JsonValueKind.False => InvertMode.Off,
-                    JsonValueKind.String when invert.GetString() == "auto" => InvertMode.Auto,
+                    JsonValueKind.String when invert.ValueEquals("auto") => InvertMode.Auto,
                     _ => throw new FormatException("preprocessing \"invert\" must be true, false or \"auto\""),
                 },
             };
@@ -157,8 +161,20 @@ public sealed record PreprocessingSpec
         return spec;
     }
 
+    /// <summary>The largest |mean|, std and scale (and 1/Limit the smallest std): inputs stay finite for any pixel.</summary>
+    public const float Limit = 1e4f;
+
     /// <summary>Mean or std for channel <paramref name="c"/>.</summary>
     public static float At(float[] values, int c) => values.Length == 1 ? values[0] : values[c];
+
+    /// <summary>A JSON value as text for a message, at most 40 characters; a string that is not valid UTF-8 says so.</summary>
+    private static string Quote(JsonElement v)
+    {
+        string raw;
+        try { raw = v.GetRawText(); }
+        catch (InvalidOperationException) { return "a string that is not valid UTF-8"; }
+        return raw.Length <= 40 ? raw : raw[..40] + "…";
+    }
 
     private static bool IsInt(JsonElement v) => v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out _);
 

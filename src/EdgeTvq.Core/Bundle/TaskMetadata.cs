@@ -44,7 +44,7 @@ public static class TaskMetadataBuilder
                     {
                         if (l.ValueKind != JsonValueKind.String)
                             throw new ArgumentException($"{Path.GetFileName(userFile)}: \"labels\" must be an array of strings");
-                        meta.Labels.Add(l.GetString()!);
+                        meta.Labels.Add(Text(l, userFile, "labels"));
                     }
                     break;
                 case "preprocessing":
@@ -53,7 +53,7 @@ public static class TaskMetadataBuilder
                     meta.Preprocessing = p.Value.Clone();
                     break;
                 case "kind":
-                    if (p.Value.ValueKind != JsonValueKind.String || !TaskKinds.TryParse(p.Value.GetString()!, out _))
+                    if (p.Value.ValueKind != JsonValueKind.String || !TaskKinds.TryParse(Text(p.Value, userFile, "kind"), out _))
                         throw new ArgumentException($"{Path.GetFileName(userFile)}: \"kind\" must be one of {TaskKinds.Names}");
                     meta.Kind = p.Value.GetString();
                     break;
@@ -66,5 +66,12 @@ public static class TaskMetadataBuilder
             }
         }
         return meta;
+    }
+
+    /// <summary>A JSON string's text; a string that is not valid UTF-8 is refused naming the file and the key.</summary>
+    private static string Text(JsonElement value, string userFile, string key)
+    {
+        try { return value.GetString()!; }
+        catch (InvalidOperationException) { throw new ArgumentException($"{Path.GetFileName(userFile)}: \"{key}\" holds a string that is not valid UTF-8"); }
     }
 }

@@ -15,6 +15,7 @@ public static class TargetRegistry
         new RuntimeOnnxTarget(),
         new RecipeTarget(),
         new ImageTarget(),
+        new PreprocessingTarget(),
     ];
 
     public static IFuzzTarget? Find(string name) => All().FirstOrDefault(t => t.Name.Equals(name, StringComparison.OrdinalIgnoreCase));

@@ -170,4 +170,26 @@ public class OwnBlobTests
         Assert.Equal((ChannelOrder.Rgb, 64, (64, 64)), (spec.Channels, spec.ResizeShorter!.Value, spec.Crop!.Value));
         Assert.Equal(PreprocessingSpec.Legacy, PreprocessingSpec.Parse(stream.Metadata[1]!.Preprocessing));
     }
+
+    [Theory]
+    [InlineData("labels")]
+    [InlineData("kind")]
+    [InlineData("channels")]
+    public void A_metadata_string_that_is_not_valid_utf8_is_refused_naming_the_key(string key)
+    {
+        using var dir = new TempDir();
+        var (pre, tasks) = MemorySource.SmallModel(1, seed: 10);
+        string template = key switch
+        {
+            "labels" => """{"labels": ["a", "@@"]}""",
+            "kind" => """{"kind": "@@"}""",
+            _ => """{"preprocessing": {"channels": "@@"}}""",
+        };
+        var bytes = System.Text.Encoding.UTF8.GetBytes(template).ToList();
+        int at = bytes.IndexOf((byte)'@');
+        bytes[at] = 0xC3; bytes[at + 1] = 0x28; // an invalid two-byte sequence
+        var meta = JsonDocument.Parse(bytes.ToArray()).RootElement.Clone();
+        var e = Assert.Throws<ArgumentException>(() => BundlePacker.Pack(pre, [new PackTask("t0", tasks[0], meta, "meta.json")], new PackOptions { Bits = 4 }, dir["b"]));
+        Assert.Contains(key, e.Message);
+    }
 }
