@@ -33,13 +33,13 @@ internal static class InfoCommand
                 Widths = m.Scheme == "rtvq" ? $"base {m.BaseBits} bits, offsets {m.OffsetBits} bits{(m.ErrorCorrection ? ", error correction" : "")}" : $"{m.Bits} bits",
                 Parameters = m.Pretrained.ParameterCount,
                 Bytes = (m.Base?.Bytes ?? 0) + m.Tasks.Sum(t => t.Bytes), Verified = verified,
-                Tasks = m.Tasks.Select(t => new InfoTask { Name = t.Name, Bytes = t.Bytes, OwnTensors = t.OwnTensors.Select(o => o.Name).ToList() }).ToList(),
+                Tasks = m.Tasks.Select(t => new InfoTask { Name = t.Name, Bytes = t.Bytes, OwnTensors = t.OwnTensors.Select(o => o.Name).ToList(), OwnBlobs = (t.OwnBlobs ?? []).Select(b => b.Name).ToList() }).ToList(),
                 Recipes = (m.Recipes ?? []).Select(kv => new InfoRecipe { Name = kv.Key, Method = kv.Value.Method, Source = kv.Value.Source }).ToList(),
                 Recipe = r.GetValue(recipeOption) is { } rec ? EdgeTvq.Merging.BundleRecipes.Resolve(m, rec, r.GetValue(task)).ToString() : null,
             };
             if (r.GetValue(json)) { Console.WriteLine(JsonSerializer.Serialize(info, RuntimeJsonContext.Default.InfoOutput)); return Cli.Ok; }
             Console.WriteLine($"{info.Bundle}: {info.Scheme.ToUpperInvariant()} ({info.Widths}, {info.Quantizer} quantizer), {info.Parameters:N0} parameters, {info.Bytes:N0} bytes{(verified ? ", verified" : "")}");
-            foreach (var t in info.Tasks) Console.WriteLine($"  {t.Name,-20} {t.Bytes,12:N0} bytes  own: {string.Join(", ", t.OwnTensors)}");
+            foreach (var t in info.Tasks) Console.WriteLine($"  {t.Name,-20} {t.Bytes,12:N0} bytes  own: {string.Join(", ", t.OwnTensors.Concat(t.OwnBlobs))}");
             foreach (var rc in info.Recipes) Console.WriteLine($"  recipe {rc.Name,-13} {rc.Method}{(rc.Source is null ? "" : $"  ({rc.Source})")}");
             if (info.Recipe is not null) Console.WriteLine($"recipe: {info.Recipe}");
             return Cli.Ok;

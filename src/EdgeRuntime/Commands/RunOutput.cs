@@ -56,6 +56,8 @@ public sealed class InfoTask
     public string Name { get; set; } = "";
     public long Bytes { get; set; }
     public List<string> OwnTensors { get; set; } = [];
+    /// <summary>Own blobs (format version 2), e.g. head.onnx.</summary>
+    public List<string> OwnBlobs { get; set; } = [];
 }
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = true)]
