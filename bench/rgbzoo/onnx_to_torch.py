@@ -4,7 +4,8 @@ The CNTK graph (IR 3, opset 8, input `Input247` [1,3,224,224] BGR 0..255 minus a
 ResNet-18 with two quirks that this module reproduces exactly:
   * the 7x7 stride-2 stem convolution pads [top 3, left 3, bottom 2, right 2];
   * every stride-2 3x3 convolution and the 3x3 stride-2 max pool pad [top 1, left 1, bottom 0, right 0].
-(For even sizes this equals symmetric padding; for odd sizes it gives one row/column fewer.)
+(For even sizes this equals symmetric padding.) As in the CNTK graph, a stage's shortcut (1x1 stride-2 conv, no
+padding) and its main path only agree in size when the stage input is even, so H and W must be multiples of 32.
 The fixed 7x7 AveragePool becomes a global average, so any H/W works; at 224x224 they coincide.
 Unlike torchvision's resnet18 ([2,2,2,2] basic blocks, 11.2M parameters) the CNTK model has THREE basic blocks
 in its last stage ([2,2,2,3], 15.9M values): the extra block is layer4.2.
