@@ -35,6 +35,7 @@ public sealed class OnnxHead : ITaskHead, IDisposable
 {
     private readonly InferenceSession _session;
     private readonly SessionOptions _options;
+    private readonly RunOptions _run = new();
     private readonly string _input, _output, _task;
 
     public string Type => "onnx";
@@ -76,7 +77,7 @@ public sealed class OnnxHead : ITaskHead, IDisposable
         using var input = OrtValue.CreateTensorValueFromMemory(encoderOutput.Data, encoderOutput.Shape);
         try
         {
-            using var outputs = _session.Run(null, [_input], [input], [_output]);
+            using var outputs = _session.Run(_run, [_input], [input], [_output]);
             var value = outputs[0];
             var shape = value.GetTensorTypeAndShape().Shape;
             return new FloatTensor(value.GetTensorDataAsSpan<float>().ToArray(), shape);
@@ -92,6 +93,7 @@ public sealed class OnnxHead : ITaskHead, IDisposable
     {
         _session?.Dispose();
         _options.Dispose();
+        _run.Dispose();
     }
 }
 

@@ -36,9 +36,11 @@ public static class TaskMetadataBuilder
         {
             switch (p.Name)
             {
+                case "labels" when p.Value.ValueKind == JsonValueKind.Null:
+                    break; // no labels: classes are reported by index
                 case "labels":
                     if (p.Value.ValueKind != JsonValueKind.Array)
-                        throw new ArgumentException($"{Path.GetFileName(userFile)}: \"labels\" must be an array of strings");
+                        throw new ArgumentException($"{Path.GetFileName(userFile)}: \"labels\" must be an array of strings (or null)");
                     meta.Labels = [];
                     foreach (var l in p.Value.EnumerateArray())
                     {
@@ -52,6 +54,8 @@ public static class TaskMetadataBuilder
                     catch (FormatException e) { throw new ArgumentException($"{Path.GetFileName(userFile)}: {e.Message}"); }
                     meta.Preprocessing = p.Value.Clone();
                     break;
+                case "kind" when p.Value.ValueKind == JsonValueKind.Null:
+                    break; // classification
                 case "kind":
                     if (p.Value.ValueKind != JsonValueKind.String || !TaskKinds.TryParse(Text(p.Value, userFile, "kind"), out _))
                         throw new ArgumentException($"{Path.GetFileName(userFile)}: \"kind\" must be one of {TaskKinds.Names}");

@@ -58,11 +58,12 @@ public sealed class RgbZooTests(RgbZoo zoo, ITestOutputHelper log) : IDisposable
         int n = input.Shape[0], per = input.Floats!.Length / n;
         Assert.True(n >= 3, "at least three photos");
         using var session = new InferenceSession(original);
+        using var run = new RunOptions();
         string inputName = session.InputNames.Single(), outputName = session.OutputNames.Single();
         for (int i = 0; i < n; i++)
         {
             using var value = OrtValue.CreateTensorValueFromMemory(input.Floats.AsSpan(i * per, per).ToArray(), [1, 3, input.Shape[2], input.Shape[3]]);
-            using var outputs = session.Run(null, [inputName], [value], [outputName]);
+            using var outputs = session.Run(run, [inputName], [value], [outputName]);
             var got = outputs[0].GetTensorDataAsSpan<float>().ToArray();
             float diff = MaxDiff(features.Floats!.AsSpan(i * 512, 512).ToArray(), got);
             log.WriteLine($"photo {i}: max |torch − original ONNX| = {diff:E2}");
@@ -157,8 +158,10 @@ public sealed class RgbZooTests(RgbZoo zoo, ITestOutputHelper log) : IDisposable
     public void Dense_heads_end_to_end_match_pytorch_and_write_npy_and_png_maps_at_the_image_size()
     {
         string bundle = Path.Combine(_dir, "b");
-        zoo.Pack(bundle, Options("tvq4"), zoo.Tasks);
-        var recipe = MergeRecipe.TaskArithmetic(zoo.Tasks.Select(t => t.Name));
+        // The two dense tasks merged (task arithmetic of all five at λ = 0.3 drives some BatchNorm running variances
+        // below zero, so PyTorch and ONNX Runtime both give NaN there: docs/runtime.md, "BatchNorm statistics").
+        zoo.Pack(bundle, Options("tvq4"), zoo.Dense);
+        var recipe = MergeRecipe.TaskArithmetic(zoo.Dense.Select(t => t.Name));
         foreach (var task in zoo.Dense)
         {
             string weights = Path.Combine(_dir, task.Name + ".safetensors");
