@@ -160,6 +160,12 @@ public class BudgetAllocationTests
             using var merged = BundleMerger.Merge(dir["b"], m, pre, new MergeRecipe(MergeMethod.TaskArithmetic, lambdas), threads: threads);
             FusedMergeTests.AssertBitIdentical(expected, merged.Weights, $"{scheme}, {threads} threads");
         }
+        // The device path: θ_pre and dq(base) cached by the first merge, used by the next.
+        using var cache = new MergeCache(pre, m);
+        using (var first = BundleMerger.Merge(dir["b"], m, cache, new MergeRecipe(MergeMethod.TaskArithmetic, lambdas), threads: 2))
+            FusedMergeTests.AssertBitIdentical(expected, first.Weights, $"{scheme}, filling the cache");
+        using var second = BundleMerger.Merge(dir["b"], m, cache, new MergeRecipe(MergeMethod.TaskArithmetic, lambdas), threads: 2);
+        FusedMergeTests.AssertBitIdentical(expected, second.Weights, $"{scheme}, from the cache");
     }
 
     [Theory]
