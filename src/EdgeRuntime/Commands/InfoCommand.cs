@@ -30,7 +30,9 @@ internal static class InfoCommand
             var info = new InfoOutput
             {
                 Bundle = Path.GetFullPath(path), Scheme = m.Scheme, Quantizer = m.Quantizer,
-                Widths = m.Scheme == "rtvq" ? $"base {m.BaseBits} bits, offsets {m.OffsetBits} bits{(m.ErrorCorrection ? ", error correction" : "")}" : $"{m.Bits} bits",
+                Widths = ManifestIO.HasOwnWidths(m.Tensors)
+                    ? $"per-tensor widths (budget allocation, format version 3){(m.Scheme == "rtvq" && m.ErrorCorrection ? ", error correction" : "")}"
+                    : m.Scheme == "rtvq" ? $"base {m.BaseBits} bits, offsets {m.OffsetBits} bits{(m.ErrorCorrection ? ", error correction" : "")}" : $"{m.Bits} bits",
                 Parameters = m.Pretrained.ParameterCount,
                 Bytes = (m.Base?.Bytes ?? 0) + m.Tasks.Sum(t => t.Bytes), Verified = verified,
                 Tasks = m.Tasks.Select(t => new InfoTask { Name = t.Name, Bytes = t.Bytes, OwnTensors = t.OwnTensors.Select(o => o.Name).ToList(), OwnBlobs = (t.OwnBlobs ?? []).Select(b => b.Name).ToList() }).ToList(),

@@ -10,7 +10,7 @@ namespace EdgeTvq.Bundle;
 public sealed class BundleManifest
 {
     public string Format { get; set; } = Format_.Name;
-    /// <summary>1, or 2 when any task has own blobs (<see cref="ManifestIO.RequiredVersion"/>; writers set it, readers check it).</summary>
+    /// <summary>1; 2 when any task has own blobs; 3 when any tensor entry has its own widths (<see cref="ManifestIO.RequiredVersion"/>; writers set it, readers check it).</summary>
     public int FormatVersion { get; set; } = EdgeTvq.Format.FormatConstants.Version;
     /// <summary>32 lowercase hex digits; the same 16 bytes are in every binary file's header.</summary>
     public string BundleId { get; set; } = "";
@@ -69,6 +69,21 @@ public sealed class TensorEntry
     public string Dtype { get; set; } = "F32";
     /// <summary>"quantized", "full" (float32 task vector) or "skipped" (not floating; not part of task vectors).</summary>
     public string Storage { get; set; } = "";
+    /// <summary>
+    /// Format version 3, fq/tvq, quantized tensors only: this tensor's code width in every task file, overriding the
+    /// manifest's <c>bits</c> (written by the budget allocator). Absent in older bundles, so they stay byte-identical.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? Bits { get; set; }
+    /// <summary>Format version 3, rtvq, quantized tensors only: this tensor's base width, overriding <c>baseBits</c>.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? BaseBits { get; set; }
+    /// <summary>Format version 3, rtvq, quantized tensors only: this tensor's offset width, overriding <c>offsetBits</c>.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? OffsetBits { get; set; }
+
+    /// <summary>Whether this entry carries a width of its own (format version 3).</summary>
+    [JsonIgnore] public bool HasOwnWidths => Bits is not null || BaseBits is not null || OffsetBits is not null;
 
     [JsonIgnore] public long ElementCount => Shape.Aggregate(1L, (a, d) => checked(a * d));
 }
@@ -96,8 +111,6 @@ public sealed class TaskEntry : FileEntry
     public List<OwnBlobEntry>? OwnBlobs { get; set; }
     public TaskStats? Stats { get; set; }
 
-    /// <summary>The format version this task's file is written in: 2 when it holds own blobs, else 1.</summary>
-    [JsonIgnore] public ushort FileVersion => OwnBlobs is { Count: > 0 } ? EdgeTvq.Format.FormatConstants.VersionBlobs : EdgeTvq.Format.FormatConstants.Version;
 }
 
 /// <summary>A task's own blob (format version 2): its name and byte count.</summary>

@@ -23,7 +23,9 @@ public delegate void PackProgress(string phase, long done, long total);
 /// </summary>
 public static class BundlePacker
 {
-    public static BundleManifest Pack(ITensorSource pretrained, IReadOnlyList<PackTask> tasks, PackOptions options, string outDir, PackProgress? progress = null)
+    /// <param name="allocated">With a budget (<see cref="PackOptions.HasBudget"/>): told what the allocation chose, before the files are written.</param>
+    public static BundleManifest Pack(ITensorSource pretrained, IReadOnlyList<PackTask> tasks, PackOptions options, string outDir, PackProgress? progress = null,
+        Action<BudgetAllocation>? allocated = null)
     {
         options.Validate();
         if (tasks.Count == 0) throw new ArgumentException("at least one --task is needed");
@@ -38,6 +40,14 @@ public static class BundlePacker
 
         var table = BuildTable(pretrained, options.Policy);
         var plans = tasks.Select(t => TaskPlan.Create(t, table, pretrained)).ToList();
+        BudgetAllocation? allocation = null;
+        if (options.HasBudget)
+        {
+            // A first pass measures every width; the table then carries each tensor's widths (format version 3).
+            allocation = BudgetPlanner.Plan(pretrained, table, plans, options, progress);
+            options = BudgetPlanner.Apply(allocation, table, options);
+            allocated?.Invoke(allocation);
+        }
         // The pretrained identity goes into every file header, but it is hashed from the θ_pre the encoder reads anyway,
         // beside the encoding; the files are written after a placeholder header and completed once it is known.
         byte[] pendingIdentity = new byte[32];
@@ -64,14 +74,14 @@ public static class BundlePacker
             var stored = table.Where(e => e.Storage != "skipped").ToList();
             int quantizedCount = stored.Count(e => e.Storage == "quantized");
             BundleFileWriter? baseWriter = options.Scheme == Scheme.Rtvq
-                ? new BundleFileWriter(Path.Combine(staging, FormatConstants.BaseFileName), HeaderFor(FileKind.Base, options, bundleId, pendingIdentity, (uint)quantizedCount), headerPending: true)
+                ? new BundleFileWriter(Path.Combine(staging, FormatConstants.BaseFileName), HeaderFor(FileKind.Base, options, bundleId, pendingIdentity, (uint)quantizedCount, ManifestIO.FileVersion(table, false)), headerPending: true)
                 : null;
             var writers = new List<BundleFileWriter>();
             try
             {
                 foreach (var p in plans)
                     writers.Add(new BundleFileWriter(Path.Combine(staging, BundleNames.TaskFileName(p.Task.Name)),
-                        HeaderFor(FileKind.Task, options, bundleId, pendingIdentity, TaskRecordCount(p, stored.Count), p.FileVersion), headerPending: true));
+                        HeaderFor(FileKind.Task, options, bundleId, pendingIdentity, TaskRecordCount(p, stored.Count), p.FileVersion(table)), headerPending: true));
                 for (int t = 0; t < plans.Count; t++) writers[t].WriteMetadata(ManifestIO.SerializeMetadata(plans[t].Metadata));
 
                 using var id = new PretrainedIdentity();
@@ -97,10 +107,16 @@ public static class BundlePacker
                 ParallelWork.For(plans.Count + 1, ParallelWork.Threads(options.Threads), i =>
                 {
                     if (i < plans.Count)
-                        completed[i] = writers[i].Complete(HeaderFor(FileKind.Task, options, bundleId, identity, TaskRecordCount(plans[i], stored.Count), plans[i].FileVersion));
+                        completed[i] = writers[i].Complete(HeaderFor(FileKind.Task, options, bundleId, identity, TaskRecordCount(plans[i], stored.Count), plans[i].FileVersion(table)));
                     else if (baseWriter is not null)
-                        completed[i] = baseWriter.Complete(HeaderFor(FileKind.Base, options, bundleId, identity, (uint)quantizedCount));
+                        completed[i] = baseWriter.Complete(HeaderFor(FileKind.Base, options, bundleId, identity, (uint)quantizedCount, ManifestIO.FileVersion(table, false)));
                 });
+                if (allocation is not null)
+                {
+                    long counted = completed.Where(c => c is not null).Sum(c => c.Length) - plans.Sum(BudgetPlanner.OwnBytes);
+                    if (counted != allocation.PredictedBytes)
+                        throw new InvalidOperationException($"budget allocation predicted {allocation.PredictedBytes:N0} bytes but the files hold {counted:N0}; this is a bug in the packer");
+                }
                 if (baseWriter is not null)
                     manifest.Base = new FileEntry { File = FormatConstants.BaseFileName, Bytes = completed[^1].Length, Sha256 = completed[^1].Sha256 };
                 var stats = encoder.Stats;
@@ -157,7 +173,7 @@ public static class BundlePacker
         var bundleId = Guid.ParseExact(manifest.BundleId, "N");
         var stored = table.Where(e => e.Storage != "skipped").ToList();
         TaskEntry entry;
-        using (var writer = new BundleFileWriter(taskPath, HeaderFor(FileKind.Task, options, bundleId, identity, TaskRecordCount(plan, stored.Count), plan.FileVersion)))
+        using (var writer = new BundleFileWriter(taskPath, HeaderFor(FileKind.Task, options, bundleId, identity, TaskRecordCount(plan, stored.Count), plan.FileVersion(table))))
         {
             writer.WriteMetadata(ManifestIO.SerializeMetadata(plan.Metadata));
             var encoder = new TensorEncoder(options, pretrained, [plan]);

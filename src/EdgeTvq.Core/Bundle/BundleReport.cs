@@ -27,8 +27,25 @@ public sealed class BundleReport
     public double PaperBitsPerParameter { get; set; }
     /// <summary>Bytes of all quantized-tensor records (base and every task) × 8 / (T × quantized parameters).</summary>
     public double StoredBitsPerQuantizedParameter { get; set; }
+    /// <summary>
+    /// (base file + every task file − their own tensors and blobs) × 8 / (T × stored parameters): what <c>pack --budget</c>
+    /// counts, so an allocated bundle's value is at most its budget.
+    /// </summary>
+    public double StoredBitsPerParameter { get; set; }
+    /// <summary>Whether the table carries per-tensor widths (format version 3, <c>pack --budget</c>).</summary>
+    public bool PerTensorWidths { get; set; }
+    /// <summary>Quantized parameters per task-code width (offsets for rtvq), widths in increasing order.</summary>
+    public List<WidthCount> TaskWidths { get; set; } = [];
+    /// <summary>rtvq: quantized parameters per base width.</summary>
+    public List<WidthCount> BaseWidths { get; set; } = [];
     public List<TensorReport> Tensors { get; set; } = [];
     public List<TaskReport> Tasks { get; set; } = [];
+}
+
+public sealed class WidthCount
+{
+    public int Bits { get; set; }
+    public long Parameters { get; set; }
 }
 
 public sealed class TensorReport
@@ -36,6 +53,10 @@ public sealed class TensorReport
     public string Name { get; set; } = "";
     public long[] Shape { get; set; } = [];
     public string Storage { get; set; } = "";
+    /// <summary>Quantized tensors: the width of its codes in task files (the offsets' for rtvq); null otherwise.</summary>
+    public int? Bits { get; set; }
+    /// <summary>rtvq quantized tensors: the width of its base record; null otherwise.</summary>
+    public int? BaseBits { get; set; }
     public long Parameters { get; set; }
     public long BaseBytes { get; set; }
     /// <summary>Mean over tasks of the record's bytes in the task file.</summary>
@@ -72,16 +93,32 @@ public static class BundleInspector
         int T = m.Tasks.Count;
         var stored = m.Tensors.Where(e => e.Storage != "skipped").ToList();
         long P = stored.Sum(e => e.ElementCount), Pq = m.Pretrained.QuantizedParameterCount;
-        var tensorReports = m.Tensors.Select(e => new TensorReport { Name = e.Name, Shape = e.Shape, Storage = e.Storage, Parameters = e.ElementCount })
+        var tensorReports = m.Tensors.Select(e => new TensorReport
+            {
+                Name = e.Name, Shape = e.Shape, Storage = e.Storage, Parameters = e.ElementCount,
+                Bits = e.Storage == "quantized" ? o.TaskBitsOf(e) : null,
+                BaseBits = e.Storage == "quantized" && o.Scheme == Scheme.Rtvq ? o.BaseBitsOf(e) : null,
+            })
             .ToDictionary(t => t.Name, StringComparer.Ordinal);
-        double paperBits = o.Scheme == Scheme.Rtvq ? o.OffsetBits!.Value + (double)o.BaseBits!.Value / Math.Max(1, T) : o.Bits!.Value;
+        bool perTensor = ManifestIO.HasOwnWidths(m.Tensors);
+        var quantized = m.Tensors.Where(e => e.Storage == "quantized").ToList();
+        long quantizedElements = quantized.Sum(e => e.ElementCount);
+        // Paper accounting: b (FQ/TVQ) or b_o + b_b/T (RTVQ); with per-tensor widths the parameter-weighted means.
+        double paperBits = !perTensor || quantizedElements == 0
+            ? (o.Scheme == Scheme.Rtvq ? o.OffsetBits!.Value + (double)o.BaseBits!.Value / Math.Max(1, T) : o.Bits!.Value)
+            : (double)quantized.Sum(e => (long)o.TaskBitsOf(e) * e.ElementCount) / quantizedElements
+              + (o.Scheme == Scheme.Rtvq ? (double)quantized.Sum(e => (long)o.BaseBitsOf(e) * e.ElementCount) / quantizedElements / Math.Max(1, T) : 0);
+        static List<WidthCount> Histogram(IEnumerable<(int Bits, long N)> items) =>
+            items.GroupBy(x => x.Bits).OrderBy(g => g.Key).Select(g => new WidthCount { Bits = g.Key, Parameters = g.Sum(x => x.N) }).ToList();
 
         var report = new BundleReport
         {
             Bundle = Path.GetFullPath(bundleDir), Scheme = m.Scheme, Quantizer = m.Quantizer, Bits = m.Bits, BaseBits = m.BaseBits,
             OffsetBits = m.OffsetBits, ErrorCorrection = m.ErrorCorrection, Policy = m.Policy, TaskCount = T,
             Parameters = P, QuantizedParameters = Pq, BaseBytes = m.Base?.Bytes ?? 0, Float32Bytes = 4L * P * T,
-            PaperBitsPerParameter = paperBits,
+            PaperBitsPerParameter = paperBits, PerTensorWidths = perTensor,
+            TaskWidths = Histogram(quantized.Select(e => (o.TaskBitsOf(e), e.ElementCount))),
+            BaseWidths = o.Scheme == Scheme.Rtvq ? Histogram(quantized.Select(e => (o.BaseBitsOf(e), e.ElementCount))) : [],
         };
         // One lockstep pass over the base file and every task file (the base is read once).
         var quantizedBytes = new long[T];
@@ -130,6 +167,7 @@ public static class BundleInspector
         }
         long allQuantizedBytes = quantizedBytes.Sum();
         report.StoredBitsPerQuantizedParameter = T == 0 || Pq == 0 ? 0 : (allQuantizedBytes + baseQuantizedBytes) * 8.0 / ((double)T * Pq);
+        report.StoredBitsPerParameter = T == 0 || P == 0 ? 0 : (report.BaseBytes + m.Tasks.Sum(t => t.Bytes) - ownBytes.Sum()) * 8.0 / ((double)T * P);
         report.Tensors = m.Tensors.Select(e => tensorReports[e.Name]).ToList();
         report.TotalBytes = Directory.EnumerateFiles(bundleDir).Sum(f => new FileInfo(f).Length);
         return report;

@@ -129,13 +129,13 @@ public sealed class BundleStream : IDisposable
             int task = t;
             Guard(Tasks[t], () =>
             {
-                var lane = OpenFile(Tasks[task], FileKind.Task, TaskRecordCount(Manifest, Tasks[task]), Tasks[task].FileVersion);
+                var lane = OpenFile(Tasks[task], FileKind.Task, TaskRecordCount(Manifest, Tasks[task]), ManifestIO.TaskFileVersion(Manifest, Tasks[task]));
                 _tasks[task] = lane;
                 _metadata[task] = ReadMetadata(lane, Tasks[task]);
             });
         }
         if (readBase && Manifest.Base is { } b)
-            Guard(b, () => _base = OpenFile(b, FileKind.Base, BaseRecordCount(Manifest), FormatConstants.Version));
+            Guard(b, () => _base = OpenFile(b, FileKind.Base, BaseRecordCount(Manifest), ManifestIO.BaseFileVersion(Manifest)));
     }
 
     /// <summary>Advances every open file by the records of the next table tensor; false after the last.</summary>
@@ -154,14 +154,14 @@ public sealed class BundleStream : IDisposable
         if (_base is { } b && e.Storage == "quantized")
             Guard(b.Entry, () =>
             {
-                b.Current = NextTableRecord(b, e, Options.BaseBits!.Value);
+                b.Current = NextTableRecord(b, e, Options.BaseBitsOf(e));
                 b.HasCurrent = true;
             });
         for (int t = 0; t < _tasks.Length; t++)
             if (_tasks[t] is { Failed: false } lane)
                 Guard(lane.Entry, () =>
                 {
-                    lane.Current = NextTableRecord(lane, e, Options.TaskBits);
+                    lane.Current = NextTableRecord(lane, e, Options.TaskBitsOf(e));
                     lane.HasCurrent = true;
                 });
         return true;
@@ -260,7 +260,7 @@ public sealed class BundleStream : IDisposable
         if (h.Scheme != o.Scheme || h.Mode != o.Mode || h.Flags.HasFlag(FileFlags.ErrorCorrection) != (o.Scheme == Scheme.Rtvq && o.ErrorCorrection))
             throw new BundleFormatException(path, "header settings (scheme, quantizer or error correction) differ from manifest.json");
         if (h.Version != expectedVersion)
-            throw new BundleFormatException(path, $"is a format version {h.Version} file; the manifest implies version {expectedVersion} (version 2 exactly when the task has own blobs)");
+            throw new BundleFormatException(path, $"is a format version {h.Version} file; the manifest implies version {expectedVersion} (3 in every file when the table has per-tensor widths, else 2 exactly when the task has own blobs)");
         if (h.RecordCount != expectedRecords)
             throw new BundleFormatException(path, $"holds {h.RecordCount} records, the manifest implies {expectedRecords}");
     }
@@ -279,8 +279,8 @@ public sealed class BundleStream : IDisposable
 
     /// <summary>
     /// Section 4.3: the record of table tensor <paramref name="e"/>. A <c>full</c> tensor is a Float32 record; a
-    /// <c>quantized</c> one a Quantized record of <paramref name="bits"/> bits (the manifest's bits or offsetBits in a
-    /// task file, baseBits in the base file), a Constant record, or a Float32 record only when it has no elements.
+    /// <c>quantized</c> one a Quantized record of <paramref name="bits"/> bits (the tensor's own width when the table
+    /// has one, else the manifest's bits or offsetBits in a task file, baseBits in the base file), a Constant record, or a Float32 record only when it has no elements.
     /// </summary>
     private static BundleRecord NextTableRecord(Lane lane, TensorEntry e, int bits)
     {
@@ -298,7 +298,7 @@ public sealed class BundleStream : IDisposable
             case RecordKind.Float32 when r.ElementCount == 0:
                 return r;
             case RecordKind.Quantized:
-                throw Refuse(lane, r, $"has {r.Bits}-bit codes, the manifest says {bits}");
+                throw Refuse(lane, r, $"has {r.Bits}-bit codes, the manifest says {bits} for this tensor");
             case RecordKind.Float32:
                 throw Refuse(lane, r, "stores a quantized tensor as float32, which only an empty tensor may be");
             default:

@@ -145,7 +145,8 @@ public static class BundleUpdate
         if (Settings(next) != Settings(installed)) return "the bundle id, scheme, quantizer or policy";
         if (next.Pretrained.Sha256 != installed.Pretrained.Sha256) return "the pretrained model";
         if (next.Base?.Sha256 != installed.Base?.Sha256) return "the base file";
-        if (next.Tensors.Count != installed.Tensors.Count || next.Tensors.Zip(installed.Tensors).Any(p => p.First.Name != p.Second.Name || p.First.Storage != p.Second.Storage || !p.First.Shape.SequenceEqual(p.Second.Shape)))
+        if (next.Tensors.Count != installed.Tensors.Count || next.Tensors.Zip(installed.Tensors).Any(p => p.First.Name != p.Second.Name || p.First.Storage != p.Second.Storage || !p.First.Shape.SequenceEqual(p.Second.Shape)
+            || p.First.Bits != p.Second.Bits || p.First.BaseBits != p.Second.BaseBits || p.First.OffsetBits != p.Second.OffsetBits))
             return "the tensor table";
         return null;
     }

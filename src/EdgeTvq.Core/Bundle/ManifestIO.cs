@@ -55,7 +55,9 @@ public static class ManifestIO
         if (m.FormatVersion is < FormatConstants.Version or > FormatConstants.LatestVersion)
             Fail($"formatVersion {m.FormatVersion} is not supported (this build reads {FormatConstants.Version} to {FormatConstants.LatestVersion}); use a newer edgetvq");
         if (m.FormatVersion < RequiredVersion(m))
-            Fail($"formatVersion {m.FormatVersion} cannot hold own blobs (task '{m.Tasks.First(t => t.OwnBlobs is { Count: > 0 }).Name}'); they need version {FormatConstants.VersionBlobs}");
+            Fail(m.Tensors.FirstOrDefault(t => t is { HasOwnWidths: true }) is { } w
+                ? $"formatVersion {m.FormatVersion} cannot hold per-tensor widths (tensor '{w.Name}'); they need version {FormatConstants.VersionWidths}"
+                : $"formatVersion {m.FormatVersion} cannot hold own blobs (task '{m.Tasks.First(t => t.OwnBlobs is { Count: > 0 }).Name}'); they need version {FormatConstants.VersionBlobs}");
         if (m.BundleId.Length != 32 || !Guid.TryParseExact(m.BundleId, "N", out _)) Fail($"bundleId '{m.BundleId}' is not 32 hex digits");
         Scheme scheme = default;
         try
@@ -75,6 +77,7 @@ public static class ManifestIO
             previous = t.Name;
             CheckShape(t.Name, t.Shape, path);
             try { TensorPolicy.FromText(t.Storage); } catch (FormatException e) { Fail(e.Message); }
+            if (t.HasOwnWidths) CheckOwnWidths(t, scheme, path);
         }
         var tableNames = m.Tensors.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
         var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
@@ -178,6 +181,20 @@ public static class ManifestIO
         need(f.Sha256, field + ".sha256");
     }
 
+    /// <summary>
+    /// Version 3: a tensor's own widths. Only quantized tensors have them; fq/tvq tensors may have <c>bits</c>, rtvq
+    /// tensors <c>baseBits</c> and <c>offsetBits</c> (either or both; a missing one is the manifest's); each 1–8.
+    /// </summary>
+    private static void CheckOwnWidths(TensorEntry t, Scheme scheme, string path)
+    {
+        void Fail(string what) => throw new BundleFormatException(path, $"tensor '{t.Name}': {what}", t.Name);
+        if (t.Storage != "quantized") Fail($"is stored '{t.Storage}' but has a width of its own; only quantized tensors have one");
+        if (scheme == Scheme.Rtvq && t.Bits is not null) Fail("an rtvq tensor has baseBits/offsetBits, not bits");
+        if (scheme != Scheme.Rtvq && (t.BaseBits is not null || t.OffsetBits is not null)) Fail("baseBits/offsetBits are for rtvq bundles; this tensor may have bits");
+        foreach (var (name, b) in new[] { ("bits", t.Bits), ("baseBits", t.BaseBits), ("offsetBits", t.OffsetBits) })
+            if (b is < 1 or > 8) Fail($"{name} is {b}; widths are 1-8");
+    }
+
     /// <summary>Rank ≤ 8, no negative dimension, element count ≤ 2^31 − 1 (checked arithmetic).</summary>
     private static void CheckShape(string name, long[] shape, string path)
     {
@@ -205,11 +222,29 @@ public static class ManifestIO
     private static readonly byte[] ChecksumKey = Encoding.ASCII.GetBytes("\"checksum\": \"");
 
     /// <summary>
-    /// The lowest format version that holds everything in <paramref name="m"/>: 2 when a task has own blobs, else 1.
-    /// Writers stamp it (<see cref="Serialize"/>), so a bundle that uses nothing newer stays readable by older builds.
+    /// The lowest format version that holds everything in <paramref name="m"/>: 3 when a tensor entry has widths of
+    /// its own, else 2 when a task has own blobs, else 1. Writers stamp it (<see cref="Serialize"/>), so a bundle that
+    /// uses nothing newer stays readable by older builds.
     /// </summary>
     public static ushort RequiredVersion(BundleManifest m) =>
-        m.Tasks.Any(t => t is { OwnBlobs.Count: > 0 }) ? FormatConstants.VersionBlobs : FormatConstants.Version;
+        HasOwnWidths(m.Tensors) ? FormatConstants.VersionWidths
+        : m.Tasks.Any(t => t is { OwnBlobs.Count: > 0 }) ? FormatConstants.VersionBlobs : FormatConstants.Version;
+
+    /// <summary>Whether any table entry has widths of its own (format version 3).</summary>
+    public static bool HasOwnWidths(IReadOnlyList<TensorEntry> table) => table.Any(e => e is { HasOwnWidths: true });
+
+    /// <summary>
+    /// The version a binary file of the bundle with table <paramref name="table"/> is written in: 3 (base and task
+    /// files alike) when the table has per-tensor widths, else 2 for a task file with own blobs, else 1.
+    /// </summary>
+    public static ushort FileVersion(IReadOnlyList<TensorEntry> table, bool hasBlobs) =>
+        HasOwnWidths(table) ? FormatConstants.VersionWidths : hasBlobs ? FormatConstants.VersionBlobs : FormatConstants.Version;
+
+    /// <summary>The version of task <paramref name="t"/>'s file in bundle <paramref name="m"/>.</summary>
+    public static ushort TaskFileVersion(BundleManifest m, TaskEntry t) => FileVersion(m.Tensors, t.OwnBlobs is { Count: > 0 });
+
+    /// <summary>The version of the base file of bundle <paramref name="m"/>.</summary>
+    public static ushort BaseFileVersion(BundleManifest m) => FileVersion(m.Tensors, hasBlobs: false);
 
     /// <summary>Serializes the manifest with its checksum filled in and its format version the lowest that holds it.</summary>
     public static byte[] Serialize(BundleManifest m)

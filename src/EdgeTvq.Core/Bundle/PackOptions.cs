@@ -22,12 +22,43 @@ public sealed record PackOptions
     /// records are computed alone and written to its own file, so the bytes do not depend on it (tested).
     /// </summary>
     public int Threads { get; init; }
+    /// <summary>
+    /// Budget allocation (<c>pack --budget</c>): average stored bits per parameter per task, base included, counted in
+    /// file bytes (<see cref="BudgetPlanner"/>). The packer then chooses each quantized tensor's widths; not stored.
+    /// </summary>
+    public double? BudgetBits { get; init; }
+    /// <summary>Budget allocation (<c>pack --budget-bytes</c>): the same budget as a byte count of the files.</summary>
+    public long? BudgetBytes { get; init; }
+    /// <summary>Budget allocation: a weight per tensor name multiplying its measured squared error (1 for tensors not listed).</summary>
+    public IReadOnlyDictionary<string, double>? Sensitivity { get; init; }
+
+    /// <summary>Whether the widths are to be chosen by budget allocation.</summary>
+    public bool HasBudget => BudgetBits is not null || BudgetBytes is not null;
 
     /// <summary>Width of the codes in task files.</summary>
     public int TaskBits => Scheme == Scheme.Rtvq ? OffsetBits!.Value : Bits!.Value;
 
+    /// <summary>Width of tensor <paramref name="e"/>'s codes in task files: its own (format version 3), else the bundle's.</summary>
+    public int TaskBitsOf(TensorEntry e) => Scheme == Scheme.Rtvq ? e.OffsetBits ?? OffsetBits!.Value : e.Bits ?? Bits!.Value;
+
+    /// <summary>RTVQ: width of tensor <paramref name="e"/>'s base record: its own (format version 3), else the bundle's.</summary>
+    public int BaseBitsOf(TensorEntry e) => e.BaseBits ?? BaseBits!.Value;
+
     public void Validate()
     {
+        if (HasBudget)
+        {
+            if (BudgetBits is not null && BudgetBytes is not null) throw new ArgumentException("give --budget or --budget-bytes, not both");
+            if (BudgetBits is { } bb && !(bb > 0 && double.IsFinite(bb))) throw new ArgumentException($"--budget must be a positive number of bits per parameter, got {bb}");
+            if (BudgetBytes is <= 0) throw new ArgumentException($"--budget-bytes must be positive, got {BudgetBytes}");
+            if (Bits is not null || BaseBits is not null || OffsetBits is not null)
+                throw new ArgumentException("--budget chooses every tensor's widths; drop --bits/--base-bits/--offset-bits");
+            if (Policy.Name == "none") throw new ArgumentException("--budget allocates quantized tensors' widths; policy 'none' quantizes none");
+            foreach (var (name, w) in Sensitivity ?? new Dictionary<string, double>())
+                if (!(w >= 0 && double.IsFinite(w))) throw new ArgumentException($"sensitivity of tensor '{name}' is {w}; weights must be finite and ≥ 0");
+            return;
+        }
+        if (Sensitivity is not null) throw new ArgumentException("--sensitivity weights the budget allocation; it needs --budget or --budget-bytes");
         static void CheckWidth(string what, int? b)
         {
             if (b is null) throw new ArgumentException($"{what} is required");

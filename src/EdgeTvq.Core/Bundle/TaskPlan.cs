@@ -15,8 +15,8 @@ internal sealed class TaskPlan
     public required List<PackBlob> Blobs { get; init; }
     public required TaskMetadata Metadata { get; init; }
 
-    /// <summary>Format version of this task's file: 2 when it holds own blobs.</summary>
-    public ushort FileVersion => Blobs.Count > 0 ? FormatConstants.VersionBlobs : FormatConstants.Version;
+    /// <summary>Format version of this task's file in a bundle whose table is <paramref name="table"/> (<see cref="ManifestIO.FileVersion"/>).</summary>
+    public ushort FileVersion(IReadOnlyList<TensorEntry> table) => ManifestIO.FileVersion(table, Blobs.Count > 0);
 
     public static TaskPlan Create(PackTask task, List<TensorEntry> table, ITensorSource pretrained)
     {

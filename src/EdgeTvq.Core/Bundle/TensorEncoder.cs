@@ -80,7 +80,7 @@ internal sealed class TensorEncoder(PackOptions options, ITensorSource pretraine
             Grow(ref _baseVector, n);
             var baseHat = _baseHat.AsMemory(0, n);
             var reference = _reference.AsMemory(0, n);
-            var qb = TaskVectorSchemes.RtvqBase(pre, fts, options.BaseBits!.Value, options.ErrorCorrection, options.Mode, baseHat, reference, _baseVector,
+            var qb = TaskVectorSchemes.RtvqBase(pre, fts, options.BaseBitsOf(entry), options.ErrorCorrection, options.Mode, baseHat, reference, _baseVector,
                 entry.Name, "base vector", _baseBuffers, _threads);
             // The base record is written beside the tasks' work (item T).
             ForEachTask(fts.Length + 1, n, (t, ws) =>
@@ -90,7 +90,7 @@ internal sealed class TensorEncoder(PackOptions options, ITensorSource pretraine
                     Write(baseWriter!, entry, qb);
                     return;
                 }
-                var q = TaskVectorSchemes.RtvqOffset(fts[t], reference, baseHat, options.OffsetBits!.Value, options.Mode, Keep(t),
+                var q = TaskVectorSchemes.RtvqOffset(fts[t], reference, baseHat, options.TaskBitsOf(entry), options.Mode, Keep(t),
                     entry.Name, plans[t].Task.Source.Path, ws.Quantize);
                 Write(writers[t], entry, q);
             });
@@ -102,8 +102,8 @@ internal sealed class TensorEncoder(PackOptions options, ITensorSource pretraine
             {
                 string file = plans[t].Task.Source.Path;
                 var q = options.Scheme == Scheme.Fq
-                    ? TaskVectorSchemes.Fq(pre, fts[t], options.Bits!.Value, options.Mode, Keep(t), entry.Name, file, ws.Quantize)
-                    : TaskVectorSchemes.Tvq(pre, fts[t], options.Bits!.Value, options.Mode, Keep(t), entry.Name, file, ws.Quantize);
+                    ? TaskVectorSchemes.Fq(pre, fts[t], options.TaskBitsOf(entry), options.Mode, Keep(t), entry.Name, file, ws.Quantize)
+                    : TaskVectorSchemes.Tvq(pre, fts[t], options.TaskBitsOf(entry), options.Mode, Keep(t), entry.Name, file, ws.Quantize);
                 Write(writers[t], entry, q);
             });
             AccountAll(n);
@@ -159,7 +159,7 @@ internal sealed class TensorEncoder(PackOptions options, ITensorSource pretraine
         TensorPrimitives.Add(baseHat!, pre.Span, reference.Span);   // θ_ec = Q(base) + θ_pre
         ForEachTask(1, n, (_, ws) =>
         {
-            var q = TaskVectorSchemes.RtvqOffset(ft, reference, baseHat, options.OffsetBits!.Value, options.Mode, Keep(0), entry.Name,
+            var q = TaskVectorSchemes.RtvqOffset(ft, reference, baseHat, options.TaskBitsOf(entry), options.Mode, Keep(0), entry.Name,
                 plans[0].Task.Source.Path, ws.Quantize);
             Write(writer, entry, q);
         });

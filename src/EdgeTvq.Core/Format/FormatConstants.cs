@@ -1,6 +1,6 @@
 namespace EdgeTvq.Format;
 
-/// <summary>Constants of the bundle format (versions 1 and 2); docs/bundle-format.md is the specification they mirror.</summary>
+/// <summary>Constants of the bundle format (versions 1 to 3); docs/bundle-format.md is the specification they mirror.</summary>
 public static class FormatConstants
 {
     /// <summary>
@@ -12,8 +12,14 @@ public static class FormatConstants
     /// <summary>Version 2 adds own-blob records (kind 6, e.g. a task's ONNX head graph) and the manifest's <c>ownBlobs</c>.</summary>
     public const ushort VersionBlobs = 2;
 
+    /// <summary>
+    /// Version 3 adds per-tensor code widths: the manifest's tensor entries may carry <c>bits</c> (fq/tvq) or
+    /// <c>baseBits</c>/<c>offsetBits</c> (rtvq), and a quantized record's width is its tensor's (budget allocation).
+    /// </summary>
+    public const ushort VersionWidths = 3;
+
     /// <summary>The newest version this build reads and writes.</summary>
-    public const ushort LatestVersion = VersionBlobs;
+    public const ushort LatestVersion = VersionWidths;
 
     /// <summary>File magic: 0x89 'T' 'V' 'Q' CR LF 0x1A LF (a PNG-style signature that catches text-mode damage).</summary>
     public static ReadOnlySpan<byte> Magic => [0x89, (byte)'T', (byte)'V', (byte)'Q', 0x0D, 0x0A, 0x1A, 0x0A];

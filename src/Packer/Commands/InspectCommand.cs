@@ -26,12 +26,30 @@ internal static class InspectCommand
     public static void Print(BundleReport b, bool perTensor)
     {
         if (Console.IsOutputRedirected && AnsiConsole.Profile.Width < 150) AnsiConsole.Profile.Width = 150; // logs and pipes: no wrapping
-        string widths = b.Scheme == "rtvq" ? $"B{b.BaseBits}O{b.OffsetBits}{(b.ErrorCorrection ? " +EC" : " no-EC")}" : $"{b.Bits}-bit";
+        string widths = b.PerTensorWidths
+            ? (b.Scheme == "rtvq" ? $"per-tensor widths{(b.ErrorCorrection ? " +EC" : " no-EC")}" : "per-tensor widths")
+            : b.Scheme == "rtvq" ? $"B{b.BaseBits}O{b.OffsetBits}{(b.ErrorCorrection ? " +EC" : " no-EC")}" : $"{b.Bits}-bit";
         AnsiConsole.MarkupLineInterpolated($"[bold]{b.Bundle}[/]");
         AnsiConsole.MarkupLineInterpolated($"scheme {b.Scheme.ToUpperInvariant()} {widths}, quantizer {b.Quantizer}, policy {b.Policy}; {b.TaskCount} task(s)");
         AnsiConsole.MarkupLineInterpolated($"parameters {b.Parameters:N0} ({b.QuantizedParameters:N0} quantized); bundle {Bytes(b.TotalBytes)} vs {Bytes(b.Float32Bytes)} as float32 task vectors ({(b.Float32Bytes == 0 ? 0 : 100.0 * b.TotalBytes / b.Float32Bytes):F1}%)");
         AnsiConsole.MarkupLineInterpolated($"bits per quantized parameter per task: paper {b.PaperBitsPerParameter:F3}, stored {b.StoredBitsPerQuantizedParameter:F3}");
+        AnsiConsole.MarkupLineInterpolated($"stored bits per parameter per task, everything but heads (what pack --budget counts): {b.StoredBitsPerParameter:F3}");
         if (b.BaseBytes > 0) AnsiConsole.MarkupLineInterpolated($"base file {Bytes(b.BaseBytes)}");
+        if (b.PerTensorWidths)
+        {
+            static string Counts(List<WidthCount> w) => string.Join(", ", w.Select(x => $"{x.Bits}-bit {x.Parameters:N0}"));
+            AnsiConsole.MarkupLineInterpolated($"allocation (format version 3), quantized parameters per {(b.Scheme == "rtvq" ? "offset" : "code")} width: {Counts(b.TaskWidths)}");
+            if (b.BaseWidths.Count > 0) AnsiConsole.MarkupLineInterpolated($"  per base width: {Counts(b.BaseWidths)}");
+            var at = new Table().Border(TableBorder.Simple);
+            at.AddColumns(b.Scheme == "rtvq" ? ["tensor", "params", "base bits", "offset bits", "bytes (base + all tasks)"] : ["tensor", "params", "bits", "bytes (all tasks)"]);
+            foreach (var x in b.Tensors.Where(x => x.Bits is not null))
+            {
+                string bytes = (x.BaseBytes + x.TaskBytesMean * b.TaskCount).ToString("N0");
+                if (b.Scheme == "rtvq") at.AddRow(Markup.Escape(x.Name), x.Parameters.ToString("N0"), x.BaseBits.ToString()!, x.Bits.ToString()!, bytes);
+                else at.AddRow(Markup.Escape(x.Name), x.Parameters.ToString("N0"), x.Bits.ToString()!, bytes);
+            }
+            AnsiConsole.Write(at);
+        }
 
         var t = new Table().Border(TableBorder.Simple);
         t.AddColumns("task", "file", "own", "bits/param paper", "bits/q-param stored", "bits/param all", "error (Fig. 4)", "zeros τ → τ̂", "labels");
@@ -45,9 +63,10 @@ internal static class InspectCommand
 
         if (!perTensor) return;
         var tt = new Table().Border(TableBorder.Simple);
-        tt.AddColumns("tensor", "shape", "storage", "params", "base bytes", "task bytes (mean)");
+        tt.AddColumns("tensor", "shape", "storage", "bits", "params", "base bytes", "task bytes (mean)");
         foreach (var x in b.Tensors)
-            tt.AddRow(Markup.Escape(x.Name), Markup.Escape("[" + string.Join(",", x.Shape) + "]"), Markup.Escape(x.Storage), x.Parameters.ToString("N0"),
+            tt.AddRow(Markup.Escape(x.Name), Markup.Escape("[" + string.Join(",", x.Shape) + "]"), Markup.Escape(x.Storage),
+                x.Bits is null ? "-" : x.BaseBits is { } bb ? $"B{bb}O{x.Bits}" : x.Bits.ToString()!, x.Parameters.ToString("N0"),
                 x.BaseBytes.ToString("N0"), x.TaskBytesMean.ToString("N0"));
         AnsiConsole.Write(tt);
     }

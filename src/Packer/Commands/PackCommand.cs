@@ -25,9 +25,12 @@ internal static class PackCommand
         var quantizer = new Option<string>("--quantizer") { Description = "default | reference (value-for-value as the authors' code)", DefaultValueFactory = _ => "default" };
         var policy = new Option<string>("--policy") { Description = "which tensors are quantized: default | authors | all | none (FP32 baseline)", DefaultValueFactory = _ => "default" };
         var output = Cli.Required("--out", "new bundle folder");
+        var budget = new Option<double?>("--budget") { Description = "choose every quantized tensor's widths to fit B stored bits per parameter per task (base, headers and float32 tensors included; heads excluded), minimising the measured error" };
+        var budgetBytes = new Option<long?>("--budget-bytes") { Description = "as --budget, as a byte count of the base and task files (heads excluded)" };
+        var sensitivity = new Option<string?>("--sensitivity") { Description = "with --budget: JSON object {tensor name: weight} multiplying each tensor's measured squared error (default 1)" };
         var threads = new Option<int>("--threads") { Description = "cores quantizing the tasks of a tensor at once (0: every core; the output does not depend on it)", DefaultValueFactory = _ => 0 };
 
-        var cmd = new Command("pack", "Quantize task vectors and write a new bundle") { pretrained, task, meta, heads, scheme, bits, baseBits, offsetBits, noEc, config, quantizer, policy, threads, output };
+        var cmd = new Command("pack", "Quantize task vectors and write a new bundle") { pretrained, task, meta, heads, scheme, bits, baseBits, offsetBits, noEc, config, quantizer, policy, budget, budgetBytes, sensitivity, threads, output };
         cmd.SetAction(r => Cli.Run(() =>
         {
             var options = new PackOptions
@@ -40,6 +43,9 @@ internal static class PackCommand
                 Mode = PackOptions.ParseMode(r.GetValue(quantizer)!),
                 Policy = TensorPolicy.Parse(r.GetValue(policy)!),
                 Threads = r.GetValue(threads) >= 0 ? r.GetValue(threads) : throw new ArgumentException("--threads must be 0 (every core) or more"),
+                BudgetBits = r.GetValue(budget),
+                BudgetBytes = r.GetValue(budgetBytes),
+                Sensitivity = r.GetValue(sensitivity) is { } sens ? LoadSensitivity(sens) : null,
             };
             if (r.GetValue(config) is { } cfg) options = options.With(ManifestIO.LoadQuantizeConfig(cfg));
             options.Validate();
@@ -64,8 +70,10 @@ internal static class PackCommand
                 foreach (var name in headBlobs.Keys.Where(k => tasks.All(t => t.Name != k)))
                     throw new ArgumentException($"--head names task '{name}', which is not among the --task options");
                 string outDir = r.GetValue(output)!;
-                var manifest = Cli.WithProgress(p => BundlePacker.Pack(pre, tasks, options, outDir, p));
+                BudgetAllocation? allocation = null;
+                var manifest = Cli.WithProgress(p => BundlePacker.Pack(pre, tasks, options, outDir, p, a => allocation = a));
                 AnsiConsole.MarkupLineInterpolated($"[green]wrote[/] {outDir}: {manifest.Scheme} bundle with {manifest.Tasks.Count} task(s)");
+                if (allocation is { } a) PrintAllocation(a);
                 InspectCommand.Print(BundleInspector.Inspect(outDir), perTensor: false);
                 return Cli.Ok;
             }
@@ -75,6 +83,33 @@ internal static class PackCommand
             }
         }));
         return cmd;
+    }
+
+    private static void PrintAllocation(BudgetAllocation a)
+    {
+        AnsiConsole.MarkupLineInterpolated($"budget {a.BudgetBytes:N0} bytes; allocated {a.PredictedBytes:N0} bytes ({a.FixedBytes:N0} fixed: headers, metadata, float32 tensors), weighted squared error {a.Error:E4} (best start: {a.Start})");
+        if (a.BestUniform(a.BudgetBytes) is { } u)
+        {
+            var (b1, b2) = BudgetAllocation.Widths(a.Scheme, u.Config);
+            string w = b2 is { } o ? $"B{b1}O{o}" : $"{b1}-bit";
+            AnsiConsole.MarkupLineInterpolated($"best uniform allocation within the budget: {w}, {u.Bytes:N0} bytes, error {u.Error:E4} ({(u.Error == 0 ? 1 : a.Error / u.Error):F3}× of it allocated)");
+        }
+        else AnsiConsole.MarkupLine("no uniform allocation fits this budget");
+    }
+
+    /// <summary>A sensitivity file: one JSON object mapping tensor names to finite weights ≥ 0.</summary>
+    public static Dictionary<string, double> LoadSensitivity(string file)
+    {
+        var json = ReadJson(file);
+        if (json.ValueKind != JsonValueKind.Object) throw new ArgumentException($"{file}: a sensitivity file is one JSON object {{\"tensor name\": weight}}");
+        var result = new Dictionary<string, double>(StringComparer.Ordinal);
+        foreach (var p in json.EnumerateObject())
+        {
+            if (p.Value.ValueKind != JsonValueKind.Number || !p.Value.TryGetDouble(out double w))
+                throw new ArgumentException($"{file}: the weight of '{p.Name}' is not a number");
+            result[p.Name] = w;
+        }
+        return result;
     }
 
     public static Dictionary<string, (JsonElement? Json, string? File)> LoadMetadata(IEnumerable<string> specs)

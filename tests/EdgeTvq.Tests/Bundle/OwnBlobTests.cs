@@ -117,7 +117,7 @@ public class OwnBlobTests
         m.Tasks[1].OwnBlobs!.Add(new OwnBlobEntry { Name = OwnBlobEntry.HeadOnnx, Bytes = 3 });
         e = Assert.Throws<BundleFormatException>(() => ManifestIO.Validate(m, "manifest.json"));
         Assert.Contains("repeat", e.Message);
-        m.FormatVersion = 3;
+        m.FormatVersion = FormatConstants.LatestVersion + 1;
         e = Assert.Throws<BundleFormatException>(() => ManifestIO.Validate(m, "manifest.json"));
         Assert.Contains("not supported", e.Message);
     }

@@ -14,7 +14,7 @@ namespace EdgeTvq.Tests.Format;
 /// </summary>
 public class IndependentReaderTests
 {
-    private static (int Code, string Output) Python(params string[] args)
+    internal static (int Code, string Output) Python(params string[] args)
     {
         var psi = new ProcessStartInfo(Environment.GetEnvironmentVariable("EDGETVQ_PYTHON") ?? "/usr/bin/python3")
         { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };

@@ -72,7 +72,7 @@ public class FusedMergeTests
     }
 
     /// <summary>θ = θ_pre [FQ: + (−Σλ)·θ_pre] + Σλ·dq(base) + Σ_t λ_t·dq(task_t), one element at a time, in that order.</summary>
-    private static Dictionary<string, float[]> ScalarReference(string dir, MemorySource pre, Dictionary<string, float> lambdas)
+    internal static Dictionary<string, float[]> ScalarReference(string dir, MemorySource pre, Dictionary<string, float> lambdas)
     {
         var m = ManifestIO.Load(dir);
         var o = ManifestIO.OptionsOf(m);
@@ -97,7 +97,7 @@ public class FusedMergeTests
         return result;
     }
 
-    private static void AssertBitIdentical(Dictionary<string, float[]> expected, WeightSet got, string what)
+    internal static void AssertBitIdentical(Dictionary<string, float[]> expected, WeightSet got, string what)
     {
         Assert.Equal(expected.Keys.Order(), got.Names.Order());
         foreach (var (name, values) in expected)

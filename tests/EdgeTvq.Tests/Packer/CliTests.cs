@@ -48,6 +48,38 @@ public class CliTests(AuthorsReferenceFixture fx)
     }
 
     [Fact]
+    public void Pack_with_a_budget_fits_it_and_inspect_shows_the_allocation()
+    {
+        using var dir = new TempDir();
+        Assert.Equal(0, Cli(Pack(dir, "--scheme", "tvq", "--bits", "3")));
+        var (_, json, _) = Capture("inspect", dir["b"], "--json");
+        double uniformBits;
+        using (var doc = JsonDocument.Parse(json)) uniformBits = doc.RootElement.GetProperty("storedBitsPerParameter").GetDouble();
+        Directory.Delete(dir["b"], recursive: true);
+
+        File.WriteAllText(dir["w.json"], """{"no.such.tensor": 2.5}""");
+        var (code, _, err) = Capture(Pack(dir, "--scheme", "rtvq", "--budget", uniformBits.ToString("R", System.Globalization.CultureInfo.InvariantCulture), "--sensitivity", dir["w.json"]));
+        Assert.True(code == 0, err);
+        (code, json, _) = Capture("inspect", dir["b"], "--json");
+        Assert.Equal(0, code);
+        using (var doc = JsonDocument.Parse(json))
+        {
+            var r = doc.RootElement;
+            Assert.True(r.GetProperty("perTensorWidths").GetBoolean());
+            Assert.True(r.GetProperty("storedBitsPerParameter").GetDouble() <= uniformBits);
+            Assert.Equal(r.GetProperty("quantizedParameters").GetInt64(), r.GetProperty("taskWidths").EnumerateArray().Sum(w => w.GetProperty("parameters").GetInt64()));
+            Assert.Equal(r.GetProperty("quantizedParameters").GetInt64(), r.GetProperty("baseWidths").EnumerateArray().Sum(w => w.GetProperty("parameters").GetInt64()));
+        }
+        Assert.Equal(0, Capture("inspect", dir["b"], "--tensors").Code); // the text report (Spectre.Console, not captured here)
+        Assert.Equal(0, Cli("verify", dir["b"]));
+
+        using var other = new TempDir();
+        Assert.NotEqual(0, Capture(Pack(other, "--scheme", "tvq", "--bits", "3", "--budget", "4")).Code);
+        Assert.NotEqual(0, Capture(Pack(other, "--scheme", "tvq", "--budget", "0.1")).Code);
+        Assert.NotEqual(0, Capture(Pack(other, "--scheme", "tvq", "--bits", "3", "--sensitivity", dir["w.json"])).Code);
+    }
+
+    [Fact]
     public void Decode_as_finetuned_is_pretrained_plus_task_vector()
     {
         using var dir = new TempDir();
