@@ -35,7 +35,7 @@ THREADS = int(os.environ.get("RGBZOO_THREADS", "2"))
 CLS_SIZE = 64      # classification input (shorter-side resize + center crop)
 DENSE_SIZE = 128   # dense input; stride-32 feature map is 4x4
 CLS_STEPS, CLS_BATCH = 200, 16
-DENSE_STEPS, DENSE_BATCH = 120, 8
+DENSE_STEPS, DENSE_BATCH = 100, 8
 ENCODER_LR, HEAD_LR = 1e-4, 1e-3
 TRAIN_FRACTION = 0.7  # photos: crops from the left 70 % of the columns train, the right 30 % test
 
@@ -77,7 +77,7 @@ def write_json(path, value):
 
 def options():
     return {"cls_size": CLS_SIZE, "dense_size": DENSE_SIZE, "cls_steps": CLS_STEPS, "cls_batch": CLS_BATCH,
-            "dense_steps": DENSE_STEPS, "dense_batch": DENSE_BATCH, "threads": THREADS}
+            "dense_steps": DENSE_STEPS, "dense_batch": DENSE_BATCH, "threads": THREADS, "train_threads": 1}
 
 
 def is_up_to_date(out):
@@ -308,6 +308,10 @@ def finetune(name, encoder, head, x, y, loss_fn, steps, batch):
     optimizer = torch.optim.Adam(params)
     # Fine-tuning produces subnormal floats that slow CPU kernels ~10x; flush them while training only
     # (exports, checks and reference outputs run with IEEE arithmetic, as ONNX Runtime does).
+    # set_flush_denormal only affects the calling thread, so fine-tuning runs on one thread: with two, the
+    # second (OpenMP) thread keeps the subnormals and a step got 4-10x slower than on one thread.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     torch.set_flush_denormal(True)
     encoder.train()
     head.train()
@@ -320,6 +324,7 @@ def finetune(name, encoder, head, x, y, loss_fn, steps, batch):
         optimizer.step()
         losses.append(float(loss))
     torch.set_flush_denormal(False)
+    torch.set_num_threads(threads)
     encoder.eval()
     head.eval()
     return float(np.mean(losses[:10])), float(np.mean(losses[-10:]))
