@@ -38,19 +38,7 @@ need_dotnet() {
   command -v dotnet >/dev/null || { echo "build.sh: the .NET 10 SDK (dotnet) is required; see README.md" >&2; exit 1; }
 }
 
-install_packages() {
-  local missing=() p
-  for p in "$@"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  local sudo=()
-  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
-  echo "build.sh: installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1 \
-    || { "${sudo[@]}" apt-get update -qq && "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"; }
-}
+install_packages() { "$root/scripts/install-packages.sh" "$@"; }
 
 # AdaMerging's torch backend (docs/adamerging.md): cpu (default; restores TorchSharp + libtorch-cpu-linux-x64, ~0.7 GB
 # in the NuGet cache, and patches libLibTorchSharp.so for this libstdc++), cuda, or none (edgetvq-pack without it).

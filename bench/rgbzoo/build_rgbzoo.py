@@ -34,8 +34,8 @@ THREADS = int(os.environ.get("RGBZOO_THREADS", "2"))
 
 CLS_SIZE = 64      # classification input (shorter-side resize + center crop)
 DENSE_SIZE = 128   # dense input; stride-32 feature map is 4x4
-CLS_STEPS, CLS_BATCH = 200, 16
-DENSE_STEPS, DENSE_BATCH = 100, 8
+CLS_STEPS, CLS_BATCH = 120, 16
+DENSE_STEPS, DENSE_BATCH = 60, 8
 ENCODER_LR, HEAD_LR = 1e-4, 1e-3
 TRAIN_FRACTION = 0.7  # photos: crops from the left 70 % of the columns train, the right 30 % test
 

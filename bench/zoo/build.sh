@@ -37,19 +37,8 @@ if [ ${#force[@]} -eq 0 ] && [ -x "$python" ] && "$python" "$here/build_zoo.py" 
   exit 0
 fi
 
-missing=()
-for p in "${apt_packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-command -v npm >/dev/null || missing+=(npm)
-if [ ${#missing[@]} -gt 0 ]; then
-  sudo=()
-  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
-  echo "installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}" \
-    || { "${sudo[@]}" apt-get update && "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"; }
-fi
+command -v npm >/dev/null || apt_packages+=(npm)
+"$here/../../scripts/install-packages.sh" "${apt_packages[@]}"
 "$python" -c "import torch, onnx, numpy" \
   || { echo "bench/zoo/build.sh: $python cannot import torch, onnx and numpy" >&2; exit 1; }
 
