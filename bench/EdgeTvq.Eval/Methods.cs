@@ -76,7 +76,24 @@ public sealed record MergingMethod(string Id, string Label, MethodKind Kind, str
         Row("tsv-compress", "TSV-C (per task)", "rank ⌊r/T⌋", "tsv_compress"),
         AdaMerging(layerWise: false, AdaMergingSteps),
         AdaMerging(layerWise: true, AdaMergingSteps),
+        Tuned("ta-tuned", "Task arithmetic (tuned)", "task_arithmetic", "λ∈{0.05…1}"),
+        Tuned("ties-tuned", "TIES (tuned)", "ties", "disjoint mean λ∈{0.05…1} k∈{0.1,0.2,0.3}"),
+        Tuned("lines-tuned", "LiNeS (tuned)", "lines", "α=1/T β∈{0.05…1}"),
+        Tuned("consensus-tuned", "Consensus TA (tuned)", "consensus", "TALL λ=0.6 α∈{0.05…1} k∈{1,2,3}"),
     ];
+
+    /// <summary>
+    /// Ids of the rows the default run (<c>--methods all</c>) leaves out: the tuned rows need a zoo with a validation
+    /// split and cost a grid search per scheme; name them in --methods.
+    /// </summary>
+    public static bool OnlyOnRequest(MergingMethod m) => m.Id.EndsWith("-tuned", StringComparison.Ordinal);
+
+    /// <summary>
+    /// A tuned row: <paramref name="method"/>'s hyperparameters grid-searched on the zoo's validation split of each
+    /// scheme's bundle by <see cref="TunedRecipes"/> (mean validation accuracy over the tasks), then tested.
+    /// </summary>
+    private static MergingMethod Tuned(string id, string label, string method, string grid) =>
+        new(id, label, MethodKind.MultiTask, $"tuned on validation: {grid}", (c, _) => TunedRecipes.Get(c, method));
 
     /// <summary>
     /// A row for a method of <see cref="MethodRegistry"/>: its recipe is the registry's with the method's defaults

@@ -78,7 +78,7 @@ public static class Program
     {
         var zoo = Zoo.Open(zooDir);
         var schemes = SelectSchemes(schemeSpec, grid);
-        var methods = methodSpec == "all" ? MergingMethod.All
+        var methods = methodSpec == "all" ? MergingMethod.All.Where(m => !MergingMethod.OnlyOnRequest(m)).ToList()
             : methodSpec.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(MergingMethod.Find).ToList();
         var plan = Plan(schemes, methods);
         var cache = new ResultCache(Path.Combine(outDir, "cache.json"));
