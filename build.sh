@@ -2,7 +2,8 @@
 # EdgeTvq's one entry point.
 #   ./build.sh test                 install what is missing, build everything, build the quick zoo and the RGB zoo,
 #                                   publish the native binaries (x64, arm64, arm64 for glibc 2.27), run every test
-#   ./build.sh demo                 pack the quick real-data zoo (8 tasks) as RTVQ B3O2, verify it, print inspect
+#   ./build.sh demo                 pack the quick real-data zoo (8 tasks) as RTVQ B3O2, verify it, tune its default
+#                                   recipe on the validation split, print inspect
 #   ./build.sh build                restore and build the solution (Release)
 #   ./build.sh zoo [--quick|--full] [--tasks 8|14|20]   build the real-data model zoo (bench/zoo/README.md)
 #   ./build.sh zoo --rgb            build the RGB zoo: the NuGet ImageNet ResNet-18 fine-tuned on real RGB tasks
@@ -268,6 +269,15 @@ demo() {
   echo "edgetvq-pack pack --scheme rtvq --base-bits 3 --offset-bits 2 ${#args[@]} args from $zoo/manifest.json"
   pack pack "${args[@]}" --scheme rtvq --base-bits 3 --offset-bits 2 --out "$out"
   pack verify "$out"
+  # Merge coefficients chosen on the zoo's validation split (never on the test images the runs below classify): the
+  # best of each method's grid is stored in the manifest and the best of all becomes the bundle's default recipe.
+  # Multi-task methods only, so the default is one merged model for all 8 tasks. Tuning changes the manifest, so it
+  # runs before signing.
+  local val=()
+  mapfile -t val < <(/usr/bin/python3 -c 'import json,os,sys; [print("--validation\n%s=%s" % (t["name"], os.path.join(sys.argv[1], t["files"]["val_images"]))) for t in json.load(open(os.path.join(sys.argv[1], "manifest.json")))["tasks"]]' "$zoo")
+  echo
+  echo "edgetvq-pack tune --methods ta,ties,lines,consensus on the validation split ($((${#val[@]} / 2)) tasks):"
+  pack tune --bundle "$out" --model "$zoo/encoder.onnx" "${val[@]}" --methods ta,ties,lines,consensus | tail -n 7
   # Devices load only signed bundles: a demo key (made once, kept in .cache/), the bundle signed with it, and its
   # public half as the trust folder of the runs below.
   local keys="$root/.cache/demo-keys"
@@ -285,7 +295,11 @@ demo() {
   dotnet "src/EdgeRuntime/bin/$configuration/net10.0/edgetvq.dll" run --bundle "$out" --model "$zoo/encoder.onnx" --trust-dir "$keys/trusted" \
     --task "$first" --individual --input "$images" --limit 500
   echo
-  echo "edgetvq run --task $first --merge ta --lambda 0.3 (one model for all 8 tasks):"
+  echo "edgetvq run --task $first (no merge option: the bundle's default recipe, tuned on validation data; one model for all 8 tasks):"
+  dotnet "src/EdgeRuntime/bin/$configuration/net10.0/edgetvq.dll" run --bundle "$out" --model "$zoo/encoder.onnx" --trust-dir "$keys/trusted" \
+    --task "$first" --input "$images" --limit 500
+  echo
+  echo "edgetvq run --task $first --merge ta --lambda 0.3 (the reference default λ, untuned, for comparison):"
   dotnet "src/EdgeRuntime/bin/$configuration/net10.0/edgetvq.dll" run --bundle "$out" --model "$zoo/encoder.onnx" --trust-dir "$keys/trusted" \
     --task "$first" --merge ta --lambda 0.3 --input "$images" --limit 500
   echo

@@ -79,6 +79,29 @@ public sealed record MergingMethod(string Id, string Label, MethodKind Kind, str
     ];
 
     /// <summary>
+    /// The tuned rows (hyperparameters chosen on the zoo's validation split, docs/results.md "Tuned on validation
+    /// data"). Not in <see cref="All"/> (what <c>--methods all</c> runs): they need a zoo with a validation split and
+    /// cost a grid search per scheme; name them in --methods.
+    /// </summary>
+    public static IReadOnlyList<MergingMethod> TunedRows { get; } =
+    [
+        Tuned("ta-tuned", "Task arithmetic (tuned)", "task_arithmetic", "λ∈{0.05…1}"),
+        Tuned("ties-tuned", "TIES (tuned)", "ties", "disjoint mean λ∈{0.05…1} k∈{0.1,0.2,0.3}"),
+        Tuned("lines-tuned", "LiNeS (tuned)", "lines", "α=1/T β∈{0.05…1}"),
+        Tuned("consensus-tuned", "Consensus TA (tuned)", "consensus", "TALL λ=0.6 α∈{0.05…1} k∈{1,2,3}"),
+    ];
+
+    /// <summary>Every row in table order: <see cref="All"/>, then <see cref="TunedRows"/>.</summary>
+    public static IEnumerable<MergingMethod> Everything => All.Concat(TunedRows);
+
+    /// <summary>
+    /// A tuned row: <paramref name="method"/>'s hyperparameters grid-searched on the zoo's validation split of each
+    /// scheme's bundle by <see cref="TunedRecipes"/> (mean validation accuracy over the tasks), then tested.
+    /// </summary>
+    private static MergingMethod Tuned(string id, string label, string method, string grid) =>
+        new(id, label, MethodKind.MultiTask, $"tuned on validation: {grid}", (c, _) => TunedRecipes.Get(c, method));
+
+    /// <summary>
     /// A row for a method of <see cref="MethodRegistry"/>: its recipe is the registry's with the method's defaults
     /// (<see cref="MethodRegistry.DefaultRecipe"/>), then <paramref name="settings"/> applied so that the settings text
     /// states what runs; per-task methods (the registry's <see cref="MergeMethodDescriptor.ServesOneTask"/>) get the task.
@@ -115,13 +138,13 @@ public sealed record MergingMethod(string Id, string Label, MethodKind Kind, str
     /// <summary>A method of <see cref="All"/> by id, <c>ta@λ</c>, or <c>adamerging-tw@STEPS</c> / <c>adamerging-lw@STEPS</c>.</summary>
     public static MergingMethod Find(string id)
     {
-        if (All.FirstOrDefault(m => m.Id == id) is { } m) return m;
+        if (Everything.FirstOrDefault(m => m.Id == id) is { } m) return m;
         if (id.StartsWith("ta@", StringComparison.Ordinal) && float.TryParse(id[3..], NumberStyles.Float, CultureInfo.InvariantCulture, out float lambda) && lambda > 0)
             return TaskArithmeticWith(lambda);
         foreach (var (prefix, layerWise) in new[] { ("adamerging-tw@", false), ("adamerging-lw@", true) })
             if (id.StartsWith(prefix, StringComparison.Ordinal) && int.TryParse(id[prefix.Length..], NumberStyles.None, CultureInfo.InvariantCulture, out int steps) && steps > 0)
                 return AdaMerging(layerWise, steps) with { Id = id };
-        throw new ArgumentException($"unknown method '{id}'; known: {string.Join(", ", All.Select(x => x.Id))}, ta@λ (task arithmetic with coefficient λ), " +
+        throw new ArgumentException($"unknown method '{id}'; known: {string.Join(", ", Everything.Select(x => x.Id))}, ta@λ (task arithmetic with coefficient λ), " +
                                     "adamerging-tw@STEPS or adamerging-lw@STEPS");
     }
 }

@@ -17,7 +17,7 @@ public static class Program
         var schemes = new Option<string>("--schemes") { Description = "main (Table 1 columns) or a comma-separated list of ids (FP32, FQ8, TVQ4, RTVQ-B3O2, …)", DefaultValueFactory = _ => "main" };
         var grid = new Option<bool>("--grid") { Description = "also the RTVQ base × offset grid of Table A (task arithmetic only)" };
         var cross = new Option<bool>("--cross") { Description = "evaluate each Individual model on every task (Table 4's target vs cross-task accuracy)" };
-        var methods = new Option<string>("--methods") { Description = $"comma-separated method ids ({string.Join(", ", MergingMethod.All.Select(m => m.Id))}) or all", DefaultValueFactory = _ => "all" };
+        var methods = new Option<string>("--methods") { Description = $"comma-separated method ids ({string.Join(", ", MergingMethod.Everything.Select(m => m.Id))}) or all (every row but the tuned ones)", DefaultValueFactory = _ => "all" };
         var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads (0: one per core)", DefaultValueFactory = _ => 0 };
         var limit = new Option<int>("--limit") { Description = "at most this many test images per task (for smoke runs; changes the cache key)", DefaultValueFactory = _ => int.MaxValue };
         var noAnalysis = new Option<bool>("--no-analysis") { Description = "skip the task-vector statistics (Figs. 3, B)" };

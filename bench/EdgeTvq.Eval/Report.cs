@@ -19,7 +19,7 @@ public static class Report
     private static List<string> MethodOrder(IEnumerable<CellResult> cells)
     {
         var present = cells.Select(c => c.Method).ToHashSet();
-        var known = MergingMethod.All.Select(m => m.Id).Where(present.Contains).ToList();
+        var known = MergingMethod.Everything.Select(m => m.Id).Where(present.Contains).ToList();
         return known.Concat(present.Except(known).Order()).ToList();
     }
 

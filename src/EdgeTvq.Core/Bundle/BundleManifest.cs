@@ -40,6 +40,13 @@ public sealed class BundleManifest
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public Dictionary<string, EdgeTvq.Merging.RecipeDocument>? Recipes { get; set; }
     /// <summary>
+    /// The name of the recipe in <see cref="Recipes"/> that <c>edgetvq run|serve</c> use when no --merge, --recipe or
+    /// --individual is given (optional; absent, and so byte-identical to older manifests, unless set, e.g. by
+    /// <c>edgetvq-pack tune</c>). Must name a recipe of <see cref="Recipes"/>.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? DefaultRecipe { get; set; }
+    /// <summary>
     /// Always the last member: 16 lowercase hex digits of the xxHash64 (seed 0) of the manifest file's bytes with
     /// these 16 digits replaced by ASCII '0'. Written and checked by <see cref="ManifestIO"/>.
     /// </summary>

@@ -115,6 +115,8 @@ public static class ManifestIO
         // make the whole bundle unreadable); here only their names.
         foreach (var name in m.Recipes?.Keys ?? Enumerable.Empty<string>())
             if (!BundleNames.IsValidTaskName(name)) Fail($"recipe name '{name}' is invalid (1-64 characters of letters, digits, '_', '.', '-', starting with a letter or digit)");
+        if (m.DefaultRecipe is { } defaultRecipe && (m.Recipes is null || !m.Recipes.ContainsKey(defaultRecipe)))
+            Fail($"defaultRecipe '{defaultRecipe}' names no recipe of \"recipes\" ({(m.Recipes is { Count: > 0 } r ? "it has: " + string.Join(", ", r.Keys) : "it has none")})");
     }
 
     /// <summary>

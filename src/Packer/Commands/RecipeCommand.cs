@@ -16,6 +16,23 @@ internal static class RecipeCommand
         cmd.Subcommands.Add(Set());
         cmd.Subcommands.Add(List());
         cmd.Subcommands.Add(Remove());
+        cmd.Subcommands.Add(Default());
+        return cmd;
+    }
+
+    private static Command Default()
+    {
+        var bundle = Cli.Required("--bundle", "bundle folder");
+        var name = new Option<string?>("--name") { Description = "the recipe run and serve use when given no --merge, --recipe or --individual" };
+        var clear = new Option<bool>("--clear") { Description = "remove the default (run serves the individual model, serve task arithmetic)" };
+        var cmd = new Command("default", "Set or clear the bundle's default recipe (\"defaultRecipe\")") { bundle, name, clear };
+        cmd.SetAction(r => Cli.Run(() =>
+        {
+            if ((r.GetValue(name) is null) == !r.GetValue(clear)) throw new ArgumentException("give --name NAME or --clear");
+            BundleRecipes.SetDefault(r.GetValue(bundle)!, r.GetValue(clear) ? null : r.GetValue(name));
+            Console.WriteLine(r.GetValue(clear) ? "default recipe cleared" : $"default recipe: '{r.GetValue(name)}'");
+            return Cli.Ok;
+        }));
         return cmd;
     }
 
@@ -47,7 +64,7 @@ internal static class RecipeCommand
             foreach (var (n, doc) in m.Recipes)
             {
                 string tasks = doc.Tasks is null ? (doc.Coefficients is null ? "every task" : string.Join(", ", doc.Coefficients.Keys)) : string.Join(", ", doc.Tasks);
-                Console.WriteLine($"{n,-20} {doc.Method,-16} {tasks}{(doc.Source is null ? "" : $"  ({doc.Source})")}");
+                Console.WriteLine($"{n,-20} {doc.Method,-16} {tasks}{(doc.Source is null ? "" : $"  ({doc.Source})")}{(m.DefaultRecipe == n ? "  [default]" : "")}");
             }
             return Cli.Ok;
         }));
@@ -61,8 +78,8 @@ internal static class RecipeCommand
         var cmd = new Command("remove", "Remove a named recipe") { bundle, name };
         cmd.SetAction(r => Cli.Run(() =>
         {
-            BundleRecipes.Remove(r.GetValue(bundle)!, r.GetValue(name)!);
-            Console.WriteLine($"recipe '{r.GetValue(name)}' removed");
+            bool clearedDefault = BundleRecipes.Remove(r.GetValue(bundle)!, r.GetValue(name)!);
+            Console.WriteLine($"recipe '{r.GetValue(name)}' removed{(clearedDefault ? "; it was the default recipe, so the bundle has no default now (run and serve fall back to their built-in choice)" : "")}");
             return Cli.Ok;
         }));
         return cmd;

@@ -169,6 +169,43 @@ public class RecipeTests
         Assert.True(BundleVerifier.Verify(dir["b"]).Ok);
     }
 
+    [Fact]
+    public void The_default_recipe_round_trips_through_the_manifest_under_its_checksum()
+    {
+        var (dir, _, m) = Small("rtvq");
+        using var _d = dir;
+        byte[] original = File.ReadAllBytes(dir["b/manifest.json"]);
+        Assert.DoesNotContain("defaultRecipe", Encoding.UTF8.GetString(original));
+        BundleRecipes.SetMany(dir["b"], [("tuned-ta", new RecipeDocument { Method = "task_arithmetic", Lambda = 0.15 }), ("tuned", new RecipeDocument { Method = "task_arithmetic", Lambda = 0.15 })], "tuned", "test");
+        var loaded = ManifestIO.Load(dir["b"]); // checksum and validation hold
+        Assert.Equal("tuned", loaded.DefaultRecipe);
+        Assert.Equal(0.15f, BundleRecipes.Default(loaded, null)!.Coefficients["t3"]);
+        string text = File.ReadAllText(dir["b/manifest.json"]);
+        Assert.Contains("\"defaultRecipe\": \"tuned\",", text);
+        Assert.True(text.IndexOf("\"defaultRecipe\"", StringComparison.Ordinal) < text.LastIndexOf("\"checksum\"", StringComparison.Ordinal));
+        Assert.True(BundleVerifier.Verify(dir["b"]).Ok);
+
+        // The checksum covers it: a hand edit is detected.
+        Directory.CreateDirectory(dir["c"]);
+        File.WriteAllText(dir["c/manifest.json"], text.Replace("\"defaultRecipe\": \"tuned\"", "\"defaultRecipe\": \"tuned-ta\""));
+        Assert.Contains("checksum mismatch", Assert.Throws<BundleFormatException>(() => ManifestIO.Load(dir["c"])).Message);
+        // A default that names no recipe is refused even with a correct checksum.
+        loaded.DefaultRecipe = "nope";
+        File.WriteAllBytes(dir["c/manifest.json"], ManifestIO.Serialize(loaded));
+        Assert.Contains("defaultRecipe 'nope' names no recipe", Assert.Throws<BundleFormatException>(() => ManifestIO.Load(dir["c"])).Message);
+        Assert.Throws<ArgumentException>(() => BundleRecipes.SetDefault(dir["b"], "nope"));
+
+        // The packer's recipe commands: list marks it, remove of the default clears it, clear leaves no trace.
+        Assert.Equal(0, EdgeTvq.Packer.Program.Main(["recipe", "default", "--bundle", dir["b"], "--name", "tuned-ta"]));
+        Assert.Equal("tuned-ta", ManifestIO.Load(dir["b"]).DefaultRecipe);
+        Assert.Equal(0, EdgeTvq.Packer.Program.Main(["recipe", "remove", "--bundle", dir["b"], "--name", "tuned-ta"]));
+        Assert.Null(ManifestIO.Load(dir["b"]).DefaultRecipe);
+        Assert.Equal(0, EdgeTvq.Packer.Program.Main(["recipe", "default", "--bundle", dir["b"], "--name", "tuned"]));
+        Assert.Equal(0, EdgeTvq.Packer.Program.Main(["recipe", "default", "--bundle", dir["b"], "--clear"]));
+        Assert.Equal(0, EdgeTvq.Packer.Program.Main(["recipe", "remove", "--bundle", dir["b"], "--name", "tuned"]));
+        Assert.Equal(original, File.ReadAllBytes(dir["b/manifest.json"]));
+    }
+
     private static string WriteText(string path, string text)
     {
         File.WriteAllText(path, text);

@@ -30,6 +30,27 @@ public class ZooTests(ZooFixture zoo)
     }
 
     [Fact]
+    public void Every_task_has_a_validation_split_apart_from_train_and_test()
+    {
+        foreach (var t in zoo.Manifest.GetProperty("tasks").EnumerateArray())
+        {
+            string name = t.GetProperty("name").GetString()!;
+            var files = t.GetProperty("files");
+            var split = t.GetProperty("split");
+            Assert.True(files.TryGetProperty("val_images", out var valImages), $"{name}: no validation split; rebuild the zoo (bench/zoo/build.sh --quick)");
+            string images = Path.Combine(zoo.Dir, valImages.GetString()!), labels = Path.Combine(zoo.Dir, files.GetProperty("val_labels").GetString()!);
+            int n = split.GetProperty("validation").GetInt32();
+            // idx3 [n, 28, 28] and idx1 [n], the sizes bench/zoo/README.md states.
+            Assert.Equal(16 + n * 28 * 28, new FileInfo(images).Length);
+            Assert.Equal(8 + n, new FileInfo(labels).Length);
+            Assert.Equal(name.StartsWith("quickdraw_", StringComparison.Ordinal) ? 80 : 1000, n);
+            // Train and validation partition the training data the task had before the split (official 60,000 / 800 drawings).
+            Assert.Equal(name.StartsWith("quickdraw_", StringComparison.Ordinal) ? 800 : 60000, split.GetProperty("train").GetInt32() + n);
+            Assert.NotEqual(files.GetProperty("test_images").GetString(), valImages.GetString());
+        }
+    }
+
+    [Fact]
     public void Every_finetune_has_the_encoder_tensors_and_a_head()
     {
         using var pre = CheckpointReader.Open(zoo.File_("pretrained_pt"));
