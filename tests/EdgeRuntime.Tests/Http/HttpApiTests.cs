@@ -78,11 +78,11 @@ public class HttpApiTests(ZooBundle zb)
         var index = Served.Output(body, "top_index").GetProperty("data").EnumerateArray().Select(e => e.GetInt64()).ToArray();
         var probability = Served.Floats(Served.Output(body, "top_probability"));
         var label = Served.Output(body, "top_label").GetProperty("data").EnumerateArray().Select(e => e.GetString()).ToArray();
-        Assert.Equal(top.SelectMany(c => c.Top.Select(t => (long)t.Index)), index);
-        Served.AssertBitEqual(top.SelectMany(c => c.Top.Select(t => t.Probability)).ToArray(), probability, "top probabilities");
-        Assert.Equal(top.SelectMany(c => c.Top.Select(t => t.Label)), label);
+        Assert.Equal(top.SelectMany(c => c.Top!.Select(t => (long)t.Index)), index);
+        Served.AssertBitEqual(top.SelectMany(c => c.Top!.Select(t => t.Probability)).ToArray(), probability, "top probabilities");
+        Assert.Equal(top.SelectMany(c => c.Top!.Select(t => t.Label)), label);
         var probabilities = Served.Floats(Served.Output(body, "probabilities"));
-        Assert.Equal(top[0].Top[0].Probability, probabilities[top[0].Top[0].Index]);
+        Assert.Equal(top[0].Top![0].Probability, probabilities[top[0].Top![0].Index]);
 
         // Binary tensor data over TCP: the input after the JSON header, every output asked back as binary.
         var header = $$$"""{"inputs":[{"name":"{{{s.Service.Router.InputName}}}","datatype":"FP32","shape":[10,1,28,28],"parameters":{"binary_data_size":{{{batch.Length * 4}}}}}],"parameters":{"binary_data_output":true,"top_k":2}}""";
@@ -111,9 +111,9 @@ public class HttpApiTests(ZooBundle zb)
         var binaryLogits = Enumerable.Range(0, outputs["logits"].Length / 4).Select(i => BinaryPrimitives.ReadSingleLittleEndian(outputs["logits"].AsSpan(i * 4))).ToArray();
         Served.AssertBitEqual(logits, binaryLogits, "binary logits");
         var binaryIndex = Enumerable.Range(0, outputs["top_index"].Length / 8).Select(i => BinaryPrimitives.ReadInt64LittleEndian(outputs["top_index"].AsSpan(i * 8))).ToArray();
-        Assert.Equal(top.SelectMany(c => c.Top.Take(2).Select(t => (long)t.Index)), binaryIndex);
+        Assert.Equal(top.SelectMany(c => c.Top!.Take(2).Select(t => (long)t.Index)), binaryIndex);
         int first = BinaryPrimitives.ReadInt32LittleEndian(outputs["top_label"]);
-        Assert.Equal(top[0].Top[0].Label, Encoding.UTF8.GetString(outputs["top_label"], 4, first));
+        Assert.Equal(top[0].Top![0].Label, Encoding.UTF8.GetString(outputs["top_label"], 4, first));
     }
 
     [Fact]
@@ -130,7 +130,7 @@ public class HttpApiTests(ZooBundle zb)
         var (status, body, _) = await Send(s.Unix, HttpMethod.Post, $"/v2/models/{task}/infer", content);
         Assert.True(status == HttpStatusCode.OK, body.ToString());
         Served.AssertBitEqual(logits, Served.Floats(Served.Output(body, "logits")), "png logits");
-        Assert.Equal(top[0].Top.Select(t => t.Label), Served.Output(body, "top_label").GetProperty("data").EnumerateArray().Select(e => e.GetString()));
+        Assert.Equal(top[0].Top!.Select(t => t.Label), Served.Output(body, "top_label").GetProperty("data").EnumerateArray().Select(e => e.GetString()));
     }
 
     [Fact]
