@@ -77,6 +77,8 @@ public sealed class LiveModel
         bool weightsHanded = false;
         try
         {
+            if (MergedStatistics.Problem(merged.Weights) is { } problem)
+                throw new InvalidDataException($"{recipe}: {problem}");
             var tasks = new Dictionary<string, TaskView>();
             foreach (var (name, own) in merged.OwnTensors)
                 tasks[name] = TaskView.From(name, merged.Metadata[name], own, merged.Blob(name, OwnBlobEntry.HeadOnnx), heads);
