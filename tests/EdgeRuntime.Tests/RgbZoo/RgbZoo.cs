@@ -116,7 +116,11 @@ public sealed class RgbZoo
     }
 }
 
-[CollectionDefinition(Name)]
+/// <summary>
+/// Not run in parallel with the other collections: its tests load several 64 MB ResNet-18 models at once, and the
+/// HTTP load tests measure the process's working set while they run.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
 public sealed class RgbZooCollection : ICollectionFixture<RgbZoo>
 {
     public const string Name = "RGB zoo (ResNet-18)";
