@@ -19,6 +19,7 @@ public static class Program
             AdaMergeCommand.Create(),
             RecipeCommand.Create(),
             TuneCommand.Create(),
+            SensitivityCommand.Create(),
             SigningCommands.Keygen(),
             SigningCommands.Sign(),
             SigningCommands.RemoveTask(),

@@ -314,6 +314,8 @@ public sealed class ModelSession : IDisposable
 
         internal ModelSession Session { get; }
         internal OrtValue[] Values { get; private set; }
+        /// <summary>The bound weights (the OrtValues point into them), or null once disposed.</summary>
+        internal WeightSet? Weights => _weights;
         public bool IsDisposed { get; private set; }
 
         public WeightSet? DisposeKeepingWeights()
@@ -326,6 +328,9 @@ public sealed class ModelSession : IDisposable
 
         public void Dispose() => DisposeKeepingWeights()?.Dispose();
     }
+
+    /// <summary>The weights bound to this session's own runs (<see cref="SessionMode.WeightsAsInputs"/>), or null.</summary>
+    internal WeightSet? BoundWeights => _weights;
 
     public void Dispose() => Close()?.Dispose();
 

@@ -51,6 +51,13 @@ public sealed class LiveModel
     public TimeSpan SessionTime { get; }
     public ModelSession Session => _session;
 
+    /// <summary>
+    /// The weights this model runs with, bound zero-copy (weights-as-inputs sessions; null for embedded ones). For
+    /// offline probes that own the model (<see cref="SensitivityProbe"/>): a write changes what the next run computes,
+    /// so it must never touch a model that serves requests.
+    /// </summary>
+    internal WeightSet? ProbeWeights => _binding is not null ? _binding.Weights : _session.BoundWeights;
+
     private LiveModel(ModelSession session, ModelSession.WeightBinding? binding, MergeRecipe recipe, IReadOnlyDictionary<string, TaskView> tasks,
         TimeSpan mergeTime, TimeSpan sessionTime)
     {

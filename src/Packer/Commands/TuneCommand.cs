@@ -49,16 +49,8 @@ internal static class TuneCommand
             var methodNames = r.GetValue(methods)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                 .Select(n => MethodRegistry.Get(n, "--methods").Name).Distinct().ToList();
             if (methodNames.Count == 0) throw new ArgumentException("--methods names no method");
-            var sets = new Dictionary<string, IReadOnlyList<InputImage>>(StringComparer.Ordinal);
-            int imageCount = 0;
-            foreach (var spec in r.GetValue(validation)!)
-            {
-                var (task, file) = Cli.SplitAssignment(spec, "--validation");
-                if (sets.ContainsKey(task)) throw new ArgumentException($"--validation names task '{task}' twice");
-                var images = ImageFiles.Load(file);
-                sets[task] = images;
-                imageCount += images.Count;
-            }
+            var sets = LoadValidation(r.GetValue(validation)!);
+            int imageCount = sets.Values.Sum(s => s.Count);
             if (r.GetValue(threads) < 0) throw new ArgumentException("--threads must be 0 (one per core) or more");
             var options = new InferenceOptions { IntraOpThreads = r.GetValue(threads) };
             using var host = new ModelHost(dir, r.GetValue(model)!, options);
@@ -95,6 +87,19 @@ internal static class TuneCommand
             return Cli.Ok;
         }));
         return cmd;
+    }
+
+    /// <summary>The images of each <c>--validation TASK=FILE</c> (tune and sensitivity).</summary>
+    internal static Dictionary<string, IReadOnlyList<InputImage>> LoadValidation(IEnumerable<string> specs)
+    {
+        var sets = new Dictionary<string, IReadOnlyList<InputImage>>(StringComparer.Ordinal);
+        foreach (var spec in specs)
+        {
+            var (task, file) = Cli.SplitAssignment(spec, "--validation");
+            if (sets.ContainsKey(task)) throw new ArgumentException($"--validation names task '{task}' twice");
+            sets[task] = ImageFiles.Load(file);
+        }
+        return sets;
     }
 
     private static List<string>? SplitTasks(string[]? values) =>
