@@ -21,6 +21,7 @@ public static class AdaMergingRecipes
         var zoo = c.Zoo ?? throw new InvalidOperationException("AdaMerging needs the zoo in the merge context");
         var scheme = c.Scheme ?? throw new InvalidOperationException("AdaMerging needs the scheme in the merge context");
         string bundle = c.BundleDir ?? throw new InvalidOperationException("AdaMerging needs the bundle folder in the merge context");
+        if (zoo.IsSubset) throw new ArgumentException($"AdaMerging reads the whole zoo folder; evaluate {zoo.Name} without --tasks");
         string dir = Path.Combine(c.OutDir ?? "artifacts/eval", "adamerging", $"{zoo.Name}-{zoo.Key[..8]}");
         Directory.CreateDirectory(dir);
         string path = Path.Combine(dir, $"{scheme.Id}-{(layerWise ? "lw" : "tw")}-{steps}.json");

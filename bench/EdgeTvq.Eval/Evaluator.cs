@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using EdgeTvq.Bundle;
 using EdgeTvq.Checkpoints;
 using EdgeTvq.Merging;
@@ -79,8 +80,12 @@ public sealed class Evaluator
     public Pack PackScheme(StorageScheme scheme, PackProgress? progress = null)
     {
         string dir = Path.Combine(_packRoot, scheme.Id);
-        if (!File.Exists(Path.Combine(dir, "manifest.json")) || !SameOptions(ManifestIO.Load(dir), scheme))
+        // The scheme's key beside the bundle: budget and sensitivity are not in the manifest.
+        string keyFile = dir + ".key";
+        if (!File.Exists(Path.Combine(dir, "manifest.json")) || !SameOptions(ManifestIO.Load(dir), scheme)
+            || (scheme.Options.HasBudget && (!File.Exists(keyFile) || File.ReadAllText(keyFile) != scheme.Key)))
         {
+            var options = scheme.Sensitive ? scheme.Options with { Sensitivity = Sensitivity(progress) } : scheme.Options;
             if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
             Directory.CreateDirectory(_packRoot);
             using var pre = new CheckpointTensorSource(_zoo.PretrainedCheckpoint);
@@ -88,15 +93,41 @@ public sealed class Evaluator
             try
             {
                 var tasks = sources.Select(s => new PackTask(s.Task.Name, s.Source, Metadata(s.Task))).ToList();
-                BundlePacker.Pack(pre, tasks, scheme.Options, dir, progress);
+                BundlePacker.Pack(pre, tasks, options, dir, progress);
             }
             finally
             {
                 foreach (var s in sources) s.Source.Dispose();
             }
+            File.WriteAllText(keyFile, scheme.Key);
         }
         var m = ManifestIO.Load(dir);
         return new Pack(scheme, dir, m, Stats(scheme, dir), LoadHeads(dir, m));
+    }
+
+    /// <summary>
+    /// The zoo's sensitivity weights (<see cref="SensitivityProbe"/>): Δloss per squared error of every tensor, probed
+    /// at 2 bits on the validation split of every task through the FP32 bundle; measured once and kept as
+    /// packs/&lt;zoo&gt;/sensitivity.json. Never sees a test image.
+    /// </summary>
+    private Dictionary<string, double> Sensitivity(PackProgress? progress)
+    {
+        string path = Path.Combine(_packRoot, "sensitivity.json");
+        if (!File.Exists(path))
+        {
+            var fp32 = PackScheme(StorageScheme.Fp32, progress);
+            var validation = new Dictionary<string, IReadOnlyList<InputImage>>(StringComparer.Ordinal);
+            foreach (var t in _zoo.Tasks)
+                validation[t.Name] = ImageFiles.Load(t.ValImages ?? throw new InvalidDataException(
+                    $"{_zoo.Dir}: task '{t.Name}' has no validation split (files.val_images); rebuild the zoo (bench/zoo/README.md)"));
+            using var host = new ModelHost(fp32.Dir, _zoo.EncoderOnnx, _inference);
+            var result = SensitivityProbe.Measure(host, _zoo.EncoderOnnx, validation);
+            var json = new JsonObject();
+            foreach (var t in result.Tensors) json[t.Name] = t.Weight;
+            File.WriteAllText(path + ".partial", json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            File.Move(path + ".partial", path, overwrite: true);
+        }
+        return JsonSerializer.Deserialize<Dictionary<string, double>>(File.ReadAllText(path))!;
     }
 
     private JsonElement Metadata(ZooTask t) =>

@@ -16,8 +16,12 @@ public static class Plots
         foreach (var zoo in cells.GroupBy(c => c.Zoo))
         {
             written.Add(AccuracyVsBits(zoo.ToList(), Path.Combine(outDir, $"fig2-accuracy-vs-bits-{zoo.Key}.png")));
-            written.Add(QuantizationError(zoo.ToList(), Path.Combine(outDir, $"fig4-quantization-error-{zoo.Key}.png")));
-            written.Add(Sparsity(zoo.ToList(), Path.Combine(outDir, $"figA-sparsity-{zoo.Key}.png")));
+            if (zoo.Any(c => StorageScheme.Main.Any(s => !s.IsFp32 && s.Id == c.Scheme)))
+            {
+                written.Add(QuantizationError(zoo.ToList(), Path.Combine(outDir, $"fig4-quantization-error-{zoo.Key}.png")));
+                written.Add(Sparsity(zoo.ToList(), Path.Combine(outDir, $"figA-sparsity-{zoo.Key}.png")));
+            }
+            if (Pareto.Applies(zoo.ToList())) written.AddRange(Pareto.Plots(zoo.ToList(), outDir));
         }
         foreach (var a in analyses)
         {

@@ -21,10 +21,11 @@ public static class Program
         var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads (0: one per core)", DefaultValueFactory = _ => 0 };
         var limit = new Option<int>("--limit") { Description = "at most this many test images per task (for smoke runs; changes the cache key)", DefaultValueFactory = _ => int.MaxValue };
         var noAnalysis = new Option<bool>("--no-analysis") { Description = "skip the task-vector statistics (Figs. 3, B)" };
+        var taskCount = new Option<int?>("--tasks") { Description = "only the zoo's first N tasks, named <size>-<N>tasks (the task sets are nested: a 20-task zoo's first 8 are the 8-task zoo)" };
         var run = new Command("run", "Evaluate one zoo: pack, merge, classify; write <out>/<zoo>/results.json and .csv")
-            { zoo, outDir, schemes, grid, cross, methods, threads, limit, noAnalysis };
+            { zoo, outDir, schemes, grid, cross, methods, threads, limit, noAnalysis, taskCount };
         run.SetAction(r => Guard(() => Run(r.GetValue(zoo)!, r.GetValue(outDir)!, r.GetValue(schemes)!, r.GetValue(grid), r.GetValue(cross),
-            r.GetValue(methods)!, r.GetValue(threads), r.GetValue(limit), !r.GetValue(noAnalysis), string.Join(' ', args.Select(RelativeToCwd)))));
+            r.GetValue(methods)!, r.GetValue(threads), r.GetValue(limit), !r.GetValue(noAnalysis), string.Join(' ', args.Select(RelativeToCwd)), r.GetValue(taskCount))));
 
         var results = new Option<string[]>("--results") { Description = "results.json files of edgetvq-eval run", Required = true, AllowMultipleArgumentsPerToken = true };
         var docs = new Option<string>("--out") { Description = "folder for tables.md and the PNG plots", DefaultValueFactory = _ => "docs/results" };
@@ -53,30 +54,32 @@ public static class Program
         var known = StorageScheme.Main.Concat(StorageScheme.Grid).GroupBy(s => s.Id).Select(g => g.First()).ToDictionary(s => s.Id, StringComparer.OrdinalIgnoreCase);
         var list = spec == "main" ? StorageScheme.Main.ToList()
             : spec.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-                .Select(id => known.TryGetValue(id, out var s) ? s : throw new ArgumentException($"unknown scheme '{id}'; known: {string.Join(", ", known.Keys)}")).ToList();
+                .Select(id => known.TryGetValue(id, out var s) ? s : StorageScheme.ParseAlloc(id)
+                    ?? throw new ArgumentException($"unknown scheme '{id}'; known: {string.Join(", ", known.Keys)}, and ALLOC-TVQ|RTVQ-BITS[-S] (budget allocation, -S: measured sensitivity)")).ToList();
         if (grid) list.AddRange(StorageScheme.Grid.Where(g => list.All(s => s.Id != g.Id)));
         return list;
     }
 
     /// <summary>
     /// The cells to run: every selected method on the main schemes it runs on (<see cref="MergingMethod.Schemes"/>);
-    /// only task arithmetic on the extra grid schemes.
+    /// only task arithmetic on the extra grid schemes; the methods without a scheme list on budget-allocated schemes.
     /// </summary>
     public static List<(StorageScheme Scheme, MergingMethod Method)> Plan(IReadOnlyList<StorageScheme> schemes, IReadOnlyList<MergingMethod> methods)
     {
         var plan = new List<(StorageScheme, MergingMethod)>();
         foreach (var s in schemes)
         {
-            bool gridOnly = StorageScheme.Main.All(m => m.Id != s.Id);
+            bool gridOnly = StorageScheme.Main.All(m => m.Id != s.Id) && StorageScheme.Grid.Any(g => g.Id == s.Id);
             foreach (var m in methods)
                 if (gridOnly ? m.Id == "ta" : m.RunsOn(s)) plan.Add((s, m));
         }
         return plan;
     }
 
-    private static int Run(string zooDir, string outDir, string schemeSpec, bool grid, bool cross, string methodSpec, int threads, int limit, bool analysis, string command)
+    private static int Run(string zooDir, string outDir, string schemeSpec, bool grid, bool cross, string methodSpec, int threads, int limit, bool analysis, string command, int? taskCount = null)
     {
         var zoo = Zoo.Open(zooDir);
+        if (taskCount is { } n) zoo = zoo.FirstTasks(n);
         var schemes = SelectSchemes(schemeSpec, grid);
         var methods = methodSpec == "all" ? MergingMethod.All
             : methodSpec.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(MergingMethod.Find).ToList();

@@ -179,6 +179,11 @@ public static class Report
             if (tc != "") sb.AppendLine("Target vs cross-task accuracy of the Individual models (Table 4):").AppendLine().AppendLine(tc);
             string grid = GridTable(z);
             if (grid != "") sb.AppendLine("RTVQ base × offset widths, task arithmetic (Table A):").AppendLine().AppendLine(grid);
+            if (Pareto.Applies(z))
+            {
+                sb.AppendLine("Accuracy against stored bits (file bytes; every scheme of this zoo, cheapest first):").AppendLine().AppendLine(Pareto.Table(z));
+                sb.AppendLine($"Goal: within {Pareto.GoalPoints.ToString(C)} points of FP32 at ≤ {Pareto.GoalBits.ToString("F1", C)} stored bits per parameter per task:").AppendLine().AppendLine(Pareto.Goal(z));
+            }
             string err = ErrorTable(z);
             if (err != "") sb.AppendLine("Quantization error per task (‖τ − τ̂‖₂ ÷ quantized parameters):").AppendLine().AppendLine(err);
             if (analyses.FirstOrDefault(a => a.Zoo == zoo.Key) is { } an)

@@ -7,15 +7,44 @@ namespace EdgeTvq.Eval;
 /// A storage scheme: how the zoo's task vectors are packed. <see cref="Id"/> names the pack folder and the table
 /// column; <see cref="Key"/> spells out every option, so a changed option is a new cache entry.
 /// </summary>
-public sealed record StorageScheme(string Id, string Label, PackOptions Options)
+/// <param name="Sensitive">budget schemes only: the allocator weights each tensor's error by its measured sensitivity
+/// (<see cref="Runtime.Serving.SensitivityProbe"/> on the zoo's validation split, through the FP32 bundle)</param>
+public sealed record StorageScheme(string Id, string Label, PackOptions Options, bool Sensitive = false)
 {
     public bool IsFp32 => Options.Policy.Name == "none";
 
     public string Key => $"{PackOptions.SchemeName(Options.Scheme)} bits={Options.Bits} base={Options.BaseBits} offset={Options.OffsetBits} " +
-                         $"ec={Options.ErrorCorrection} quantizer={PackOptions.ModeName(Options.Mode)} policy={Options.Policy.Name}";
+                         $"ec={Options.ErrorCorrection} quantizer={PackOptions.ModeName(Options.Mode)} policy={Options.Policy.Name}" +
+                         (Options.HasBudget ? $" budget={Options.BudgetBits?.ToString(System.Globalization.CultureInfo.InvariantCulture)} sensitivity={(Sensitive ? "probe" : "unit")}" : "");
 
-    /// <summary>Bits per parameter per task in the paper's accounting: 32, b, or b_o + b_b/T.</summary>
-    public double PaperBits(int tasks) => IsFp32 ? 32 : Options.Scheme == Scheme.Rtvq ? Options.OffsetBits!.Value + (double)Options.BaseBits!.Value / tasks : Options.Bits!.Value;
+    /// <summary>Bits per parameter per task in the paper's accounting: 32, b, or b_o + b_b/T; for a budget scheme, its budget (file bytes).</summary>
+    public double PaperBits(int tasks) => IsFp32 ? 32 : Options.BudgetBits is { } budget ? budget
+        : Options.Scheme == Scheme.Rtvq ? Options.OffsetBits!.Value + (double)Options.BaseBits!.Value / tasks : Options.Bits!.Value;
+
+    /// <summary>
+    /// Budget allocation (<c>pack --budget</c>): <paramref name="scheme"/>'s widths chosen per tensor so the files hold
+    /// <paramref name="bits"/> stored bits per parameter per task; <paramref name="sensitive"/> weights the errors by
+    /// measured sensitivity. Id e.g. ALLOC-RTVQ-2.5 or ALLOC-RTVQ-2.5-S.
+    /// </summary>
+    public static StorageScheme Alloc(Scheme scheme, double bits, bool sensitive = false)
+    {
+        string b = bits.ToString("0.0##", System.Globalization.CultureInfo.InvariantCulture);
+        string name = PackOptions.SchemeName(scheme).ToUpperInvariant();
+        return new($"ALLOC-{name}-{b}{(sensitive ? "-S" : "")}", $"{name} allocated {b} b{(sensitive ? ", sensitivity" : "")}",
+            new PackOptions { Scheme = scheme, BudgetBits = bits }, sensitive);
+    }
+
+    /// <summary>Parses an ALLOC-… id (<see cref="Alloc"/>), or null.</summary>
+    public static StorageScheme? ParseAlloc(string id)
+    {
+        var parts = id.Split('-');
+        if (parts.Length is < 3 or > 4 || !parts[0].Equals("ALLOC", StringComparison.OrdinalIgnoreCase)) return null;
+        if (parts.Length == 4 && !parts[3].Equals("S", StringComparison.OrdinalIgnoreCase)) return null;
+        Scheme? scheme = parts[1].ToUpperInvariant() switch { "TVQ" => Scheme.Tvq, "RTVQ" => Scheme.Rtvq, "FQ" => Scheme.Fq, _ => null };
+        if (scheme is null || !double.TryParse(parts[2], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double bits)
+            || !(bits > 0 && bits < 32)) return null;
+        return Alloc(scheme.Value, bits, parts.Length == 4);
+    }
 
     public static StorageScheme Fp32 { get; } = new("FP32", "FP32", new PackOptions { Scheme = Scheme.Tvq, Bits = 8, Policy = TensorPolicy.Parse("none") });
     public static StorageScheme Fq(int bits) => new($"FQ{bits}", $"FQ INT{bits}", new PackOptions { Scheme = Scheme.Fq, Bits = bits });

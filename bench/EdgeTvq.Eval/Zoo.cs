@@ -47,6 +47,29 @@ public sealed class Zoo
         }).ToList();
     }
 
+    /// <summary>
+    /// The zoo restricted to its first <paramref name="count"/> tasks, named &lt;size&gt;-&lt;count&gt;tasks. The zoo
+    /// builder's task sets are nested and each task's model does not depend on the task count (bench/zoo/README.md),
+    /// so the first 8 tasks of a 20-task zoo are that size's 8-task zoo without building it again.
+    /// </summary>
+    public Zoo FirstTasks(int count)
+    {
+        if (count < 1 || count > Tasks.Count) throw new ArgumentException($"--tasks {count}: the zoo {Dir} has {Tasks.Count} tasks");
+        if (count == Tasks.Count) return this;
+        return new Zoo(this, $"{Size}-{count}tasks", Tasks.Take(count).ToList());
+    }
+
+    private Zoo(Zoo whole, string name, IReadOnlyList<ZooTask> tasks)
+    {
+        (Dir, Name, Size, PretrainedCheckpoint, EncoderOnnx, Preprocessing) = (whole.Dir, name, whole.Size, whole.PretrainedCheckpoint, whole.EncoderOnnx, whole.Preprocessing);
+        Key = Convert.ToHexStringLower(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes($"{whole.Key} first {tasks.Count}")))[..16];
+        Tasks = tasks;
+        IsSubset = true;
+    }
+
+    /// <summary>Whether this is <see cref="FirstTasks"/> of a larger zoo (the folder holds more tasks than <see cref="Tasks"/>).</summary>
+    public bool IsSubset { get; }
+
     public static Zoo Open(string dir)
     {
         dir = Path.GetFullPath(dir);
