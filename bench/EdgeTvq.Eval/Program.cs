@@ -62,14 +62,17 @@ public static class Program
 
     /// <summary>
     /// The cells to run: every selected method on the main schemes it runs on (<see cref="MergingMethod.Schemes"/>);
-    /// only task arithmetic on the extra grid schemes; the methods without a scheme list on budget-allocated schemes.
+    /// only task arithmetic on the grid schemes that --grid added (not named in --schemes); on every other scheme (grid
+    /// schemes named in --schemes, budget-allocated ones) the methods that run on any scheme.
     /// </summary>
-    public static List<(StorageScheme Scheme, MergingMethod Method)> Plan(IReadOnlyList<StorageScheme> schemes, IReadOnlyList<MergingMethod> methods)
+    public static List<(StorageScheme Scheme, MergingMethod Method)> Plan(IReadOnlyList<StorageScheme> schemes, IReadOnlyList<MergingMethod> methods,
+        IReadOnlyCollection<string>? named = null)
     {
         var plan = new List<(StorageScheme, MergingMethod)>();
         foreach (var s in schemes)
         {
-            bool gridOnly = StorageScheme.Main.All(m => m.Id != s.Id) && StorageScheme.Grid.Any(g => g.Id == s.Id);
+            bool gridOnly = StorageScheme.Main.All(m => m.Id != s.Id) && StorageScheme.Grid.Any(g => g.Id == s.Id)
+                            && named?.Contains(s.Id, StringComparer.OrdinalIgnoreCase) != true;
             foreach (var m in methods)
                 if (gridOnly ? m.Id == "ta" : m.RunsOn(s)) plan.Add((s, m));
         }
@@ -83,7 +86,7 @@ public static class Program
         var schemes = SelectSchemes(schemeSpec, grid);
         var methods = methodSpec == "all" ? MergingMethod.All
             : methodSpec.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(MergingMethod.Find).ToList();
-        var plan = Plan(schemes, methods);
+        var plan = Plan(schemes, methods, schemeSpec == "main" ? null : schemeSpec.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
         var cache = new ResultCache(Path.Combine(outDir, "cache.json"));
         var evaluator = new Evaluator(zoo, outDir, threads, limit);
         string limitTag = limit == int.MaxValue ? "" : $" limit={limit}";

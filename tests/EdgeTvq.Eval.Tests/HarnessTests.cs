@@ -51,6 +51,16 @@ public class HarnessTests
         Assert.Equal(StorageScheme.Main.Count * everywhere + adaMerging * MergingMethod.AdaMergingSchemes.Count + (StorageScheme.Grid.Count - 1), plan.Count);
         Assert.All(plan.Where(p => StorageScheme.Main.All(m => m.Id != p.Scheme.Id)), p => Assert.Equal("ta", p.Method.Id));
         Assert.All(plan.Where(p => p.Method.Schemes is not null), p => Assert.Contains(p.Scheme.Id, MergingMethod.AdaMergingSchemes));
+        // A grid scheme named in --schemes, and a budget-allocated one, run every method that runs on any scheme.
+        var named = Program.Plan(Program.SelectSchemes("RTVQ-B2O2,ALLOC-RTVQ-2.5-S", grid: false), MergingMethod.All, ["RTVQ-B2O2", "ALLOC-RTVQ-2.5-S"]);
+        Assert.Equal(2 * everywhere, named.Count);
+        var alloc = named[^1].Scheme;
+        Assert.Equal(("ALLOC-RTVQ-2.5-S", true, 2.5), (alloc.Id, alloc.Sensitive, alloc.Options.BudgetBits!.Value));
+        Assert.NotEqual(alloc.Key, StorageScheme.Alloc(Format.Scheme.Rtvq, 2.5).Key);
+        Assert.Equal(2.5, alloc.PaperBits(8));
+        Assert.Null(StorageScheme.ParseAlloc("ALLOC-RTVQ-x"));
+        Assert.Equal(("ALLOC-TVQ", "ALLOC-RTVQ-S", "TVQ", "RTVQ", "TVQ-G128"),
+            (Pareto.Family("ALLOC-TVQ-2.0"), Pareto.Family("ALLOC-RTVQ-1.5-S"), Pareto.Family("TVQ3"), Pareto.Family("RTVQ-B2O2"), Pareto.Family("TVQ2-G128")));
     }
 
     [Fact]
