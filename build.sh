@@ -16,9 +16,10 @@
 #   ./build.sh publish [--rid linux-x64|linux-arm64|all] [--glibc 2.27]   Native AOT edgetvq (+ libonnxruntime.so) into
 #                                   artifacts/publish/<rid>/; --glibc 2.27: the classic Jetson Nano flavour,
 #                                   artifacts/publish/linux-arm64-glibc2.27/ (default: all three)
-#   ./build.sh eval [--zoo DIR] [--quick]   accuracy per merging method x storage scheme (docs/results.md); default:
+#   ./build.sh eval [--zoo DIR] [--quick|--pareto]   accuracy per merging method x storage scheme (docs/results.md); default:
 #                                   full 8-task zoo (+ Table A grid, Table 4 cross-task) and quick 8/14/20-task zoos,
-#                                   report into docs/results/; --quick: quick 8-task zoo only; --zoo: that zoo only
+#                                   report into docs/results/; --quick: quick 8-task zoo only; --zoo: that zoo only;
+#                                   --pareto: tuned accuracy vs stored bits on the full 8/20-task zoos (docs/results/pareto/)
 #   ./build.sh fuzz [TARGET] [--minutes N] [--cases N] [--seed S]   fuzz the parsers (default: every target,
 #                                   10,000 cases each); failing inputs go to artifacts/fuzz/failures (docs/fuzzing.md)
 # Works on a fresh Debian 12 machine with the .NET 10 SDK: Debian packages are installed when missing
@@ -314,6 +315,9 @@ demo() {
 
 # Evaluation harness (bench/EdgeTvq.Eval): packs each zoo under every storage scheme, merges, classifies with ONNX
 # Runtime. Cells are cached in artifacts/eval/cache.json, so a rerun only computes what is missing.
+# The schemes of the Pareto sweep: uniform TVQ / RTVQ, budget allocation (ALLOC-…-BITS; -S: measured sensitivity).
+pareto_schemes=FP32,TVQ1,TVQ2,TVQ3,TVQ4,RTVQ-B2O1,RTVQ-B2O2,RTVQ-B3O2,ALLOC-TVQ-1.75,ALLOC-TVQ-2.0,ALLOC-TVQ-2.5,ALLOC-TVQ-3.0,ALLOC-RTVQ-1.75,ALLOC-RTVQ-2.0,ALLOC-RTVQ-2.5,ALLOC-RTVQ-3.0,ALLOC-TVQ-2.0-S,ALLOC-RTVQ-2.0-S
+
 run_eval() {
   local zoos=() quick=0 report
   while [ $# -gt 0 ]; do
@@ -321,6 +325,7 @@ run_eval() {
       --zoo) [ $# -ge 2 ] || { echo "build.sh eval: --zoo needs a folder" >&2; exit 2; }; zoos+=("$2"); shift ;;
       --zoo=*) zoos+=("${1#--zoo=}") ;;
       --quick) quick=1 ;;
+      --pareto) quick=pareto ;;
       *) echo "build.sh eval: unknown argument '$1'" >&2; exit 2 ;;
     esac
     shift
@@ -338,6 +343,17 @@ run_eval() {
       results+=("artifacts/eval/$(basename "$z")/results.json")
     done
     report="artifacts/eval/report"
+  elif [ "$quick" = pareto ]; then
+    # Accuracy against stored bits, tuned on validation (docs/results.md, "Accuracy against stored bits"): the full
+    # 20-task zoo (~45 min to build) and its first 8 tasks (the 8-task zoo: task sets are nested).
+    install_packages "${test_packages[@]}"
+    bench/zoo/build.sh --full --tasks 20
+    "${eval[@]}" run --zoo "$(zoo_dir full 20)" --tasks 8 --schemes "$pareto_schemes" \
+      --methods ta-tuned,emr,ties-tuned,consensus-tuned,lines-tuned --out artifacts/eval-pareto --no-analysis
+    "${eval[@]}" run --zoo "$(zoo_dir full 20)" --schemes "$pareto_schemes" --methods ta-tuned,emr --out artifacts/eval-pareto --no-analysis
+    results=(artifacts/eval-pareto/full-8tasks/results.json artifacts/eval-pareto/full-20tasks/results.json)
+    report="docs/results/pareto"
+    mkdir -p "$report"
   elif [ "$quick" -eq 1 ]; then
     install_packages "${test_packages[@]}"
     bench/zoo/build.sh --quick --tasks 8

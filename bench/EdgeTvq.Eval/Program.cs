@@ -54,8 +54,8 @@ public static class Program
         var known = StorageScheme.Main.Concat(StorageScheme.Grid).GroupBy(s => s.Id).Select(g => g.First()).ToDictionary(s => s.Id, StringComparer.OrdinalIgnoreCase);
         var list = spec == "main" ? StorageScheme.Main.ToList()
             : spec.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-                .Select(id => known.TryGetValue(id, out var s) ? s : StorageScheme.ParseAlloc(id)
-                    ?? throw new ArgumentException($"unknown scheme '{id}'; known: {string.Join(", ", known.Keys)}, and ALLOC-TVQ|RTVQ-BITS[-S] (budget allocation, -S: measured sensitivity)")).ToList();
+                .Select(id => known.TryGetValue(id, out var s) ? s : StorageScheme.Parse(id)
+                    ?? throw new ArgumentException($"unknown scheme '{id}'; known: {string.Join(", ", known.Keys)}, any TVQb / FQb / RTVQ-BbOo (b, o in 1–8), and ALLOC-TVQ|RTVQ-BITS[-S] (budget allocation, -S: measured sensitivity)")).ToList();
         if (grid) list.AddRange(StorageScheme.Grid.Where(g => list.All(s => s.Id != g.Id)));
         return list;
     }

@@ -34,6 +34,20 @@ public sealed record StorageScheme(string Id, string Label, PackOptions Options,
             new PackOptions { Scheme = scheme, BudgetBits = bits }, sensitive);
     }
 
+    /// <summary>Parses a uniform id of any width (TVQb, FQb, RTVQ-BbOo; b in 1–8) or an ALLOC-… id (<see cref="Alloc"/>); null if neither.</summary>
+    public static StorageScheme? Parse(string id)
+    {
+        var u = System.Text.RegularExpressions.Regex.Match(id.ToUpperInvariant(), "^(TVQ|FQ)([1-8])$|^RTVQ-B([1-8])O([1-8])$");
+        if (u.Success)
+            return u.Groups[1].Value switch
+            {
+                "TVQ" => Tvq(int.Parse(u.Groups[2].Value)),
+                "FQ" => Fq(int.Parse(u.Groups[2].Value)),
+                _ => Rtvq(int.Parse(u.Groups[3].Value), int.Parse(u.Groups[4].Value)),
+            };
+        return ParseAlloc(id);
+    }
+
     /// <summary>Parses an ALLOC-… id (<see cref="Alloc"/>), or null.</summary>
     public static StorageScheme? ParseAlloc(string id)
     {

@@ -59,6 +59,8 @@ public class HarnessTests
         Assert.NotEqual(alloc.Key, StorageScheme.Alloc(Format.Scheme.Rtvq, 2.5).Key);
         Assert.Equal(2.5, alloc.PaperBits(8));
         Assert.Null(StorageScheme.ParseAlloc("ALLOC-RTVQ-x"));
+        Assert.Equal(["TVQ1", "RTVQ-B2O1", "FQ3"], Program.SelectSchemes("TVQ1,rtvq-b2o1,FQ3", grid: false).Select(x => x.Id));
+        Assert.Contains("unknown scheme 'TVQ9'", Assert.Throws<ArgumentException>(() => Program.SelectSchemes("TVQ9", grid: false)).Message);
         Assert.Equal(("ALLOC-TVQ", "ALLOC-RTVQ-S", "TVQ", "RTVQ", "TVQ-G128"),
             (Pareto.Family("ALLOC-TVQ-2.0"), Pareto.Family("ALLOC-RTVQ-1.5-S"), Pareto.Family("TVQ3"), Pareto.Family("RTVQ-B2O2"), Pareto.Family("TVQ2-G128")));
     }
