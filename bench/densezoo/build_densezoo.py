@@ -50,6 +50,13 @@ TASKS = [("segmentation", "segmentation", len(CLASSES)), ("depth", "depth", 1), 
 START = time.time()
 
 
+def cpu_seconds():
+    """User + system CPU time of this process and its finished children (the render workers)."""
+    import resource
+    return sum(resource.getrusage(who).ru_utime + resource.getrusage(who).ru_stime
+               for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+
+
 def log(message):
     print("[densezoo %6.1fs] %s" % (time.time() - START, message), flush=True)
 
@@ -124,6 +131,18 @@ def to_input(images, mean_bgr):
     preprocessing with resize/crop being identities at the zoo's size)."""
     x = images[:, :, :, ::-1].astype(np.float32) - np.asarray(mean_bgr, np.float32)
     return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+
+
+def check_preprocessing(images, inputs, preprocessing):
+    """The network's inputs equal what the model contract's preprocessing (bench/rgbzoo/common.preprocess,
+    which the runtime matches) makes of the stored test images."""
+    from PIL import Image
+    from common import preprocess
+    for image, x in zip(images, inputs):
+        want = preprocess(Image.fromarray(image), preprocessing)
+        if not np.array_equal(want, x.numpy()):
+            raise RuntimeError("training inputs differ from the preprocessing contract by %g"
+                               % float(np.abs(want - x.numpy()).max()))
 
 
 # ---------------------------------------------------------------- losses and metrics (mtan / FusionBench)
@@ -393,6 +412,9 @@ def build(out, size, data_dir):
 
     # ---- tasks
     x_train, x_test = to_input(train[0], mean_bgr), to_input(test[0], mean_bgr)
+    preprocessing = {"channels": "bgr", "resize": [height, width], "crop": [height, width], "scale": 1.0,
+                     "mean": mean_bgr, "std": [1.0, 1.0, 1.0], "invert": False}
+    check_preprocessing(test[0][:4], x_test[:4], preprocessing)
     targets = {"segmentation": torch.from_numpy(train[1].astype(np.int64)),
                "depth": torch.from_numpy(train[2]),
                "normals": torch.from_numpy(np.ascontiguousarray(train[3].transpose(0, 3, 1, 2)))}
@@ -412,6 +434,7 @@ def build(out, size, data_dir):
         t_train = time.time() - t0
         pred = predict(model, head, x_test, (height, width))
         result = metrics(kind, pred, test_targets[name])
+        timings[name + "_eval_s"] = round(time.time() - t0 - t_train, 1)
         base_pred, base_value = baseline_output(kind, train[1], train[2], train[3], TEST_COUNT, height, width)
         baseline = metrics(kind, base_pred, test_targets[name])
         files += save_checkpoint(out, name, {**float_state(model), **float_state(head, "head.")})
@@ -434,8 +457,6 @@ def build(out, size, data_dir):
             % (name, {k: round(v, 4) for k, v in result.items() if k != "iou"},
                {k: round(v, 4) for k, v in baseline.items() if k != "iou"}, loss0, loss1, t_train, timings[name + "_s"]))
 
-    preprocessing = {"channels": "bgr", "resize": [height, width], "crop": [height, width], "scale": 1.0,
-                     "mean": mean_bgr, "std": [1.0, 1.0, 1.0], "invert": False}
     manifest = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "complete": False, "code_version": version,
         "options": {"size": size},
@@ -459,6 +480,7 @@ def build(out, size, data_dir):
     }
     manifest["all_files"] = sorted(set(files))
     timings["total_s"] = round(time.time() - START, 1)
+    timings["cpu_s"] = round(cpu_seconds(), 1)
     manifest["complete"] = True
     write_json(manifest_path, manifest)
     return manifest

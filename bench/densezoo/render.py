@@ -45,14 +45,20 @@ class Box:
         self.face_material = face_material  # (material for the local +z face, e.g. a tv screen)
 
     def intersect(self, o, d):
-        lo = (o - self.c) @ self.R          # world -> local: R^T (o - c)
-        ld = d @ self.R
-        with np.errstate(divide="ignore", invalid="ignore"):
-            inv = 1.0 / np.where(np.abs(ld) < 1e-12, 1e-12, ld)
-        t1 = (-self.h - lo) * inv
-        t2 = (self.h - lo) * inv
-        tmin = np.minimum(t1, t2).max(axis=1)
-        tmax = np.maximum(t1, t2).min(axis=1)
+        # world -> local is R^T (x - c); R only rotates about y, so work per component (numpy reductions over a
+        # length-3 axis are slow)
+        cos, sin = self.R[0, 0], self.R[0, 2]
+        ox, oy, oz = o[0] - self.c[0], o[1] - self.c[1], o[2] - self.c[2]
+        lo = (cos * ox - sin * oz, oy, sin * ox + cos * oz)
+        ld = (cos * d[:, 0] - sin * d[:, 2], d[:, 1], sin * d[:, 0] + cos * d[:, 2])
+        tmin = tmax = None
+        for axis in range(3):
+            inv = 1.0 / np.where(np.abs(ld[axis]) < 1e-12, 1e-12, ld[axis])
+            t1 = (-self.h[axis] - lo[axis]) * inv
+            t2 = (self.h[axis] - lo[axis]) * inv
+            near, far = np.minimum(t1, t2), np.maximum(t1, t2)
+            tmin = near if tmin is None else np.maximum(tmin, near)
+            tmax = far if tmax is None else np.minimum(tmax, far)
         hit = (tmax >= tmin) & (tmin > EPS)
         return np.where(hit, tmin, FAR)
 
@@ -82,8 +88,8 @@ class Sphere:
 
     def intersect(self, o, d):
         oc = o - self.c
-        b = (oc * d).sum(axis=1)
-        disc = b * b - ((oc * oc).sum(axis=1) - self.r ** 2)
+        b = d @ oc
+        disc = b * b - (oc @ oc - self.r ** 2)
         t = -b - np.sqrt(np.maximum(disc, 0))
         return np.where((disc > 0) & (t > EPS), t, FAR)
 
@@ -106,19 +112,19 @@ class Cylinder:
         self.label, self.material, self.face_material = label, material, None
 
     def intersect(self, o, d):
-        ox, oz = o[:, 0] - self.cx, o[:, 2] - self.cz
+        ox, oz = o[0] - self.cx, o[2] - self.cz
         a = d[:, 0] ** 2 + d[:, 2] ** 2
         b = ox * d[:, 0] + oz * d[:, 2]
         cc = ox * ox + oz * oz - self.r ** 2
         disc = b * b - a * cc
         with np.errstate(divide="ignore", invalid="ignore"):
             t_side = (-b - np.sqrt(np.maximum(disc, 0))) / np.maximum(a, 1e-12)
-        y = o[:, 1] + t_side * d[:, 1]
+        y = o[1] + t_side * d[:, 1]
         side_ok = (disc > 0) & (t_side > EPS) & (y >= self.y0) & (y <= self.y1)
         t = np.where(side_ok, t_side, FAR)
         for cap in (self.y0, self.y1):
             with np.errstate(divide="ignore", invalid="ignore"):
-                tc = (cap - o[:, 1]) / np.where(np.abs(d[:, 1]) < 1e-12, 1e-12, d[:, 1])
+                tc = (cap - o[1]) / np.where(np.abs(d[:, 1]) < 1e-12, 1e-12, d[:, 1])
             px, pz = ox + tc * d[:, 0], oz + tc * d[:, 2]
             ok = (tc > EPS) & (px * px + pz * pz <= self.r ** 2)
             t = np.where(ok & (tc < t), tc, t)
@@ -391,7 +397,7 @@ def render(seed, height, width, textures):
     t_best, plane = _room_hit(scene.size, origin, d)
     best = np.full(n_rays, -1)
     for k, obj in enumerate(scene.objects):
-        t = obj.intersect(origin, d)
+        t = obj.intersect(o, d)
         closer = t < t_best
         t_best = np.where(closer, t, t_best)
         best = np.where(closer, k, best)
