@@ -422,6 +422,7 @@ def build(out, size, data_dir):
     torch.manual_seed(seed_of("densezoo heads"))
     heads = {name: AsppHead(channels) for name, _, channels in TASKS}   # initialised once, in this order
     tasks = []
+    trained = {}
     for name, kind, channels in TASKS:
         t0 = time.time()
         model = DilatedResNet18()
@@ -451,11 +452,23 @@ def build(out, size, data_dir):
             entry["num_classes"] = len(CLASSES)
             entry["label_names"] = CLASSES
         tasks.append(entry)
+        trained[name] = (model, head)
         timings[name + "_train_s"] = round(t_train, 1)
         timings[name + "_s"] = round(time.time() - t0, 1)
         log("%s: %s vs baseline %s, loss %.3f -> %.3f (train %.1f s, all %.1f s)"
             % (name, {k: round(v, 4) for k, v in result.items() if k != "iou"},
                {k: round(v, 4) for k, v in baseline.items() if k != "iou"}, loss0, loss1, t_train, timings[name + "_s"]))
+
+    # ---- the depth model on the real pairs (evaluation only; how far synthetic training carries)
+    mean_depth = float(train[2][train[2] != 0].mean())
+    for entry in real:
+        image = np.load(os.path.join(out, entry["image"]))[None]
+        depth = np.load(os.path.join(out, entry["depth"]))[None]
+        pred = predict(*trained["depth"], to_input(image, mean_bgr), (height, width))
+        entry["depth_task_metrics"] = rounded(metrics("depth", pred, depth))
+        entry["baseline_metrics"] = rounded(metrics("depth", torch.full_like(pred, mean_depth), depth))
+        log("real %s: depth task %s, constant %.2f m %s" % (entry["name"], entry["depth_task_metrics"], mean_depth,
+                                                             entry["baseline_metrics"]))
 
     manifest = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "complete": False, "code_version": version,
