@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # EdgeTvq's one entry point.
-#   ./build.sh test                 install what is missing, build everything, build the quick zoo and the RGB zoo,
-#                                   publish the native binaries (x64, arm64, arm64 for glibc 2.27), run every test
+#   ./build.sh test                 install what is missing, build everything, build the quick zoo, the RGB zoo and
+#                                   the quick dense zoo, publish the native binaries (x64, arm64, arm64 for glibc 2.27), run every test
 #   ./build.sh demo                 pack the quick real-data zoo (8 tasks) as RTVQ B3O2, verify it, tune its default
 #                                   recipe on the validation split, print inspect
 #   ./build.sh build                restore and build the solution (Release)
 #   ./build.sh zoo [--quick|--full] [--tasks 8|14|20]   build the real-data model zoo (bench/zoo/README.md)
 #   ./build.sh zoo --rgb            build the RGB zoo: the NuGet ImageNet ResNet-18 fine-tuned on real RGB tasks
 #                                   with linear, ONNX and dense heads (bench/rgbzoo/README.md)
+#   ./build.sh zoo --dense [--quick|--full]   build the dense zoo: rendered NYUv2-style rooms, a dilated ImageNet
+#                                   ResNet-18 with segmentation, depth and normals heads (bench/densezoo/README.md)
 #   ./build.sh bench storage|merge [--general|--tsv] [--threads N]|kernel|serve   RTVQ B3O2 storage | load+merge of 1/8/20
 #                                   tasks vs the authors' PyTorch merge, memcpy and a new ORT session, RSS, targets
 #                                   (docs/performance.md; --general: the other methods; --tsv: TSV, slow) | kernel vs
@@ -186,6 +188,10 @@ run_tests() {
   bench/rgbzoo/build.sh
   EDGETVQ_RGB_ZOO="$root/artifacts/zoo/rgb-quick"
   export EDGETVQ_RGB_ZOO
+  # The dense zoo: rendered NYUv2-style rooms, 13-class segmentation, depth and normals on a dilated ResNet-18.
+  bench/densezoo/build.sh --quick
+  EDGETVQ_DENSE_ZOO="$root/artifacts/zoo/dense-quick"
+  export EDGETVQ_DENSE_ZOO
   # The native binaries: the tests run the x64 one and the arm64 one under qemu and compare their predictions.
   publish
   EDGETVQ_PUBLISH_DIR="$root/artifacts/publish"
@@ -402,7 +408,11 @@ case "$cmd" in
   demo) demo ;;
   build) build ;;
   zoo)
-    if [ "${1:-}" = --rgb ]; then shift; bench/rgbzoo/build.sh "$@"; else bench/zoo/build.sh "$@"; fi ;;
+    case "${1:-}" in
+      --rgb) shift; bench/rgbzoo/build.sh "$@" ;;
+      --dense) shift; bench/densezoo/build.sh "$@" ;;
+      *) bench/zoo/build.sh "$@" ;;
+    esac ;;
   bench)
     need_dotnet
     # merge runs the authors' merge in PyTorch (bench/EdgeTvq.Bench/torch_merge.py); merge and serve write ONNX models.
