@@ -69,3 +69,6 @@ public sealed class GroupedParams
         return Steps[g] * (code - Zeros[g]);
     }
 }
+
+/// <summary>How one tensor's records are grouped: G elements per scale, affine or sign (what a table entry's group says).</summary>
+public readonly record struct Grouping(int Size, GroupMode Mode);
