@@ -49,10 +49,10 @@ public sealed record PackOptions
     /// <summary>RTVQ: grouping of tensor <paramref name="e"/>'s base record (its <c>baseGroup</c>); null: kind 1.</summary>
     public static Grouping? BaseGroupOf(TensorEntry e) => e.BaseGroup is int g ? new Grouping(g, GroupMode.Affine) : null;
 
-    /// <summary>Writes <see cref="Group"/>, resolved per tensor (a row is the elements after the first dimension), into every quantized, non-empty table entry.</summary>
+    /// <summary>Writes <see cref="Group"/> (for BitDelta by default one per row), resolved per tensor (a row is the elements after the first dimension), into every quantized, non-empty table entry.</summary>
     public void ApplyGroups(IEnumerable<TensorEntry> table)
     {
-        if (Group is not { } spec) return;
+        if ((Group ?? (Signs ? GroupSpec.Row : null)) is not { } spec) return;
         foreach (var e in table.Where(e => e.Storage == "quantized" && e.ElementCount > 0))
         {
             int g = spec.IsRow ? GroupQuantizer.RowLength(e.Shape) : spec.Size;
@@ -77,7 +77,7 @@ public sealed record PackOptions
     {
         if (Group is not null && Mode == QuantMode.Reference)
             throw new ArgumentException("group-wise scales use the default quantizer (the step per group); drop --quantizer reference or --group");
-        if (Signs && (Scheme != Scheme.Tvq || Group is null || HasBudget || Bits is not (null or 1)))
+        if (Signs && (Scheme != Scheme.Tvq || HasBudget || Bits is not (null or 1)))
             throw new ArgumentException("bitdelta is TVQ at 1 bit with one α per group (default: per row); it takes --group but not --bits, --budget or another scheme");
         if (HasBudget)
         {
