@@ -34,6 +34,10 @@ public class IndependentReaderTests
         [new PackOptions { Scheme = Scheme.Rtvq, BaseBits = 3, OffsetBits = 2 }],
         [new PackOptions { Scheme = Scheme.Rtvq, BaseBits = 2, OffsetBits = 5, ErrorCorrection = false, Mode = QuantMode.Reference }],
         [new PackOptions { Scheme = Scheme.Fq, Bits = 6 }],
+        // Version 4: grouped records (kind 7), affine per G elements or per row, and BitDelta's signs.
+        [new PackOptions { Scheme = Scheme.Tvq, Bits = 3, Group = new GroupSpec(20) }],
+        [new PackOptions { Scheme = Scheme.Rtvq, BaseBits = 3, OffsetBits = 2, Group = GroupSpec.Row }],
+        [new PackOptions { Scheme = Scheme.Tvq, Bits = 1, Signs = true, Group = GroupSpec.Row }],
     ];
 
     [Fact]
