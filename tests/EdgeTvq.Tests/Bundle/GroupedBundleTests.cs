@@ -84,6 +84,31 @@ public class GroupedBundleTests : IDisposable
     }
 
     [Fact]
+    public void Add_task_on_a_grouped_rtvq_bundle_groups_the_new_offsets_like_the_table()
+    {
+        var (pre, sources) = MemorySource.SmallModel(3, seed: 21);
+        BundlePacker.Pack(pre, [new PackTask("t0", sources[0]), new PackTask("t1", sources[1])],
+            new PackOptions { Scheme = Scheme.Rtvq, BaseBits = 3, OffsetBits = 2, Group = new GroupSpec(24) }, _dir["add"]);
+        BundlePacker.AddTask(_dir["add"], pre, new PackTask("late", sources[2]));
+        var m = ManifestIO.Load(_dir["add"]);
+        Assert.True(BundleVerifier.Verify(_dir["add"]).Ok);
+        Assert.Equal(4, HeaderVersion(Path.Combine(_dir["add"], "late.tvqt")));
+        var decoded = new Dictionary<string, float[]>();
+        TaskDecoder.Decode(_dir["add"], m, TaskDecoder.FindTask(m, "late"), null, DecodeTarget.TaskVector, d => decoded[d.Name] = d.Values);
+        // τ̂ = Q(θ_t − θ_ec) + dq(base), θ_ec = dq(base) + θ_pre, both Q per 24 elements.
+        const string name = "blocks.0.attn.qkv.weight";
+        var baseHat = new float[192];
+        BundleFileReader.Read(Path.Combine(_dir["add"], "base.tvqb"), null, (in BundleRecord r) => { if (r.Name == name) r.DecodeTo(baseHat, QuantMode.Default); });
+        var offset = new float[192];
+        for (int i = 0; i < 192; i++) offset[i] = sources[2].Data[name].Values[i] - (baseHat[i] + pre.Data[name].Values[i]);
+        var codes = new byte[192];
+        var p = GroupQuantizer.Quantize(offset, 2, 24, GroupMode.Affine, codes);
+        var hat = new float[192];
+        GroupQuantizer.Dequantize(codes, p, hat);
+        for (int i = 0; i < 192; i++) Assert.Equal(hat[i] + baseHat[i], decoded[name][i]);
+    }
+
+    [Fact]
     public void A_budget_with_groups_counts_the_group_scales_exactly()
     {
         string uniform = Pack("u", new PackOptions { Scheme = Scheme.Tvq, Bits = 3, Group = new GroupSpec(16) });
