@@ -61,14 +61,14 @@ public static class Program
 
     /// <summary>
     /// The cells to run: every selected method on the main schemes it runs on (<see cref="MergingMethod.Schemes"/>);
-    /// only task arithmetic on the extra grid schemes.
+    /// only task arithmetic on the extra grid schemes; the grouped schemes run like the main ones.
     /// </summary>
     public static List<(StorageScheme Scheme, MergingMethod Method)> Plan(IReadOnlyList<StorageScheme> schemes, IReadOnlyList<MergingMethod> methods)
     {
         var plan = new List<(StorageScheme, MergingMethod)>();
         foreach (var s in schemes)
         {
-            bool gridOnly = StorageScheme.Main.All(m => m.Id != s.Id);
+            bool gridOnly = StorageScheme.Main.All(m => m.Id != s.Id) && StorageScheme.Grouped.All(g => g.Id != s.Id);
             foreach (var m in methods)
                 if (gridOnly ? m.Id == "ta" : m.RunsOn(s)) plan.Add((s, m));
         }
