@@ -35,10 +35,13 @@ public readonly struct BundleRecord
     public ReadOnlySequence<byte> Codes => Payload.Slice(8);
 
     /// <summary>Payload bytes 0–7 of a <see cref="RecordKind.Grouped"/> record: mode (u8), 3 reserved bytes, G (u32).</summary>
-    internal (byte Mode, uint Reserved, uint GroupSize) GroupedHead()
+    internal (byte Mode, uint Reserved, uint GroupSize) GroupedHead() => ReadGroupedHead(Payload);
+
+    /// <summary>Bytes 0–7 of a grouped payload (at least 8 bytes): mode, the 3 reserved bytes as one number, G.</summary>
+    internal static (byte Mode, uint Reserved, uint GroupSize) ReadGroupedHead(in ReadOnlySequence<byte> payload)
     {
         Span<byte> head = stackalloc byte[8];
-        Payload.Slice(0, 8).CopyTo(head);
+        payload.Slice(0, 8).CopyTo(head);
         return (head[0], (uint)(head[1] | head[2] << 8 | head[3] << 16), BinaryPrimitives.ReadUInt32LittleEndian(head[4..]));
     }
 

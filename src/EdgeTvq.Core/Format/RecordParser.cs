@@ -85,7 +85,7 @@ public static class RecordParser
         string where = $"record {index}";
         if (payloadLength < 8)
             throw new BundleFormatException(file, $"{where}: payload is {payloadLength} bytes, too short for a Grouped record's mode and group size (8 bytes)", name, offset);
-        var (mode, reserved, groupSize) = new BundleRecord { Payload = payload }.GroupedHead();
+        var (mode, reserved, groupSize) = BundleRecord.ReadGroupedHead(payload);
         if (mode > (byte)Quantization.GroupMode.Sign)
             throw new BundleFormatException(file, $"{where}: group mode {mode} is unknown (0 = affine, 1 = sign); the file is damaged or from a newer edgetvq", name, offset);
         if (reserved != 0)

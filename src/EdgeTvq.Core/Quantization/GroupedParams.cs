@@ -57,8 +57,6 @@ public sealed class GroupedParams
     /// <summary>M = ⌈E/G⌉ groups of a tensor of <paramref name="elements"/> elements.</summary>
     public static long GroupCount(long elements, int groupSize) => (elements + groupSize - 1) / groupSize;
 
-    public int GroupCount() => Scales.Length;
-
     /// <summary>Payload bytes before the codes: mode, 3 reserved, u32 G, then M f32 scales and (affine) M f32 zero points.</summary>
     public static long HeadLength(long groups, GroupMode mode) => 8 + 4 * groups * (mode == GroupMode.Sign ? 1 : 2);
 

@@ -153,7 +153,7 @@ public class GroupedBundleTests : IDisposable
     /// Changes bytes of one record's payload in place and repairs the record checksum, the trailer and the manifest
     /// entry, so that only the value rules of section 4.2 (or the manifest's group sizes) can refuse it.
     /// </summary>
-    private static void PatchPayload(string bundle, string file, string tensor, Action<byte[], int> patch)
+    internal static void PatchPayload(string bundle, string file, string tensor, Action<byte[], int> patch)
     {
         string path = Path.Combine(bundle, file);
         long offset = -1, length = 0, payloadAt = 0;

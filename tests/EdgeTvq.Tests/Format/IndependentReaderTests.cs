@@ -89,6 +89,23 @@ public class IndependentReaderTests
         }
     }
 
+    /// <summary>Damaged grouped records (kind 7) with valid checksums: only the value rules of section 4.2 can refuse them.</summary>
+    [Theory]
+    [MemberData(nameof(Bundle.GroupedBundleTests.Damage), MemberType = typeof(Bundle.GroupedBundleTests))]
+    public void It_rejects_a_damaged_grouped_record_like_the_csharp_verifier(string what, Action<byte[], int> patch, string[] words)
+    {
+        using var dir = new TempDir();
+        var (pre, tasks) = MemorySource.SmallModel(2, seed: 21);
+        BundlePacker.Pack(pre, tasks.Select((s, i) => new PackTask($"t{i}", s)).ToList(), new PackOptions { Scheme = Scheme.Tvq, Bits = 2, Group = new GroupSpec(16) }, dir["b"]);
+        Assert.Equal("OK", Python("verify", dir["b"]).Output.Trim());
+        Bundle.GroupedBundleTests.PatchPayload(dir["b"], "t1.tvqt", "blocks.0.attn.qkv.weight", patch);
+        Assert.False(BundleVerifier.Verify(dir["b"]).Ok, what);
+        var (code, output) = Python("verify", dir["b"]);
+        Assert.True(code == 1, $"{what}: the independent reader accepted it: {output} ({words.Length} words expected from C#)");
+        Assert.Contains("ERROR", output);
+        Assert.Contains("blocks.0.attn.qkv.weight", output);
+    }
+
     [Fact]
     public void It_rejects_a_damaged_file_like_the_csharp_verifier()
     {
