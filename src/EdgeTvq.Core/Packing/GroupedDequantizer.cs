@@ -42,28 +42,57 @@ public static class GroupedDequantizer
     private readonly struct Write : IOutput { public static bool Adds => false; }
     private readonly struct Add : IOutput { public static bool Adds => true; }
 
-    private ref struct Sink<TOut>(Span<float> dst, GroupedParams p, int first, float c) : ICodeConsumer where TOut : IOutput
+    /// <summary>
+    /// The driver hands codes over in increasing element order, so the sink walks the groups along: (step, zero) of
+    /// the current group are kept, and a new group is looked up only when an element passes its end.
+    /// </summary>
+    private ref struct Sink<TOut> : ICodeConsumer where TOut : IOutput
     {
-        private readonly Span<float> _dst = dst;
-        private readonly float[] _steps = p.Steps, _zeros = p.Zeros;
-        private readonly long _groupSize = p.GroupSize, _first = first;
+        private readonly Span<float> _dst;
+        private readonly float[] _steps, _zeros;
+        private readonly long _groupSize, _first;
+        private readonly float _c;
+        private long _end;            // first block index past the current group
+        private int _g;               // the current group
+        private float _step, _zero;   // its step and zero point
+
+        public Sink(Span<float> dst, GroupedParams p, int first, float c)
+        {
+            _dst = dst;
+            (_steps, _zeros, _groupSize, _first, _c) = (p.Steps, p.Zeros, p.GroupSize, first, c);
+            _g = (int)(first / _groupSize);
+            _end = (_g + 1) * _groupSize - first;
+            (_step, _zero) = (_steps[_g], _zeros[_g]);
+        }
+
+        /// <summary>Moves to the group of block element <paramref name="index"/>; true when the <paramref name="lanes"/> elements from it are all in it.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private bool InOneGroup(int index, int lanes)
+        {
+            if (index >= _end)
+            {
+                _g = (int)((_first + index) / _groupSize);
+                _end = (_g + 1) * _groupSize - _first;
+                (_step, _zero) = (_steps[_g], _zeros[_g]);
+            }
+            return index + lanes <= _end;
+        }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Consume16(Vector256<ushort> codes, int index)
         {
-            long g = (_first + index) / _groupSize;
-            if ((_first + index + 15) / _groupSize != g)
+            if (!InOneGroup(index, 16))
             {
                 for (int j = 0; j < 16; j++) Consume1(codes.GetElement(j), index + j);
                 return;
             }
             var (lo, hi) = Dequantizer.ToFloat(codes);
-            var (s, z) = (Vector256.Create(_steps[g]), Vector256.Create(_zeros[g]));
+            var (s, z) = (Vector256.Create(_step), Vector256.Create(_zero));
             ref float d = ref MemoryMarshal.GetReference(_dst);
             Vector256<float> a = s * (lo - z), b = s * (hi - z);
             if (TOut.Adds)
             {
-                var cv = Vector256.Create(c);
+                var cv = Vector256.Create(_c);
                 a = Vector256.LoadUnsafe(ref d, (nuint)index) + cv * a;
                 b = Vector256.LoadUnsafe(ref d, (nuint)index + 8) + cv * b;
             }
@@ -74,19 +103,18 @@ public static class GroupedDequantizer
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Consume8(Vector128<ushort> codes, int index)
         {
-            long g = (_first + index) / _groupSize;
-            if ((_first + index + 7) / _groupSize != g)
+            if (!InOneGroup(index, 8))
             {
                 for (int j = 0; j < 8; j++) Consume1(codes.GetElement(j), index + j);
                 return;
             }
             var (lo, hi) = Dequantizer.ToFloat(codes);
-            var (s, z) = (Vector128.Create(_steps[g]), Vector128.Create(_zeros[g]));
+            var (s, z) = (Vector128.Create(_step), Vector128.Create(_zero));
             ref float d = ref MemoryMarshal.GetReference(_dst);
             Vector128<float> a = s * (lo - z), b = s * (hi - z);
             if (TOut.Adds)
             {
-                var cv = Vector128.Create(c);
+                var cv = Vector128.Create(_c);
                 a = Vector128.LoadUnsafe(ref d, (nuint)index) + cv * a;
                 b = Vector128.LoadUnsafe(ref d, (nuint)index + 4) + cv * b;
             }
@@ -97,9 +125,9 @@ public static class GroupedDequantizer
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Consume1(int code, int index)
         {
-            long g = (_first + index) / _groupSize;
-            float v = _steps[g] * (code - _zeros[g]);
-            _dst[index] = TOut.Adds ? _dst[index] + c * v : v;
+            InOneGroup(index, 1);
+            float v = _step * (code - _zero);
+            _dst[index] = TOut.Adds ? _dst[index] + _c * v : v;
         }
     }
 }
