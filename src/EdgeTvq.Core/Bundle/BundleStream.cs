@@ -1,5 +1,5 @@
-using EdgeTvq.Quantization;
 using EdgeTvq.Format;
+using EdgeTvq.Quantization;
 
 namespace EdgeTvq.Bundle;
 
@@ -282,6 +282,7 @@ public sealed class BundleStream : IDisposable
     /// Section 4.3: the record of table tensor <paramref name="e"/>. A <c>full</c> tensor is a Float32 record; a
     /// <c>quantized</c> one a Quantized record of <paramref name="bits"/> bits (the tensor's own width when the table
     /// has one, else the manifest's bits or offsetBits in a task file, baseBits in the base file), a Constant record, or a Float32 record only when it has no elements.
+    /// With a <paramref name="group"/> (format version 4) it is instead a Grouped record of that width, group size and mode, or a Constant record.
     /// </summary>
     private static BundleRecord NextTableRecord(Lane lane, TensorEntry e, int bits, Grouping? group)
     {
