@@ -7,7 +7,8 @@ namespace EdgeTvq.Bench;
 
 /// <summary>
 /// The fused dequantize-accumulate kernel on warm buffers: 88 M parameters (a ViT-B/32) as 37 tensors of 2.36 M, at
-/// 2, 3 and 8 bits, scalar reference vs SIMD vs SIMD over the cores, against a memory copy of the float32 output
+/// 2, 3 and 8 bits, scalar reference vs SIMD vs SIMD over the cores (and grouped scales per row or per 128 on one
+/// core), against a memory copy of the float32 output
 /// measured in the same run (best of 5 each).
 /// </summary>
 internal static class KernelBenchmark
@@ -41,11 +42,16 @@ internal static class KernelBenchmark
             var codes = new byte[n];
             BitPacking.Unpack(packed, bits, codes);
             var p = new QuantParams(bits, 0.001f, 1 << (bits - 1), QuantMode.Default);
+            // Grouped records (kind 7): one (Δ, z) per 768-element row of a ViT-B/32 weight, or per 128 elements.
+            GroupedParams Groups(int g) => new(bits, GroupMode.Affine, g, Enumerable.Repeat(0.001f, (n + g - 1) / g).ToArray(), Enumerable.Repeat((float)(1 << (bits - 1)), (n + g - 1) / g).ToArray());
+            var (rows, g128) = (Groups(768), Groups(128));
             foreach (var (name, act) in new (string, Action)[]
             {
                 ("scalar reference", () => Accumulate.QuantizedReference(codes, p, 0.3f, dst)),
                 ("SIMD, 1 core", () => Accumulate.Quantized(packed, p, 0.3f, dst, SimdWidth.Best, parallel: false)),
                 ("SIMD, all cores", () => Accumulate.Quantized(packed, p, 0.3f, dst, SimdWidth.Best, parallel: true)),
+                ("per row, 1 core", () => Accumulate.Grouped(packed, rows, 0.3f, dst, SimdWidth.Best, parallel: false)),
+                ("per 128, 1 core", () => Accumulate.Grouped(packed, g128, 0.3f, dst, SimdWidth.Best, parallel: false)),
             })
             {
                 double gbps = bytesOut / Best(act) / 1e9;

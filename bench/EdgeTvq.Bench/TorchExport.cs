@@ -97,6 +97,15 @@ internal static class TorchExport
                 case RecordKind.Constant:
                     list.Add(new() { ["kind"] = "constant", ["value"] = r.ConstantValue });
                     break;
+                case RecordKind.Grouped:
+                    {
+                        // Grouped scales (format version 4): exported dequantized, as float32 values.
+                        var values = new float[r.ElementCount];
+                        r.DecodeTo(values, mode);
+                        output.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()));
+                        list.Add(new() { ["kind"] = "float32", ["offset"] = offset });
+                        break;
+                    }
                 default:
                     output.Write(r.Payload.ToArray());
                     list.Add(new() { ["kind"] = "float32", ["offset"] = offset });

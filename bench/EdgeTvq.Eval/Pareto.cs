@@ -29,7 +29,7 @@ public static partial class Pareto
         if (scheme == "FP32") return scheme;
         if (AllocId().Match(scheme) is { Success: true } a) return $"ALLOC-{a.Groups[1].Value}{a.Groups[2].Value}";
         if (UniformId().Match(scheme) is { Success: true } u) return u.Groups[1].Value + u.Groups[3].Value;
-        if (RtvqId().IsMatch(scheme)) return "RTVQ";
+        if (RtvqId().Match(scheme) is { Success: true } r) return "RTVQ" + r.Groups[1].Value;
         return scheme;
     }
 

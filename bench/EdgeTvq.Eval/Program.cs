@@ -14,7 +14,7 @@ public static class Program
     {
         var zoo = new Option<string>("--zoo") { Description = "zoo folder (bench/zoo/README.md)", Required = true };
         var outDir = new Option<string>("--out") { Description = "output folder: cache.json, packs/, <zoo>/results.json|csv", DefaultValueFactory = _ => "artifacts/eval" };
-        var schemes = new Option<string>("--schemes") { Description = "main (Table 1 columns) or a comma-separated list of ids (FP32, FQ8, TVQ4, RTVQ-B3O2, …)", DefaultValueFactory = _ => "main" };
+        var schemes = new Option<string>("--schemes") { Description = "main (Table 1 columns), grouped (TVQ2-G128, TVQ2-ROW, TVQ3-ROW, RTVQ-B2O1-ROW, RTVQ-B3O2-ROW, BITDELTA) or a comma-separated list of ids (FP32, FQ8, TVQ4, RTVQ-B3O2, …)", DefaultValueFactory = _ => "main" };
         var grid = new Option<bool>("--grid") { Description = "also the RTVQ base × offset grid of Table A (task arithmetic only)" };
         var cross = new Option<bool>("--cross") { Description = "evaluate each Individual model on every task (Table 4's target vs cross-task accuracy)" };
         var methods = new Option<string>("--methods") { Description = $"comma-separated method ids ({string.Join(", ", MergingMethod.Everything.Select(m => m.Id))}) or all (every row but the tuned ones)", DefaultValueFactory = _ => "all" };
@@ -51,8 +51,9 @@ public static class Program
 
     public static IReadOnlyList<StorageScheme> SelectSchemes(string spec, bool grid)
     {
-        var known = StorageScheme.Main.Concat(StorageScheme.Grid).GroupBy(s => s.Id).Select(g => g.First()).ToDictionary(s => s.Id, StringComparer.OrdinalIgnoreCase);
+        var known = StorageScheme.Main.Concat(StorageScheme.Grid).Concat(StorageScheme.Grouped).GroupBy(s => s.Id).Select(g => g.First()).ToDictionary(s => s.Id, StringComparer.OrdinalIgnoreCase);
         var list = spec == "main" ? StorageScheme.Main.ToList()
+            : spec == "grouped" ? StorageScheme.Grouped.ToList()
             : spec.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                 .Select(id => known.TryGetValue(id, out var s) ? s : StorageScheme.Parse(id)
                     ?? throw new ArgumentException($"unknown scheme '{id}'; known: {string.Join(", ", known.Keys)}, any TVQb / FQb / RTVQ-BbOo (b, o in 1–8), and ALLOC-TVQ|RTVQ-BITS[-S] (budget allocation, -S: measured sensitivity)")).ToList();
@@ -63,7 +64,7 @@ public static class Program
     /// <summary>
     /// The cells to run: every selected method on the main schemes it runs on (<see cref="MergingMethod.Schemes"/>);
     /// only task arithmetic on the grid schemes that --grid added (not named in --schemes); on every other scheme (grid
-    /// schemes named in --schemes, budget-allocated ones) the methods that run on any scheme.
+    /// schemes named in --schemes, grouped and budget-allocated ones) the methods that run on any scheme.
     /// </summary>
     public static List<(StorageScheme Scheme, MergingMethod Method)> Plan(IReadOnlyList<StorageScheme> schemes, IReadOnlyList<MergingMethod> methods,
         IReadOnlyCollection<string>? named = null)

@@ -8,10 +8,10 @@ public static class Report
 {
     private static readonly CultureInfo C = CultureInfo.InvariantCulture;
 
-    /// <summary>Schemes that appear in a zoo's cells, in the order of <see cref="StorageScheme.Main"/> then the grid.</summary>
+    /// <summary>Schemes that appear in a zoo's cells, in the order of <see cref="StorageScheme.Main"/>, the grid, then the grouped ones.</summary>
     private static List<string> SchemeOrder(IEnumerable<CellResult> cells)
     {
-        var order = StorageScheme.Main.Concat(StorageScheme.Grid).Select(s => s.Id).Distinct().ToList();
+        var order = StorageScheme.Main.Concat(StorageScheme.Grid).Concat(StorageScheme.Grouped).Select(s => s.Id).Distinct().ToList();
         var present = cells.Select(c => c.Scheme).ToHashSet();
         return order.Where(present.Contains).ToList();
     }

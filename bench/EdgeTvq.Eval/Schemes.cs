@@ -15,6 +15,7 @@ public sealed record StorageScheme(string Id, string Label, PackOptions Options,
 
     public string Key => $"{PackOptions.SchemeName(Options.Scheme)} bits={Options.Bits} base={Options.BaseBits} offset={Options.OffsetBits} " +
                          $"ec={Options.ErrorCorrection} quantizer={PackOptions.ModeName(Options.Mode)} policy={Options.Policy.Name}" +
+                         (Options.Group is { } g ? $" group={g}{(Options.Signs ? " signs" : "")}" : "") + // older keys unchanged: their packs stay cached
                          (Options.HasBudget ? $" budget={Options.BudgetBits?.ToString(System.Globalization.CultureInfo.InvariantCulture)} sensitivity={(Sensitive ? "probe" : "unit")}" : "");
 
     /// <summary>Bits per parameter per task in the paper's accounting: 32, b, or b_o + b_b/T; for a budget scheme, its budget (file bytes).</summary>
@@ -65,6 +66,23 @@ public sealed record StorageScheme(string Id, string Label, PackOptions Options,
     public static StorageScheme Tvq(int bits) => new($"TVQ{bits}", $"TVQ INT{bits}", new PackOptions { Scheme = Scheme.Tvq, Bits = bits });
     public static StorageScheme Rtvq(int baseBits, int offsetBits) =>
         new($"RTVQ-B{baseBits}O{offsetBits}", $"RTVQ B{baseBits}O{offsetBits}", new PackOptions { Scheme = Scheme.Rtvq, BaseBits = baseBits, OffsetBits = offsetBits });
+
+    /// <summary>Group-wise scales (format version 4): TVQ2-G128, TVQ2-ROW; the suffix names the grouping.</summary>
+    public static StorageScheme TvqGrouped(int bits, GroupSpec group) =>
+        new($"TVQ{bits}-{GroupId(group)}", $"TVQ INT{bits} {GroupLabel(group)}", new PackOptions { Scheme = Scheme.Tvq, Bits = bits, Group = group });
+    public static StorageScheme RtvqGrouped(int baseBits, int offsetBits, GroupSpec group) =>
+        new($"RTVQ-B{baseBits}O{offsetBits}-{GroupId(group)}", $"RTVQ B{baseBits}O{offsetBits} {GroupLabel(group)}",
+            new PackOptions { Scheme = Scheme.Rtvq, BaseBits = baseBits, OffsetBits = offsetBits, Group = group });
+    /// <summary>BitDelta: 1 bit per parameter, x̂ = α·sign(τ) with α = mean |τ| per output row.</summary>
+    public static StorageScheme BitDelta { get; } = new("BITDELTA", "BitDelta (α·sign, per row)",
+        new PackOptions { Scheme = Scheme.Tvq, Bits = 1, Signs = true, Group = GroupSpec.Row });
+
+    private static string GroupId(GroupSpec g) => g.IsRow ? "ROW" : $"G{g.Size}";
+    private static string GroupLabel(GroupSpec g) => g.IsRow ? "per row" : $"per {g.Size}";
+
+    /// <summary>The group-wise comparison (docs/quantizer.md, "Group-wise scales"): select with <c>--schemes grouped</c> or by id.</summary>
+    public static IReadOnlyList<StorageScheme> Grouped { get; } =
+        [TvqGrouped(2, new GroupSpec(128)), TvqGrouped(2, GroupSpec.Row), TvqGrouped(3, GroupSpec.Row), RtvqGrouped(2, 1, GroupSpec.Row), RtvqGrouped(3, 2, GroupSpec.Row), BitDelta];
 
     /// <summary>The columns of the paper's Tables 1–2 and B–C.</summary>
     public static IReadOnlyList<StorageScheme> Main { get; } = [Fp32, Fq(8), Fq(4), Tvq(8), Tvq(4), Tvq(3), Tvq(2), Rtvq(3, 2)];

@@ -42,6 +42,19 @@ public class HarnessTests
     }
 
     [Fact]
+    public void Grouped_schemes_have_their_own_ids_and_keys_and_run_every_general_method()
+    {
+        var all = StorageScheme.Main.Concat(StorageScheme.Grid).Concat(StorageScheme.Grouped).GroupBy(s => s.Id).Select(g => g.First()).ToList();
+        Assert.Equal(all.Count, all.Select(s => s.Key).Distinct().Count());
+        Assert.Equal(["TVQ2-G128", "TVQ2-ROW", "TVQ3-ROW", "RTVQ-B2O1-ROW", "RTVQ-B3O2-ROW", "BITDELTA"], StorageScheme.Grouped.Select(s => s.Id));
+        Assert.Equal(StorageScheme.Tvq(2).Key + " group=128", StorageScheme.TvqGrouped(2, new Bundle.GroupSpec(128)).Key);
+        Assert.EndsWith("group=row signs", StorageScheme.BitDelta.Key);
+        Assert.Equal(StorageScheme.Grouped, Program.SelectSchemes("grouped", grid: false));
+        var plan = Program.Plan(StorageScheme.Grouped, MergingMethod.All);
+        Assert.Equal(StorageScheme.Grouped.Count * MergingMethod.All.Count(m => m.Schemes is null), plan.Count);
+    }
+
+    [Fact]
     public void The_grid_runs_task_arithmetic_only_and_the_main_schemes_run_every_method()
     {
         var plan = Program.Plan(Program.SelectSchemes("main", grid: true), MergingMethod.All);
@@ -63,6 +76,7 @@ public class HarnessTests
         Assert.Contains("unknown scheme 'TVQ9'", Assert.Throws<ArgumentException>(() => Program.SelectSchemes("TVQ9", grid: false)).Message);
         Assert.Equal(("ALLOC-TVQ", "ALLOC-RTVQ-S", "TVQ", "RTVQ", "TVQ-G128"),
             (Pareto.Family("ALLOC-TVQ-2.0"), Pareto.Family("ALLOC-RTVQ-1.5-S"), Pareto.Family("TVQ3"), Pareto.Family("RTVQ-B2O2"), Pareto.Family("TVQ2-G128")));
+        Assert.Equal(("RTVQ-ROW", "BITDELTA"), (Pareto.Family("RTVQ-B2O1-ROW"), Pareto.Family("BITDELTA")));
     }
 
     [Fact]

@@ -120,12 +120,7 @@ public static class BudgetPlanner
             plans[t].Task.Source.ReadFloat32(e.Name, fts[t]);
             TensorEncoder.CheckFinite(fts[t], e.Name, plans[t].Task.Source.Path);
         });
-        long RecordOf(QuantizedTensor q) => q.Plan.Kind switch
-        {
-            QuantPlanKind.Affine => RecordBytes(e.Name, e.Shape.Length, 8 + BitPacking.PackedLength(n, q.Plan.Params.Bits)),
-            QuantPlanKind.Constant => RecordBytes(e.Name, e.Shape.Length, 4),
-            _ => RecordBytes(e.Name, e.Shape.Length, 0),
-        };
+        long RecordOf(QuantizedTensor q) => RecordBytes(e.Name, e.Shape.Length, q.PayloadBytes); // group scales and zero points included
         // Σ ((double)τ − (double)τ̂)² with τ = θ_t − θ_pre in float32, as the manifest's statistics count it.
         QuantizedTensor.BlockSink ErrorSink(float[] ft, double[] sum, int slot) => (start, hat) =>
         {
@@ -150,8 +145,8 @@ public static class BudgetPlanner
                 int b = item / T + 1, t = item % T;
                 var buffers = new QuantizeBuffers(0);
                 var q = o.Scheme == Scheme.Fq
-                    ? TaskVectorSchemes.Fq(preMemory, ftMemory[t], b, o.Mode, ErrorSink(fts[t], error, item), e.Name, plans[t].Task.Source.Path, buffers)
-                    : TaskVectorSchemes.Tvq(preMemory, ftMemory[t], b, o.Mode, ErrorSink(fts[t], error, item), e.Name, plans[t].Task.Source.Path, buffers);
+                    ? TaskVectorSchemes.Fq(preMemory, ftMemory[t], b, o.Mode, ErrorSink(fts[t], error, item), e.Name, plans[t].Task.Source.Path, buffers, o.TaskGroupOf(e))
+                    : TaskVectorSchemes.Tvq(preMemory, ftMemory[t], b, o.Mode, ErrorSink(fts[t], error, item), e.Name, plans[t].Task.Source.Path, buffers, o.TaskGroupOf(e));
                 cost[item] = RecordOf(q);
             });
             return new TensorMenu(e.Name, n,
@@ -166,7 +161,8 @@ public static class BudgetPlanner
             var baseHat = new float[n];
             var reference = new float[n];
             var baseVector = new float[n];
-            var qb = TaskVectorSchemes.RtvqBase(preMemory, ftMemory, bb + 1, o.ErrorCorrection, o.Mode, baseHat, reference, baseVector, e.Name, "base vector");
+            var qb = TaskVectorSchemes.RtvqBase(preMemory, ftMemory, bb + 1, o.ErrorCorrection, o.Mode, baseHat, reference, baseVector, e.Name, "base vector",
+                group: PackOptions.BaseGroupOf(e));
             long baseCost = RecordOf(qb);
             var buffers = new QuantizeBuffers(0);
             for (int bo = 0; bo < 8; bo++)
@@ -174,7 +170,7 @@ public static class BudgetPlanner
                 var err = new double[T];
                 long c = baseCost;
                 for (int t = 0; t < T; t++)
-                    c += RecordOf(TaskVectorSchemes.RtvqOffset(ftMemory[t], reference, baseHat, bo + 1, o.Mode, ErrorSink(fts[t], err, t), e.Name, plans[t].Task.Source.Path, buffers));
+                    c += RecordOf(TaskVectorSchemes.RtvqOffset(ftMemory[t], reference, baseHat, bo + 1, o.Mode, ErrorSink(fts[t], err, t), e.Name, plans[t].Task.Source.Path, buffers, o.TaskGroupOf(e)));
                 rCost[bb * 8 + bo] = c;
                 rError[bb * 8 + bo] = weight * err.Sum();
             }

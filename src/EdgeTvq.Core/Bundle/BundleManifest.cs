@@ -25,6 +25,12 @@ public sealed class BundleManifest
     /// <summary>RTVQ offset width b_o; null otherwise.</summary>
     public int? OffsetBits { get; set; }
     public bool ErrorCorrection { get; set; }
+    /// <summary>
+    /// Format version 4: "sign" when the grouped records are BitDelta's α·sign (tvq at 1 bit); absent when they are
+    /// affine or there are none, so older manifests stay byte-identical.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? GroupMode { get; set; }
     /// <summary>Tensor policy that chose the storage of each tensor: "default", "authors" or "all".</summary>
     public string Policy { get; set; } = "default";
     public PretrainedEntry Pretrained { get; set; } = new();
@@ -88,6 +94,22 @@ public sealed class TensorEntry
     /// <summary>Format version 3, rtvq, quantized tensors only: this tensor's offset width, overriding <c>offsetBits</c>.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public int? OffsetBits { get; set; }
+
+    /// <summary>
+    /// Format version 4, fq/tvq, quantized tensors only: the group size G of this tensor's grouped records (kind 7) in
+    /// every task file: one scale per G consecutive elements (G = the row length for one per output row). Absent: kind 1.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? Group { get; set; }
+    /// <summary>Format version 4, rtvq, quantized tensors only: the group size of this tensor's base record.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? BaseGroup { get; set; }
+    /// <summary>Format version 4, rtvq, quantized tensors only: the group size of this tensor's offset records.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? OffsetGroup { get; set; }
+
+    /// <summary>Whether this entry's records are grouped (format version 4).</summary>
+    [JsonIgnore] public bool HasGroups => Group is not null || BaseGroup is not null || OffsetGroup is not null;
 
     /// <summary>Whether this entry carries a width of its own (format version 3).</summary>
     [JsonIgnore] public bool HasOwnWidths => Bits is not null || BaseBits is not null || OffsetBits is not null;

@@ -39,6 +39,7 @@ public static class BundlePacker
             throw new IOException($"{outDir} exists and is not empty; choose a new --out folder (use add-task to extend a bundle)");
 
         var table = BuildTable(pretrained, options.Policy);
+        options.ApplyGroups(table); // group sizes first: the budget allocation counts their scales' bytes
         var plans = tasks.Select(t => TaskPlan.Create(t, table, pretrained)).ToList();
         BudgetAllocation? allocation = null;
         if (options.HasBudget)
@@ -61,6 +62,7 @@ public static class BundlePacker
             BaseBits = options.Scheme == Scheme.Rtvq ? options.BaseBits : null,
             OffsetBits = options.Scheme == Scheme.Rtvq ? options.OffsetBits : null,
             ErrorCorrection = options.Scheme == Scheme.Rtvq && options.ErrorCorrection,
+            GroupMode = options.Signs ? "sign" : null,
             Policy = options.Policy.Name,
             Tensors = table,
         };

@@ -34,6 +34,13 @@ public sealed class BundleReport
     public double StoredBitsPerParameter { get; set; }
     /// <summary>Whether the table carries per-tensor widths (format version 3, <c>pack --budget</c>).</summary>
     public bool PerTensorWidths { get; set; }
+    /// <summary>
+    /// Format version 4: how the quantized tensors' records are grouped: "row" (one scale per output row), a group size
+    /// G ("128"), "mixed", or null when every record has one scale per tensor.
+    /// </summary>
+    public string? Grouping { get; set; }
+    /// <summary>Format version 4: "sign" for BitDelta's α·sign groups, "affine" for per-group scale and zero point; null without groups.</summary>
+    public string? GroupMode { get; set; }
     /// <summary>Quantized parameters per task-code width (offsets for rtvq), widths in increasing order.</summary>
     public List<WidthCount> TaskWidths { get; set; } = [];
     /// <summary>rtvq: quantized parameters per base width.</summary>
@@ -57,6 +64,10 @@ public sealed class TensorReport
     public int? Bits { get; set; }
     /// <summary>rtvq quantized tensors: the width of its base record; null otherwise.</summary>
     public int? BaseBits { get; set; }
+    /// <summary>Grouped tensors: "row" or "G&lt;size&gt;" for its task records (offsets for rtvq); null for one scale per tensor.</summary>
+    public string? Group { get; set; }
+    /// <summary>rtvq grouped tensors: the same for its base record.</summary>
+    public string? BaseGroup { get; set; }
     public long Parameters { get; set; }
     public long BaseBytes { get; set; }
     /// <summary>Mean over tasks of the record's bytes in the task file.</summary>
@@ -86,6 +97,20 @@ internal sealed partial class ReportJsonContext : JsonSerializerContext;
 /// <summary>Builds a <see cref="BundleReport"/> by one <see cref="BundleStream"/> pass over every file of a bundle (which also verifies it).</summary>
 public static class BundleInspector
 {
+    /// <summary>"row" when G is the tensor's row length, else "G&lt;size&gt;"; null for no group.</summary>
+    public static string? GroupText(int? group, long[] shape) =>
+        group is not int g ? null : g == Quantization.GroupQuantizer.RowLength(shape) ? "row" : $"G{g}";
+
+    /// <summary>The bundle's grouping in one word: "row", a group size, "mixed", or null (none).</summary>
+    private static string? BundleGrouping(IReadOnlyList<TensorEntry> table)
+    {
+        var sizes = table.SelectMany(e => new[] { (e.Group, e.Shape), (e.BaseGroup, e.Shape), (e.OffsetGroup, e.Shape) })
+            .Where(x => x.Item1 is not null).ToList();
+        if (sizes.Count == 0) return null;
+        if (sizes.All(x => x.Item1 == Quantization.GroupQuantizer.RowLength(x.Shape))) return "row";
+        return sizes.Select(x => x.Item1).Distinct().Count() == 1 ? sizes[0].Item1!.Value.ToString(System.Globalization.CultureInfo.InvariantCulture) : "mixed";
+    }
+
     public static BundleReport Inspect(string bundleDir)
     {
         var m = ManifestIO.Load(bundleDir);
@@ -98,6 +123,8 @@ public static class BundleInspector
                 Name = e.Name, Shape = e.Shape, Storage = e.Storage, Parameters = e.ElementCount,
                 Bits = e.Storage == "quantized" ? o.TaskBitsOf(e) : null,
                 BaseBits = e.Storage == "quantized" && o.Scheme == Scheme.Rtvq ? o.BaseBitsOf(e) : null,
+                Group = GroupText(o.Scheme == Scheme.Rtvq ? e.OffsetGroup : e.Group, e.Shape),
+                BaseGroup = GroupText(e.BaseGroup, e.Shape),
             })
             .ToDictionary(t => t.Name, StringComparer.Ordinal);
         bool perTensor = ManifestIO.HasOwnWidths(m.Tensors);
@@ -117,6 +144,7 @@ public static class BundleInspector
             OffsetBits = m.OffsetBits, ErrorCorrection = m.ErrorCorrection, Policy = m.Policy, TaskCount = T,
             Parameters = P, QuantizedParameters = Pq, BaseBytes = m.Base?.Bytes ?? 0, Float32Bytes = 4L * P * T,
             PaperBitsPerParameter = paperBits, PerTensorWidths = perTensor,
+            Grouping = BundleGrouping(m.Tensors), GroupMode = ManifestIO.HasGroups(m.Tensors) ? m.GroupMode ?? "affine" : null,
             TaskWidths = Histogram(quantized.Select(e => (o.TaskBitsOf(e), e.ElementCount))),
             BaseWidths = o.Scheme == Scheme.Rtvq ? Histogram(quantized.Select(e => (o.BaseBitsOf(e), e.ElementCount))) : [],
         };

@@ -1,4 +1,5 @@
 using EdgeTvq.Format;
+using EdgeTvq.Quantization;
 
 namespace EdgeTvq.Bundle;
 
@@ -154,14 +155,14 @@ public sealed class BundleStream : IDisposable
         if (_base is { } b && e.Storage == "quantized")
             Guard(b.Entry, () =>
             {
-                b.Current = NextTableRecord(b, e, Options.BaseBitsOf(e));
+                b.Current = NextTableRecord(b, e, Options.BaseBitsOf(e), PackOptions.BaseGroupOf(e));
                 b.HasCurrent = true;
             });
         for (int t = 0; t < _tasks.Length; t++)
             if (_tasks[t] is { Failed: false } lane)
                 Guard(lane.Entry, () =>
                 {
-                    lane.Current = NextTableRecord(lane, e, Options.TaskBitsOf(e));
+                    lane.Current = NextTableRecord(lane, e, Options.TaskBitsOf(e), Options.TaskGroupOf(e));
                     lane.HasCurrent = true;
                 });
         return true;
@@ -260,7 +261,7 @@ public sealed class BundleStream : IDisposable
         if (h.Scheme != o.Scheme || h.Mode != o.Mode || h.Flags.HasFlag(FileFlags.ErrorCorrection) != (o.Scheme == Scheme.Rtvq && o.ErrorCorrection))
             throw new BundleFormatException(path, "header settings (scheme, quantizer or error correction) differ from manifest.json");
         if (h.Version != expectedVersion)
-            throw new BundleFormatException(path, $"is a format version {h.Version} file; the manifest implies version {expectedVersion} (3 in every file when the table has per-tensor widths, else 2 exactly when the task has own blobs)");
+            throw new BundleFormatException(path, $"is a format version {h.Version} file; the manifest implies version {expectedVersion} (4 in every file when the table has group sizes, else 3 when it has per-tensor widths, else 2 exactly when the task has own blobs)");
         if (h.RecordCount != expectedRecords)
             throw new BundleFormatException(path, $"holds {h.RecordCount} records, the manifest implies {expectedRecords}");
     }
@@ -281,8 +282,9 @@ public sealed class BundleStream : IDisposable
     /// Section 4.3: the record of table tensor <paramref name="e"/>. A <c>full</c> tensor is a Float32 record; a
     /// <c>quantized</c> one a Quantized record of <paramref name="bits"/> bits (the tensor's own width when the table
     /// has one, else the manifest's bits or offsetBits in a task file, baseBits in the base file), a Constant record, or a Float32 record only when it has no elements.
+    /// With a <paramref name="group"/> (format version 4) it is instead a Grouped record of that width, group size and mode, or a Constant record.
     /// </summary>
-    private static BundleRecord NextTableRecord(Lane lane, TensorEntry e, int bits)
+    private static BundleRecord NextTableRecord(Lane lane, TensorEntry e, int bits, Grouping? group)
     {
         var r = NextRecord(lane, e.Name, e.Shape);
         if (e.Storage == "full")
@@ -290,6 +292,20 @@ public sealed class BundleStream : IDisposable
             if (r.Kind != RecordKind.Float32)
                 throw Refuse(lane, r, $"is of kind {r.Kind}; the manifest stores this tensor in full, as a Float32 record");
             return r;
+        }
+        if (group is { } g)
+        {
+            // Version 4: a grouped tensor is a Grouped record of its width, group size and mode (or a constant, as above).
+            if (r.Kind == RecordKind.Grouped)
+            {
+                var (mode, _, size) = r.GroupedHead();
+                if (r.Bits != bits) throw Refuse(lane, r, $"has {r.Bits}-bit codes, the manifest says {bits} for this tensor");
+                if (size != g.Size) throw Refuse(lane, r, $"has groups of {size} elements, the manifest says {g.Size} for this tensor");
+                if (mode != (byte)g.Mode) throw Refuse(lane, r, $"has {(GroupMode)mode} groups, the manifest says {g.Mode} (groupMode)");
+                return r;
+            }
+            if (r.Kind == RecordKind.Constant) return r;
+            throw Refuse(lane, r, $"is of kind {r.Kind}; the manifest groups this tensor ({g.Size} elements per scale), so it is a Grouped record of {bits} bits or a Constant record");
         }
         switch (r.Kind)
         {

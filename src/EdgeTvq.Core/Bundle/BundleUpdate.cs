@@ -141,12 +141,13 @@ public static class BundleUpdate
     /// </summary>
     public static string? DiffersBeyondTasks(BundleManifest installed, BundleManifest next)
     {
-        static string Settings(BundleManifest m) => $"{m.BundleId}/{m.Scheme}/{m.Quantizer}/{m.Bits}/{m.BaseBits}/{m.OffsetBits}/{m.ErrorCorrection}/{m.Policy}";
+        static string Settings(BundleManifest m) => $"{m.BundleId}/{m.Scheme}/{m.Quantizer}/{m.Bits}/{m.BaseBits}/{m.OffsetBits}/{m.ErrorCorrection}/{m.Policy}/{m.GroupMode}";
         if (Settings(next) != Settings(installed)) return "the bundle id, scheme, quantizer or policy";
         if (next.Pretrained.Sha256 != installed.Pretrained.Sha256) return "the pretrained model";
         if (next.Base?.Sha256 != installed.Base?.Sha256) return "the base file";
         if (next.Tensors.Count != installed.Tensors.Count || next.Tensors.Zip(installed.Tensors).Any(p => p.First.Name != p.Second.Name || p.First.Storage != p.Second.Storage || !p.First.Shape.SequenceEqual(p.Second.Shape)
-            || p.First.Bits != p.Second.Bits || p.First.BaseBits != p.Second.BaseBits || p.First.OffsetBits != p.Second.OffsetBits))
+            || p.First.Bits != p.Second.Bits || p.First.BaseBits != p.Second.BaseBits || p.First.OffsetBits != p.Second.OffsetBits
+            || p.First.Group != p.Second.Group || p.First.BaseGroup != p.Second.BaseGroup || p.First.OffsetGroup != p.Second.OffsetGroup))
             return "the tensor table";
         return null;
     }

@@ -55,7 +55,10 @@ public static class ManifestIO
         if (m.FormatVersion is < FormatConstants.Version or > FormatConstants.LatestVersion)
             Fail($"formatVersion {m.FormatVersion} is not supported (this build reads {FormatConstants.Version} to {FormatConstants.LatestVersion}); use a newer edgetvq");
         if (m.FormatVersion < RequiredVersion(m))
-            Fail(m.Tensors.FirstOrDefault(t => t is { HasOwnWidths: true }) is { } w
+            Fail(m.Tensors.FirstOrDefault(t => t is { HasGroups: true }) is { } grouped
+                ? $"formatVersion {m.FormatVersion} cannot hold grouped records (tensor '{grouped.Name}'); they need version {FormatConstants.VersionGroups}"
+                : m.GroupMode is not null ? $"formatVersion {m.FormatVersion} cannot hold groupMode; it needs version {FormatConstants.VersionGroups}"
+                : m.Tensors.FirstOrDefault(t => t is { HasOwnWidths: true }) is { } w
                 ? $"formatVersion {m.FormatVersion} cannot hold per-tensor widths (tensor '{w.Name}'); they need version {FormatConstants.VersionWidths}"
                 : $"formatVersion {m.FormatVersion} cannot hold own blobs (task '{m.Tasks.First(t => t.OwnBlobs is { Count: > 0 }).Name}'); they need version {FormatConstants.VersionBlobs}");
         if (m.BundleId.Length != 32 || !Guid.TryParseExact(m.BundleId, "N", out _)) Fail($"bundleId '{m.BundleId}' is not 32 hex digits");
@@ -78,7 +81,9 @@ public static class ManifestIO
             CheckShape(t.Name, t.Shape, path);
             try { TensorPolicy.FromText(t.Storage); } catch (FormatException e) { Fail(e.Message); }
             if (t.HasOwnWidths) CheckOwnWidths(t, scheme, path);
+            if (t.HasGroups) CheckOwnGroups(t, scheme, path);
         }
+        CheckGrouping(m, scheme, path);
         var tableNames = m.Tensors.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
         var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         var files = new HashSet<string> { FormatConstants.ManifestFileName };
@@ -197,6 +202,36 @@ public static class ManifestIO
             if (b is < 1 or > 8) Fail($"{name} is {b}; widths are 1-8");
     }
 
+    /// <summary>
+    /// Version 4: a tensor's group sizes. Only quantized tensors with at least one element have them; fq/tvq tensors may
+    /// have <c>group</c>, rtvq tensors <c>baseGroup</c> and <c>offsetGroup</c> (either or both); each ≥ 1.
+    /// </summary>
+    private static void CheckOwnGroups(TensorEntry t, Scheme scheme, string path)
+    {
+        void Fail(string what) => throw new BundleFormatException(path, $"tensor '{t.Name}': {what}", t.Name);
+        if (t.Storage != "quantized" || t.ElementCount == 0) Fail($"is stored '{t.Storage}' with {t.ElementCount} elements but has a group size; only non-empty quantized tensors are grouped");
+        if (scheme == Scheme.Rtvq && t.Group is not null) Fail("an rtvq tensor has baseGroup/offsetGroup, not group");
+        if (scheme != Scheme.Rtvq && (t.BaseGroup is not null || t.OffsetGroup is not null)) Fail("baseGroup/offsetGroup are for rtvq bundles; this tensor may have group");
+        foreach (var (name, g) in new[] { ("group", t.Group), ("baseGroup", t.BaseGroup), ("offsetGroup", t.OffsetGroup) })
+            if (g is < 1) Fail($"{name} is {g}; a group holds at least one element");
+    }
+
+    /// <summary>
+    /// Version 4, bundle-wide: grouped records use the default quantizer; <c>groupMode</c> is absent or "sign", and
+    /// "sign" (BitDelta) means tvq whose every grouped tensor has 1-bit task records.
+    /// </summary>
+    private static void CheckGrouping(BundleManifest m, Scheme scheme, string path)
+    {
+        void Fail(string what) => throw new BundleFormatException(path, what);
+        bool grouped = m.Tensors.Any(t => t.HasGroups);
+        if (grouped && m.Quantizer != "default") Fail($"grouped records (tensor '{m.Tensors.First(t => t.HasGroups).Name}') need quantizer 'default', the manifest says '{m.Quantizer}'");
+        if (m.GroupMode is null) return;
+        if (m.GroupMode != "sign") Fail($"groupMode '{m.GroupMode}' is unknown; the only value is \"sign\" (BitDelta), absent means affine groups");
+        if (scheme != Scheme.Tvq) Fail($"groupMode \"sign\" (BitDelta) is for tvq bundles, this one is {m.Scheme}");
+        if (m.Tensors.FirstOrDefault(t => t.HasGroups && (t.Bits ?? m.Bits) != 1) is { } wide)
+            Fail($"tensor '{wide.Name}': groupMode \"sign\" (BitDelta) needs 1-bit codes, the tensor's width is {wide.Bits ?? m.Bits}");
+    }
+
     /// <summary>Rank ≤ 8, no negative dimension, element count ≤ 2^31 − 1 (checked arithmetic).</summary>
     private static void CheckShape(string name, long[] shape, string path)
     {
@@ -218,29 +253,35 @@ public static class ManifestIO
         ErrorCorrection = m.ErrorCorrection,
         Mode = PackOptions.ParseMode(m.Quantizer),
         Policy = TensorPolicy.Parse(m.Policy),
+        Signs = m.GroupMode == "sign",
     };
 
     public const string ChecksumPlaceholder = "0000000000000000";
     private static readonly byte[] ChecksumKey = Encoding.ASCII.GetBytes("\"checksum\": \"");
 
     /// <summary>
-    /// The lowest format version that holds everything in <paramref name="m"/>: 3 when a tensor entry has widths of
-    /// its own, else 2 when a task has own blobs, else 1. Writers stamp it (<see cref="Serialize"/>), so a bundle that
+    /// The lowest format version that holds everything in <paramref name="m"/>: 4 when a tensor entry is grouped, else 3
+    /// when one has widths of its own, else 2 when a task has own blobs, else 1. Writers stamp it (<see cref="Serialize"/>), so a bundle that
     /// uses nothing newer stays readable by older builds.
     /// </summary>
     public static ushort RequiredVersion(BundleManifest m) =>
-        HasOwnWidths(m.Tensors) ? FormatConstants.VersionWidths
+        HasGroups(m.Tensors) || m.GroupMode is not null ? FormatConstants.VersionGroups
+        : HasOwnWidths(m.Tensors) ? FormatConstants.VersionWidths
         : m.Tasks.Any(t => t is { OwnBlobs.Count: > 0 }) ? FormatConstants.VersionBlobs : FormatConstants.Version;
+
+    /// <summary>Whether any table entry is grouped (format version 4).</summary>
+    public static bool HasGroups(IReadOnlyList<TensorEntry> table) => table.Any(e => e is { HasGroups: true });
 
     /// <summary>Whether any table entry has widths of its own (format version 3).</summary>
     public static bool HasOwnWidths(IReadOnlyList<TensorEntry> table) => table.Any(e => e is { HasOwnWidths: true });
 
     /// <summary>
-    /// The version a binary file of the bundle with table <paramref name="table"/> is written in: 3 (base and task
-    /// files alike) when the table has per-tensor widths, else 2 for a task file with own blobs, else 1.
+    /// The version a binary file of the bundle with table <paramref name="table"/> is written in: 4 (base and task
+    /// files alike) when the table is grouped, else 3 when it has per-tensor widths, else 2 for a task file with own blobs, else 1.
     /// </summary>
     public static ushort FileVersion(IReadOnlyList<TensorEntry> table, bool hasBlobs) =>
-        HasOwnWidths(table) ? FormatConstants.VersionWidths : hasBlobs ? FormatConstants.VersionBlobs : FormatConstants.Version;
+        HasGroups(table) ? FormatConstants.VersionGroups
+        : HasOwnWidths(table) ? FormatConstants.VersionWidths : hasBlobs ? FormatConstants.VersionBlobs : FormatConstants.Version;
 
     /// <summary>The version of task <paramref name="t"/>'s file in bundle <paramref name="m"/>.</summary>
     public static ushort TaskFileVersion(BundleManifest m, TaskEntry t) => FileVersion(m.Tensors, t.OwnBlobs is { Count: > 0 });

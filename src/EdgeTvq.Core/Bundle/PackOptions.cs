@@ -1,5 +1,6 @@
 using EdgeTvq.Format;
 using EdgeTvq.Quantization;
+using System.Globalization;
 
 namespace EdgeTvq.Bundle;
 
@@ -32,6 +33,34 @@ public sealed record PackOptions
     /// <summary>Budget allocation: a weight per tensor name multiplying its measured squared error (1 for tensors not listed).</summary>
     public IReadOnlyDictionary<string, double>? Sensitivity { get; init; }
 
+    /// <summary>
+    /// Group-wise scales (<c>pack --group row|G</c>, format version 4): one scale and zero point per output row or per G
+    /// elements of every quantized tensor, task records and RTVQ base alike. Resolved into each table entry's
+    /// <c>group</c>/<c>baseGroup</c>/<c>offsetGroup</c> by <see cref="ApplyGroups"/>; null: one scale per tensor.
+    /// </summary>
+    public GroupSpec? Group { get; init; }
+    /// <summary>BitDelta (<c>--scheme bitdelta</c>): TVQ at 1 bit with x̂ = α_g·sign(τ), α_g = mean |τ| over the group (manifest <c>groupMode: "sign"</c>).</summary>
+    public bool Signs { get; init; }
+
+    /// <summary>Grouping of tensor <paramref name="e"/>'s task records (its <c>group</c>, or <c>offsetGroup</c> for rtvq); null: kind 1.</summary>
+    public Grouping? TaskGroupOf(TensorEntry e) =>
+        (Scheme == Scheme.Rtvq ? e.OffsetGroup : e.Group) is int g ? new Grouping(g, Signs ? GroupMode.Sign : GroupMode.Affine) : null;
+
+    /// <summary>RTVQ: grouping of tensor <paramref name="e"/>'s base record (its <c>baseGroup</c>); null: kind 1.</summary>
+    public static Grouping? BaseGroupOf(TensorEntry e) => e.BaseGroup is int g ? new Grouping(g, GroupMode.Affine) : null;
+
+    /// <summary>Writes <see cref="Group"/> (for BitDelta by default one per row), resolved per tensor (a row is the elements after the first dimension), into every quantized, non-empty table entry.</summary>
+    public void ApplyGroups(IEnumerable<TensorEntry> table)
+    {
+        if ((Group ?? (Signs ? GroupSpec.Row : null)) is not { } spec) return;
+        foreach (var e in table.Where(e => e.Storage == "quantized" && e.ElementCount > 0))
+        {
+            int g = spec.IsRow ? GroupQuantizer.RowLength(e.Shape) : spec.Size;
+            if (Scheme == Scheme.Rtvq) (e.BaseGroup, e.OffsetGroup) = (g, g);
+            else e.Group = g;
+        }
+    }
+
     /// <summary>Whether the widths are to be chosen by budget allocation.</summary>
     public bool HasBudget => BudgetBits is not null || BudgetBytes is not null;
 
@@ -46,6 +75,10 @@ public sealed record PackOptions
 
     public void Validate()
     {
+        if (Group is not null && Mode == QuantMode.Reference)
+            throw new ArgumentException("group-wise scales use the default quantizer (the step per group); drop --quantizer reference or --group");
+        if (Signs && (Scheme != Scheme.Tvq || HasBudget || Bits is not (null or 1)))
+            throw new ArgumentException("bitdelta is TVQ at 1 bit with one α per group (default: per row); it takes --group but not --bits, --budget or another scheme");
         if (HasBudget)
         {
             if (BudgetBits is not null && BudgetBytes is not null) throw new ArgumentException("give --budget or --budget-bytes, not both");
@@ -77,6 +110,9 @@ public sealed record PackOptions
         }
     }
 
+    /// <summary>The scheme as <c>inspect</c> names it: fq, tvq, rtvq, or bitdelta for sign groups.</summary>
+    public string DisplayScheme => Signs ? "bitdelta" : SchemeName(Scheme);
+
     public static string SchemeName(Scheme s) => s switch { Scheme.Fq => "fq", Scheme.Tvq => "tvq", _ => "rtvq" };
 
     public static Scheme ParseScheme(string s) => s.ToLowerInvariant() switch
@@ -84,7 +120,7 @@ public sealed record PackOptions
         "fq" => Scheme.Fq,
         "tvq" => Scheme.Tvq,
         "rtvq" => Scheme.Rtvq,
-        _ => throw new ArgumentException($"unknown scheme '{s}'; use fq, tvq or rtvq"),
+        _ => throw new ArgumentException($"unknown scheme '{s}'; use fq, tvq or rtvq (pack also takes bitdelta)"),
     };
 
     public static string ModeName(QuantMode m) => m == QuantMode.Reference ? "reference" : "default";
@@ -118,4 +154,19 @@ public sealed record PackOptions
         if (c.QErrorCorrection is { } ec) o = o with { ErrorCorrection = ec };
         return o;
     }
+}
+
+/// <summary><c>--group</c>: one scale per output row (<see cref="IsRow"/>) or per <see cref="Size"/> consecutive elements.</summary>
+public readonly record struct GroupSpec(int Size)
+{
+    public static readonly GroupSpec Row = new(0);
+    public bool IsRow => Size == 0;
+
+    public override string ToString() => IsRow ? "row" : Size.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>"row" or a positive element count.</summary>
+    public static GroupSpec Parse(string text) =>
+        text.Equals("row", StringComparison.OrdinalIgnoreCase) ? Row
+        : int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int g) && g >= 1 ? new GroupSpec(g)
+        : throw new ArgumentException($"--group must be 'row' or a positive number of elements per scale (e.g. 128), got '{text}'");
 }

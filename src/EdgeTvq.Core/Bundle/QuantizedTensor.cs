@@ -9,6 +9,39 @@ namespace EdgeTvq.Bundle;
 /// </summary>
 public sealed record QuantizedTensor(QuantPlan Plan, ReadOnlyMemory<byte> Packed)
 {
+    /// <summary>Grouped (format version 4): the groups' scales and zero points; the plan is then affine, its own parameters unused.</summary>
+    public GroupedParams? Groups { get; init; }
+
+    /// <summary>Payload bytes of the record this becomes (docs/bundle-format.md §4.2): kind 7, kind 1, kind 2 or an empty kind 3.</summary>
+    public long PayloadBytes => Groups is { } g ? GroupedParams.HeadLength(g.Scales.Length, g.Mode) + Packed.Length
+        : Plan.Kind switch { QuantPlanKind.Affine => 8 + Packed.Length, QuantPlanKind.Constant => 4, _ => 0 };
+
+    /// <summary>
+    /// Q(x) with group-wise scales (<see cref="GroupQuantizer"/>) for an x computed by <paramref name="source"/>: x is
+    /// formed whole in <paramref name="buffers"/>, quantized group by group, packed, dequantized with the kernel the
+    /// readers use, and handed to <paramref name="sink"/> in one piece. A tensor of range 0 stays a constant (kind 2).
+    /// </summary>
+    public static QuantizedTensor QuantizeGrouped(int n, BlockSource source, int bits, Grouping group, BlockSink sink, string tensor, string file, QuantizeBuffers buffers)
+    {
+        Span<float> x = buffers.X(n), xHat = buffers.XHat(n);
+        source(0, x);
+        if (!QuantizeKernels.TryComputeRange(x, out var range, out long bad)) throw NotFinite(x[(int)bad], bad, tensor, file);
+        var plan = AsymmetricQuantizer.Plan(range, n, bits, QuantMode.Default);
+        if (plan.Kind != QuantPlanKind.Affine)
+        {
+            xHat.Fill(plan.ConstantValue);
+            sink(0, xHat);
+            return new QuantizedTensor(plan, ReadOnlyMemory<byte>.Empty);
+        }
+        var codes = buffers.Codes(n).Span;
+        var groups = GroupQuantizer.Quantize(x, bits, group.Size, group.Mode, codes);
+        var packed = buffers.Packed(BitPacking.PackedLength(n, bits));
+        CodePacker.Pack(codes, bits, packed.Span);
+        GroupedDequantizer.Dequantize(packed.Span, groups, xHat);
+        sink(0, xHat);
+        return new QuantizedTensor(plan, packed) { Groups = groups };
+    }
+
     /// <summary>
     /// Q(x, b): quantizes <paramref name="x"/> and writes the dequantized values to <paramref name="xHat"/>.
     /// NaN/Inf are refused with an error naming the tensor and the file it came from. The work is split into blocks

@@ -14,25 +14,33 @@ namespace EdgeTvq.Bundle;
 ///           θ_ec = Q(base, b_b) + θ_pre  (error correction, Eq. 6)   or  θ_avg  (without)    (line 3)
 ///           offset_t = θ_t − θ_ec,  τ̂_t = Q(offset_t, b_o) + Q(base, b_b)                    (lines 4–5)
 /// </code>
+/// Q is per tensor, or per group of G elements when a <see cref="Grouping"/> is given (format version 4).
 /// Each method fills τ̂ so the packer can measure the quantization error it stores in the manifest.
 /// </summary>
 public static class TaskVectorSchemes
 {
     /// <summary>FQ: the codes quantize θ_t itself; τ̂_t = Q(θ_t) − θ_pre goes to <paramref name="tauHat"/> block by block.</summary>
     public static QuantizedTensor Fq(ReadOnlyMemory<float> pre, ReadOnlyMemory<float> finetuned, int bits, QuantMode mode, QuantizedTensor.BlockSink tauHat,
-        string tensor, string file, QuantizeBuffers buffers) =>
-        QuantizedTensor.QuantizeStreamed(pre.Length,
+        string tensor, string file, QuantizeBuffers buffers, Grouping? group = null) =>
+        Q(pre.Length,
             (start, x) => finetuned.Span.Slice(start, x.Length).CopyTo(x),                                            // θ_t
-            bits, mode,
+            bits, mode, group,
             (start, q) => { TensorPrimitives.Subtract(q, pre.Span.Slice(start, q.Length), q); tauHat(start, q); },   // Q(θ_t) − θ_pre
             tensor, file, buffers);
 
+    /// <summary>Q(x, b): one scale per tensor (streamed in blocks), or one per group when <paramref name="group"/> is given (format version 4).</summary>
+    private static QuantizedTensor Q(int n, QuantizedTensor.BlockSource x, int bits, QuantMode mode, Grouping? group, QuantizedTensor.BlockSink sink,
+        string tensor, string file, QuantizeBuffers buffers) =>
+        group is { } g
+            ? QuantizedTensor.QuantizeGrouped(n, x, bits, g, sink, tensor, file, buffers)
+            : QuantizedTensor.QuantizeStreamed(n, x, bits, mode, sink, tensor, file, buffers);
+
     /// <summary>TVQ: the codes quantize τ_t = θ_t − θ_pre; τ̂_t = Q(τ_t) goes to <paramref name="tauHat"/> block by block.</summary>
     public static QuantizedTensor Tvq(ReadOnlyMemory<float> pre, ReadOnlyMemory<float> finetuned, int bits, QuantMode mode, QuantizedTensor.BlockSink tauHat,
-        string tensor, string file, QuantizeBuffers buffers) =>
-        QuantizedTensor.QuantizeStreamed(pre.Length,
+        string tensor, string file, QuantizeBuffers buffers, Grouping? group = null) =>
+        Q(pre.Length,
             (start, x) => TensorPrimitives.Subtract(finetuned.Span.Slice(start, x.Length), pre.Span.Slice(start, x.Length), x),  // τ_t
-            bits, mode, tauHat, tensor, file, buffers);
+            bits, mode, group, tauHat, tensor, file, buffers);
 
     /// <summary>
     /// RTVQ lines 1–3: θ_avg, the quantized base and the reference θ_ec that offsets are taken against. Every step is
@@ -40,7 +48,8 @@ public static class TaskVectorSchemes
     /// <paramref name="threads"/> cores with the same result.
     /// </summary>
     public static QuantizedTensor RtvqBase(ReadOnlyMemory<float> pre, IReadOnlyList<ReadOnlyMemory<float>> finetuned, int baseBits, bool errorCorrection, QuantMode mode,
-        Memory<float> baseHat, Memory<float> offsetReference, Memory<float> baseVector, string tensor, string file, QuantizeBuffers? buffers = null, int threads = 1)
+        Memory<float> baseHat, Memory<float> offsetReference, Memory<float> baseVector, string tensor, string file, QuantizeBuffers? buffers = null, int threads = 1,
+        Grouping? group = null)
     {
         int n = pre.Length;
         QuantizedTensor.ForEachBlock(n, threads, (start, count) =>
@@ -52,7 +61,10 @@ public static class TaskVectorSchemes
             TensorPrimitives.Divide(avg, (float)finetuned.Count, avg);
             TensorPrimitives.Subtract(avg, pre.Span.Slice(start, count), baseVector.Span.Slice(start, count));
         });
-        var q = QuantizedTensor.Quantize(baseVector.Span[..n], baseBits, mode, baseHat.Span[..n], tensor, file, buffers, threads);
+        var q = group is { } g
+            ? QuantizedTensor.QuantizeGrouped(n, (start, x) => baseVector.Span.Slice(start, x.Length).CopyTo(x), baseBits, g,
+                (start, hat) => hat.CopyTo(baseHat.Span[start..]), tensor, file, buffers ?? new QuantizeBuffers(0))
+            : QuantizedTensor.Quantize(baseVector.Span[..n], baseBits, mode, baseHat.Span[..n], tensor, file, buffers, threads);
         if (errorCorrection)                                                      // θ_ec = Q(base) + θ_pre
             QuantizedTensor.ForEachBlock(n, threads, (start, count) =>
                 TensorPrimitives.Add(baseHat.Span.Slice(start, count), pre.Span.Slice(start, count), offsetReference.Span.Slice(start, count)));
@@ -64,10 +76,10 @@ public static class TaskVectorSchemes
     /// block by block. <paramref name="offsetReference"/> is θ_ec (or θ_avg without error correction) from <see cref="RtvqBase"/>.
     /// </summary>
     public static QuantizedTensor RtvqOffset(ReadOnlyMemory<float> finetuned, ReadOnlyMemory<float> offsetReference, ReadOnlyMemory<float> baseHat, int offsetBits, QuantMode mode,
-        QuantizedTensor.BlockSink tauHat, string tensor, string file, QuantizeBuffers buffers) =>
-        QuantizedTensor.QuantizeStreamed(finetuned.Length,
+        QuantizedTensor.BlockSink tauHat, string tensor, string file, QuantizeBuffers buffers, Grouping? group = null) =>
+        Q(finetuned.Length,
             (start, x) => TensorPrimitives.Subtract(finetuned.Span.Slice(start, x.Length), offsetReference.Span.Slice(start, x.Length), x),  // offset_t
-            offsetBits, mode,
+            offsetBits, mode, group,
             (start, q) => { TensorPrimitives.Add(q, baseHat.Span.Slice(start, q.Length), q); tauHat(start, q); },                        // + Q(base)
             tensor, file, buffers);
 

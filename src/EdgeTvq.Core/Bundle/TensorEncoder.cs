@@ -81,7 +81,7 @@ internal sealed class TensorEncoder(PackOptions options, ITensorSource pretraine
             var baseHat = _baseHat.AsMemory(0, n);
             var reference = _reference.AsMemory(0, n);
             var qb = TaskVectorSchemes.RtvqBase(pre, fts, options.BaseBitsOf(entry), options.ErrorCorrection, options.Mode, baseHat, reference, _baseVector,
-                entry.Name, "base vector", _baseBuffers, _threads);
+                entry.Name, "base vector", _baseBuffers, _threads, PackOptions.BaseGroupOf(entry));
             // The base record is written beside the tasks' work (item T).
             ForEachTask(fts.Length + 1, n, (t, ws) =>
             {
@@ -91,7 +91,7 @@ internal sealed class TensorEncoder(PackOptions options, ITensorSource pretraine
                     return;
                 }
                 var q = TaskVectorSchemes.RtvqOffset(fts[t], reference, baseHat, options.TaskBitsOf(entry), options.Mode, Keep(t),
-                    entry.Name, plans[t].Task.Source.Path, ws.Quantize);
+                    entry.Name, plans[t].Task.Source.Path, ws.Quantize, options.TaskGroupOf(entry));
                 Write(writers[t], entry, q);
             });
             AccountAll(n);
@@ -102,8 +102,8 @@ internal sealed class TensorEncoder(PackOptions options, ITensorSource pretraine
             {
                 string file = plans[t].Task.Source.Path;
                 var q = options.Scheme == Scheme.Fq
-                    ? TaskVectorSchemes.Fq(pre, fts[t], options.TaskBitsOf(entry), options.Mode, Keep(t), entry.Name, file, ws.Quantize)
-                    : TaskVectorSchemes.Tvq(pre, fts[t], options.TaskBitsOf(entry), options.Mode, Keep(t), entry.Name, file, ws.Quantize);
+                    ? TaskVectorSchemes.Fq(pre, fts[t], options.TaskBitsOf(entry), options.Mode, Keep(t), entry.Name, file, ws.Quantize, options.TaskGroupOf(entry))
+                    : TaskVectorSchemes.Tvq(pre, fts[t], options.TaskBitsOf(entry), options.Mode, Keep(t), entry.Name, file, ws.Quantize, options.TaskGroupOf(entry));
                 Write(writers[t], entry, q);
             });
             AccountAll(n);
@@ -160,7 +160,7 @@ internal sealed class TensorEncoder(PackOptions options, ITensorSource pretraine
         ForEachTask(1, n, (_, ws) =>
         {
             var q = TaskVectorSchemes.RtvqOffset(ft, reference, baseHat, options.TaskBitsOf(entry), options.Mode, Keep(0), entry.Name,
-                plans[0].Task.Source.Path, ws.Quantize);
+                plans[0].Task.Source.Path, ws.Quantize, options.TaskGroupOf(entry));
             Write(writer, entry, q);
         });
         AccountAll(n);
@@ -210,6 +210,11 @@ internal sealed class TensorEncoder(PackOptions options, ITensorSource pretraine
 
     private static void Write(BundleFileWriter w, TensorEntry e, QuantizedTensor q)
     {
+        if (q.Groups is { } groups)
+        {
+            w.WriteGrouped(e.Name, e.Shape, groups, q.Packed.Span);
+            return;
+        }
         switch (q.Plan.Kind)
         {
             case QuantPlanKind.Affine: w.WriteQuantized(e.Name, e.Shape, q.Plan.Params, q.Packed.Span); break;

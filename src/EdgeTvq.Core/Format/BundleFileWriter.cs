@@ -59,6 +59,33 @@ public sealed class BundleFileWriter : IDisposable
         EndRecord();
     }
 
+    /// <summary>A grouped record (kind 7, format version 4): mode, G, the groups' scales and zero points, the packed codes.</summary>
+    public void WriteGrouped(string name, ReadOnlySpan<long> shape, GroupedParams p, ReadOnlySpan<byte> packedCodes)
+    {
+        long head = GroupedParams.HeadLength(p.Scales.Length, p.Mode);
+        BeginRecord(RecordKind.Grouped, (byte)p.Bits, name, shape, head + packedCodes.Length);
+        Span<byte> fixedPart = stackalloc byte[8];
+        fixedPart.Clear();
+        fixedPart[0] = (byte)p.Mode;
+        BinaryPrimitives.WriteUInt32LittleEndian(fixedPart[4..], (uint)p.GroupSize);
+        Emit(fixedPart, true);
+        EmitFloats(p.Scales);
+        if (p.Mode == GroupMode.Affine) EmitFloats(p.ZeroPoints);
+        Emit(packedCodes, true);
+        EndRecord();
+    }
+
+    private void EmitFloats(ReadOnlySpan<float> values)
+    {
+        Span<byte> b = stackalloc byte[4];
+        if (BitConverter.IsLittleEndian) { Emit(MemoryMarshal.AsBytes(values), true); return; }
+        foreach (float v in values)
+        {
+            BinaryPrimitives.WriteSingleLittleEndian(b, v);
+            Emit(b, true);
+        }
+    }
+
     public void WriteConstant(string name, ReadOnlySpan<long> shape, float value)
     {
         Span<byte> v = stackalloc byte[4];

@@ -1,6 +1,6 @@
 namespace EdgeTvq.Format;
 
-/// <summary>Constants of the bundle format (versions 1 to 3); docs/bundle-format.md is the specification they mirror.</summary>
+/// <summary>Constants of the bundle format (versions 1 to 4); docs/bundle-format.md is the specification they mirror.</summary>
 public static class FormatConstants
 {
     /// <summary>
@@ -18,8 +18,14 @@ public static class FormatConstants
     /// </summary>
     public const ushort VersionWidths = 3;
 
+    /// <summary>
+    /// Version 4 adds grouped records (kind 7: one scale and zero point per group of G elements, or BitDelta's
+    /// α·sign) and the manifest's per-tensor <c>group</c>/<c>baseGroup</c>/<c>offsetGroup</c> and <c>groupMode</c>.
+    /// </summary>
+    public const ushort VersionGroups = 4;
+
     /// <summary>The newest version this build reads and writes.</summary>
-    public const ushort LatestVersion = VersionWidths;
+    public const ushort LatestVersion = VersionGroups;
 
     /// <summary>File magic: 0x89 'T' 'V' 'Q' CR LF 0x1A LF (a PNG-style signature that catches text-mode damage).</summary>
     public static ReadOnlySpan<byte> Magic => [0x89, (byte)'T', (byte)'V', (byte)'Q', 0x0D, 0x0A, 0x1A, 0x0A];
@@ -88,4 +94,9 @@ public enum RecordKind : byte
     /// the byte count; payload: the bytes).
     /// </summary>
     OwnBlob = 6,
+    /// <summary>
+    /// Version 4: packed codes with one scale (and zero point) per group of G consecutive elements (payload: u8 mode,
+    /// 3 reserved bytes, u32 G, M × f32 scales, M × f32 zero points unless the mode is sign, codes; M = ⌈E/G⌉).
+    /// </summary>
+    Grouped = 7,
 }

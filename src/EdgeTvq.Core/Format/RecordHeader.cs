@@ -47,11 +47,11 @@ public readonly record struct RecordHeader(RecordKind Kind, byte Bits, byte Rank
         ushort nameLength = BinaryPrimitives.ReadUInt16LittleEndian(src[OffNameLength..]);
         ulong payload = BinaryPrimitives.ReadUInt64LittleEndian(src[OffPayloadLength..]);
         string where = $"record {index}";
-        if (kind is < 1 or > 6)
+        if (kind is < 1 or > 7)
             throw new BundleFormatException(file, $"{where}: unknown record kind {kind}; the file is damaged", offset: offset);
         if (src[OffReserved1] != 0 || BinaryPrimitives.ReadUInt16LittleEndian(src[OffReserved2..]) != 0)
             throw new BundleFormatException(file, $"{where}: reserved bytes are not zero; the file is damaged", offset: offset);
-        if ((RecordKind)kind == RecordKind.Quantized ? bits is < 1 or > 8 : bits != 0)
+        if ((RecordKind)kind is RecordKind.Quantized or RecordKind.Grouped ? bits is < 1 or > 8 : bits != 0)
             throw new BundleFormatException(file, $"{where}: bit width {bits} is invalid for record kind {(RecordKind)kind}", offset: offset + OffBits);
         if (rank > FormatConstants.MaxRank)
             throw new BundleFormatException(file, $"{where}: rank {rank} exceeds {FormatConstants.MaxRank}", offset: offset + OffRank);

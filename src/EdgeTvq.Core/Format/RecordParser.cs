@@ -55,6 +55,7 @@ public static class RecordParser
             RecordKind.Constant => 4,
             RecordKind.Float32 or RecordKind.OwnFloat32 => checked(4 * count),
             RecordKind.OwnBlob => count,
+            RecordKind.Grouped => GroupedLength(header, payloadLength, body.Slice(FormatConstants.RecordFixedSize + header.VariableLength), count, file, index, name, offset),
             _ => payloadLength,
         };
         if (header.Kind == RecordKind.OwnBlob && header.Rank != 1)
@@ -75,6 +76,30 @@ public static class RecordParser
         return true;
     }
 
+    /// <summary>
+    /// Section 4.2, kind 7: the payload length its head implies, 8 + 4·M·(2, or 1 for signs) + ⌈E·b/8⌉ with M = ⌈E/G⌉,
+    /// after checking the head itself (mode 0 or 1, reserved bytes zero, G ≥ 1, E ≥ 1, sign codes of 1 bit).
+    /// </summary>
+    private static long GroupedLength(RecordHeader header, long payloadLength, in ReadOnlySequence<byte> payload, long count, string file, int index, string name, long offset)
+    {
+        string where = $"record {index}";
+        if (payloadLength < 8)
+            throw new BundleFormatException(file, $"{where}: payload is {payloadLength} bytes, too short for a Grouped record's mode and group size (8 bytes)", name, offset);
+        var (mode, reserved, groupSize) = BundleRecord.ReadGroupedHead(payload);
+        if (mode > (byte)Quantization.GroupMode.Sign)
+            throw new BundleFormatException(file, $"{where}: group mode {mode} is unknown (0 = affine, 1 = sign); the file is damaged or from a newer edgetvq", name, offset);
+        if (reserved != 0)
+            throw new BundleFormatException(file, $"{where}: reserved bytes of the grouped payload are not zero; the file is damaged", name, offset);
+        if (groupSize is 0 or > int.MaxValue)
+            throw new BundleFormatException(file, $"{where}: group size {groupSize} is outside 1..{int.MaxValue}", name, offset);
+        if (count == 0)
+            throw new BundleFormatException(file, $"{where}: a Grouped record needs at least one element (an empty tensor is a Float32 record)", name, offset);
+        if (mode == (byte)Quantization.GroupMode.Sign && header.Bits != 1)
+            throw new BundleFormatException(file, $"{where}: sign (BitDelta) groups need 1-bit codes, the record has {header.Bits}", name, offset);
+        long groups = Quantization.GroupedParams.GroupCount(count, (int)groupSize);
+        return Quantization.GroupedParams.HeadLength(groups, (Quantization.GroupMode)mode) + BitPacking.PackedLength(count, header.Bits);
+    }
+
     private static void ValidatePayload(in BundleRecord r, string file)
     {
         switch (r.Kind)
@@ -93,6 +118,28 @@ public static class RecordParser
                         if (!BitPacking.PaddingIsZero([last], r.Bits, r.ElementCount))
                             throw new BundleFormatException(file, $"record {r.Index}: padding bits after the last code are not zero", r.Name, r.Offset);
                     }
+                    break;
+                }
+            case RecordKind.Grouped:
+                {
+                    var g = r.GroupedParams();
+                    for (int k = 0; k < g.Scales.Length; k++)
+                    {
+                        float s = g.Scales[k];
+                        bool ok = g.Mode == Quantization.GroupMode.Sign ? float.IsFinite(s) && s >= 0f && float.IsFinite(2f * s) : float.IsFinite(s) && s > 0f;
+                        if (!ok)
+                            throw new BundleFormatException(file, $"record {r.Index}: scale {s} of group {k} must be finite and {(g.Mode == Quantization.GroupMode.Sign ? "≥ 0 (α, with 2α finite)" : "positive")}", r.Name, r.Offset);
+                    }
+                    for (int k = 0; k < g.ZeroPoints.Length; k++)
+                    {
+                        float z = g.ZeroPoints[k];
+                        if (!float.IsFinite(z) || MathF.Round(z) != z)
+                            throw new BundleFormatException(file, $"record {r.Index}: zero point {z} of group {k} must be a finite integer", r.Name, r.Offset);
+                    }
+                    var codes = r.GroupedCodes;
+                    byte last = codes.Slice(codes.Length - 1).FirstSpan[0];
+                    if (!BitPacking.PaddingIsZero([last], r.Bits, r.ElementCount))
+                        throw new BundleFormatException(file, $"record {r.Index}: padding bits after the last code are not zero", r.Name, r.Offset);
                     break;
                 }
             case RecordKind.Constant:

@@ -66,6 +66,34 @@ public static class Accumulate
         }
     }
 
+    /// <summary>dst += c · dq(codes) for a grouped record (kind 7): each element with its group's scale and zero point.</summary>
+    public static void Grouped(ReadOnlySpan<byte> packed, GroupedParams p, float c, Span<float> dst, SimdWidth width = SimdWidth.Best, bool parallel = true)
+    {
+        if (packed.Length < BitPacking.PackedLength(dst.Length, p.Bits))
+            throw new ArgumentException($"packed buffer holds {packed.Length} bytes, {BitPacking.PackedLength(dst.Length, p.Bits)} needed", nameof(packed));
+        if (!parallel || dst.Length < ParallelThreshold || Environment.ProcessorCount == 1)
+        {
+            GroupedDequantizer.Accumulate(packed, p, c, dst, width);
+            return;
+        }
+        unsafe
+        {
+            fixed (byte* src = packed)
+            fixed (float* d = dst)
+            {
+                var (s, dd, n, bits) = ((IntPtr)src, (IntPtr)d, dst.Length, p.Bits);
+                int chunks = (n + ChunkElements - 1) / ChunkElements;
+                Parallel.For(0, chunks, k =>
+                {
+                    int start = k * ChunkElements, count = Math.Min(ChunkElements, n - start);
+                    long byteStart = (long)start / 8 * bits;
+                    var chunkCodes = new ReadOnlySpan<byte>((byte*)s + byteStart, (int)BitPacking.PackedLength(count, bits));
+                    GroupedDequantizer.Accumulate(chunkCodes, p, c, new Span<float>((float*)dd + start, count), width, first: start);
+                });
+            }
+        }
+    }
+
     /// <summary>Scalar reference of <see cref="Quantized"/>: dst[i] = dst[i] + c · dq(code[i]).</summary>
     public static void QuantizedReference(ReadOnlySpan<byte> codes, in QuantParams p, float c, Span<float> dst)
     {
@@ -122,6 +150,9 @@ public static class Accumulate
             {
                 case RecordKind.Quantized:
                     Quantized(Contiguous(r.Codes, ref rented), r.QuantParams(mode), c, dst);
+                    break;
+                case RecordKind.Grouped:
+                    Grouped(Contiguous(r.GroupedCodes, ref rented), r.GroupedParams(), c, dst);
                     break;
                 case RecordKind.Constant:
                     Constant(r.ConstantValue, c, dst);

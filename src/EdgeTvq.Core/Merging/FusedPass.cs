@@ -8,18 +8,20 @@ using EdgeTvq.Quantization;
 namespace EdgeTvq.Merging;
 
 /// <summary>
-/// One addend c·x̂ of a fused sum, where x̂ is a record's tensor: packed codes (dequantized on the fly), a constant or
+/// One addend c·x̂ of a fused sum, where x̂ is a record's tensor: packed codes (dequantized on the fly, with one scale or one per group), a constant or
 /// float32 values. It points into memory that stays put while the blocks of its tensor run (a record's payload copied
 /// out of the pipe, or a cached tensor), so any thread can apply any block of it.
 /// </summary>
 internal readonly unsafe struct Term
 {
     public RecordKind Kind { get; init; }
-    /// <summary>Packed codes (<see cref="RecordKind.Quantized"/>) or float32 values (<see cref="RecordKind.Float32"/>).</summary>
+    /// <summary>Packed codes (<see cref="RecordKind.Quantized"/>, <see cref="RecordKind.Grouped"/>) or float32 values (<see cref="RecordKind.Float32"/>).</summary>
     public byte* Data { get; init; }
     /// <summary>Bytes from <see cref="Data"/> to the end of the codes: a block's SIMD loads may read past its own codes, never past these.</summary>
     public long Length { get; init; }
     public QuantParams Params { get; init; }
+    /// <summary>The groups' scales and zero points of a <see cref="RecordKind.Grouped"/> record.</summary>
+    public GroupedParams? Groups { get; init; }
     public float Value { get; init; }
     public float C { get; init; }
 
@@ -38,6 +40,11 @@ internal readonly unsafe struct Term
                 long offset = (long)start / 8 * p.Bits;
                 var codes = new ReadOnlySpan<byte>(Data + offset, checked((int)(Length - offset)));
                 Accumulate.QuantizedBlock(codes, p, C, dst, SimdWidth.Best);
+                break;
+            case RecordKind.Grouped:
+                var g = Groups!;
+                long from = (long)start / 8 * g.Bits;
+                GroupedDequantizer.Accumulate(new ReadOnlySpan<byte>(Data + from, checked((int)(Length - from))), g, C, dst, SimdWidth.Best, first: start);
                 break;
             case RecordKind.Constant:
                 Accumulate.Constant(Value, C, dst);
@@ -136,6 +143,11 @@ internal sealed unsafe class RecordSlots : IDisposable
         {
             case RecordKind.Quantized:
                 return new Term { Kind = r.Kind, Params = r.QuantParams(mode), Data = Copy(r.Codes, slot), Length = r.Codes.Length };
+            case RecordKind.Grouped:
+                {
+                    var codes = r.GroupedCodes;
+                    return new Term { Kind = r.Kind, Groups = r.GroupedParams(), Data = Copy(codes, slot), Length = codes.Length };
+                }
             case RecordKind.Constant:
                 return new Term { Kind = r.Kind, Value = r.ConstantValue };
             case RecordKind.Float32:

@@ -35,6 +35,8 @@ internal static class InspectCommand
         AnsiConsole.MarkupLineInterpolated($"bits per quantized parameter per task: paper {b.PaperBitsPerParameter:F3}, stored {b.StoredBitsPerQuantizedParameter:F3}");
         AnsiConsole.MarkupLineInterpolated($"stored bits per parameter per task, everything but heads (what pack --budget counts): {b.StoredBitsPerParameter:F3}");
         if (b.BaseBytes > 0) AnsiConsole.MarkupLineInterpolated($"base file {Bytes(b.BaseBytes)}");
+        if (b.Grouping is { } g)
+            AnsiConsole.MarkupLineInterpolated($"grouped scales (format version 4): {(g == "row" ? "one per output row" : g == "mixed" ? "group sizes differ per tensor" : $"one per {g} elements")}, {(b.GroupMode == "sign" ? "BitDelta α·sign (1 bit)" : "scale and zero point per group")}");
         if (b.PerTensorWidths)
         {
             static string Counts(List<WidthCount> w) => string.Join(", ", w.Select(x => $"{x.Bits}-bit {x.Parameters:N0}"));
@@ -63,10 +65,11 @@ internal static class InspectCommand
 
         if (!perTensor) return;
         var tt = new Table().Border(TableBorder.Simple);
-        tt.AddColumns("tensor", "shape", "storage", "bits", "params", "base bytes", "task bytes (mean)");
+        tt.AddColumns("tensor", "shape", "storage", "bits", "group", "params", "base bytes", "task bytes (mean)");
         foreach (var x in b.Tensors)
             tt.AddRow(Markup.Escape(x.Name), Markup.Escape("[" + string.Join(",", x.Shape) + "]"), Markup.Escape(x.Storage),
-                x.Bits is null ? "-" : x.BaseBits is { } bb ? $"B{bb}O{x.Bits}" : x.Bits.ToString()!, x.Parameters.ToString("N0"),
+                x.Bits is null ? "-" : x.BaseBits is { } bb ? $"B{bb}O{x.Bits}" : x.Bits.ToString()!,
+                x.Group is null ? "-" : x.BaseGroup is { } bg && bg != x.Group ? $"B{bg}O{x.Group}" : x.Group, x.Parameters.ToString("N0"),
                 x.BaseBytes.ToString("N0"), x.TaskBytesMean.ToString("N0"));
         AnsiConsole.Write(tt);
     }

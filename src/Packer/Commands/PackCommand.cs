@@ -16,7 +16,8 @@ internal static class PackCommand
         var task = new Option<string[]>("--task") { Description = "NAME=PATH of a fine-tuned checkpoint; repeat per task", Required = true, AllowMultipleArgumentsPerToken = false };
         var meta = new Option<string[]>("--task-metadata") { Description = "NAME=FILE.json with \"labels\", \"kind\" and \"preprocessing\" for a task (docs/runtime.md); repeatable" };
         var heads = new Option<string[]>("--head") { Description = "NAME=HEAD.onnx: task NAME's head as an ONNX graph (its input: the encoder's output), stored in its task file; repeatable" };
-        var scheme = new Option<string>("--scheme") { Description = "fq | tvq | rtvq", DefaultValueFactory = _ => "tvq" };
+        var scheme = new Option<string>("--scheme") { Description = "fq | tvq | rtvq | bitdelta (tvq at 1 bit, x̂ = α·sign(τ) with α = mean |τ| per row or --group)", DefaultValueFactory = _ => "tvq" };
+        var group = new Option<string?>("--group") { Description = "row | G: one scale and zero point per output row or per G consecutive elements of every quantized tensor (format version 4; default quantizer)" };
         var bits = new Option<int?>("--bits") { Description = "code width 1-8 for fq/tvq" };
         var baseBits = new Option<int?>("--base-bits") { Description = "rtvq base width b_b (1-8)" };
         var offsetBits = new Option<int?>("--offset-bits") { Description = "rtvq offset width b_o (1-8)" };
@@ -30,13 +31,17 @@ internal static class PackCommand
         var sensitivity = new Option<string?>("--sensitivity") { Description = "with --budget: JSON object {tensor name: weight} multiplying each tensor's measured squared error (default 1)" };
         var threads = new Option<int>("--threads") { Description = "cores quantizing the tasks of a tensor at once (0: every core; the output does not depend on it)", DefaultValueFactory = _ => 0 };
 
-        var cmd = new Command("pack", "Quantize task vectors and write a new bundle") { pretrained, task, meta, heads, scheme, bits, baseBits, offsetBits, noEc, config, quantizer, policy, budget, budgetBytes, sensitivity, threads, output };
+        var cmd = new Command("pack", "Quantize task vectors and write a new bundle") { pretrained, task, meta, heads, scheme, group, bits, baseBits, offsetBits, noEc, config, quantizer, policy, budget, budgetBytes, sensitivity, threads, output };
         cmd.SetAction(r => Cli.Run(() =>
         {
+            bool bitDelta = r.GetValue(scheme)!.Equals("bitdelta", StringComparison.OrdinalIgnoreCase);
+            var groupSpec = r.GetValue(group) is { } gs ? GroupSpec.Parse(gs) : bitDelta ? GroupSpec.Row : (GroupSpec?)null;
             var options = new PackOptions
             {
-                Scheme = PackOptions.ParseScheme(r.GetValue(scheme)!),
-                Bits = r.GetValue(bits),
+                Scheme = bitDelta ? Scheme.Tvq : PackOptions.ParseScheme(r.GetValue(scheme)!),
+                Signs = bitDelta,
+                Group = groupSpec,
+                Bits = bitDelta ? r.GetValue(bits) ?? 1 : r.GetValue(bits),
                 BaseBits = r.GetValue(baseBits),
                 OffsetBits = r.GetValue(offsetBits),
                 ErrorCorrection = !r.GetValue(noEc),

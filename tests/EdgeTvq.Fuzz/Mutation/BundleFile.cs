@@ -87,9 +87,9 @@ public sealed class BundleFile
             int nameLength = BinaryPrimitives.ReadUInt16LittleEndian(r.AsSpan(RecordHeader.OffNameLength));
             int rank = r[RecordHeader.OffRank];
             int payloadAt = FormatConstants.RecordFixedSize + nameLength + 8 * rank;
-            switch (rng.Next(14))
+            switch (rng.Next(15))
             {
-                case 0: r[RecordHeader.OffKind] = (byte)rng.Next(7); break;
+                case 0: r[RecordHeader.OffKind] = (byte)rng.Next(9); break; // 0 and 8 are unknown kinds
                 case 1: r[RecordHeader.OffBits] = (byte)rng.Next(10); break;
                 case 2: r[RecordHeader.OffRank] = (byte)rng.Next(10); break; // rank without dims: lengths disagree
                 case 3: Bytes.PutInterestingField(r, RecordHeader.OffNameLength, 2, rng); break;
@@ -135,6 +135,19 @@ public sealed class BundleFile
                         BinaryPrimitives.WriteUInt64LittleEndian(r.AsSpan(RecordHeader.OffPayloadLength), (ulong)payload.Length);
                         break;
                     }
+                case 13 when r[RecordHeader.OffKind] == (byte)RecordKind.Grouped && r.Length >= payloadAt + 8:
+                    // a grouped record's head: mode, reserved bytes, group size, or one of its scales and zero points
+                    switch (rng.Next(4))
+                    {
+                        case 0: r[payloadAt] = (byte)rng.Next(4); break;
+                        case 1: r[payloadAt + 1 + rng.Next(3)] = (byte)(1 + rng.Next(255)); break;
+                        case 2: Bytes.PutInterestingField(r, payloadAt + 4, 4, rng); break;
+                        default:
+                            if (r.Length >= payloadAt + 12)
+                                BinaryPrimitives.WriteSingleLittleEndian(r.AsSpan(payloadAt + 8 + 4 * rng.Next((r.Length - payloadAt - 8) / 4)), Floats[rng.Next(Floats.Length)]);
+                            break;
+                    }
+                    break;
                 case 12: // drop, duplicate or swap records
                     switch (rng.Next(3))
                     {

@@ -46,6 +46,10 @@ public static class SeedBundles
         ("tvq4", new PackOptions { Scheme = Scheme.Tvq, Bits = 4 }),
         ("rtvq-b3o2", new PackOptions { Scheme = Scheme.Rtvq, BaseBits = 3, OffsetBits = 2 }),
         ("fq8-ref", new PackOptions { Scheme = Scheme.Fq, Bits = 8, Mode = Quantization.QuantMode.Reference }),
+        // Format version 4: grouped records (kind 7), affine per 16 elements and per row, and BitDelta's signs.
+        ("tvq2-g16", new PackOptions { Scheme = Scheme.Tvq, Bits = 2, Group = new GroupSpec(16) }),
+        ("rtvq-b3o2-row", new PackOptions { Scheme = Scheme.Rtvq, BaseBits = 3, OffsetBits = 2, Group = GroupSpec.Row }),
+        ("bitdelta", new PackOptions { Scheme = Scheme.Tvq, Bits = 1, Signs = true, Group = GroupSpec.Row }),
     ];
 
     /// <summary>Packs every kind under <paramref name="dir"/>/&lt;name&gt;; returns the bundle folders in <see cref="Kinds"/> order.</summary>

@@ -21,7 +21,28 @@ public class PackDecodeTests
         [new PackOptions { Scheme = Scheme.Rtvq, BaseBits = 4, OffsetBits = 3, Mode = QuantMode.Reference, Policy = TensorPolicy.Parse("all") }],
         // The FP32 baseline of the evaluation harness: nothing quantized, every τ stored exactly.
         [new PackOptions { Scheme = Scheme.Tvq, Bits = 8, Policy = TensorPolicy.Parse("none") }],
+        // Group-wise scales (format version 4, record kind 7), every width, groups that do not divide the tensors.
+        .. Enumerable.Range(1, 8).Select(b => new object[] { new PackOptions { Scheme = Scheme.Tvq, Bits = b, Group = new GroupSpec(b * 5) } }),
+        [new PackOptions { Scheme = Scheme.Tvq, Bits = 2, Group = GroupSpec.Row }],
+        [new PackOptions { Scheme = Scheme.Fq, Bits = 4, Group = GroupSpec.Row }],
+        [new PackOptions { Scheme = Scheme.Rtvq, BaseBits = 3, OffsetBits = 2, Group = GroupSpec.Row }],
+        [new PackOptions { Scheme = Scheme.Rtvq, BaseBits = 2, OffsetBits = 1, Group = new GroupSpec(32), ErrorCorrection = false, Policy = TensorPolicy.Parse("all") }],
+        [new PackOptions { Scheme = Scheme.Tvq, Bits = 1, Signs = true, Group = GroupSpec.Row }],
     ];
+
+    /// <summary>Q(x) round trip as the scheme equations state it: per tensor, or per group with the scalar reference.</summary>
+    private static void RoundTrip(float[] x, long[] shape, int bits, PackOptions o, byte[] codes, float[] hat)
+    {
+        if (o.Group is not { } spec || x.Length == 0)
+        {
+            AsymmetricQuantizer.RoundTrip(x, bits, o.Mode, codes, hat);
+            return;
+        }
+        if (x.Min() == x.Max()) { Array.Fill(hat, x[0]); return; }   // range 0: a constant record
+        int g = spec.IsRow ? GroupQuantizer.RowLength(shape) : spec.Size;
+        var p = GroupQuantizer.Quantize(x, bits, g, o.Signs ? GroupMode.Sign : GroupMode.Affine, codes);
+        GroupQuantizer.Dequantize(codes, p, hat);
+    }
 
     /// <summary>τ̂ computed directly from the scheme equations, independent of the file format.</summary>
     private static Dictionary<string, float[]> ExpectedTauHat(MemorySource pre, List<MemorySource> tasks, PackOptions o, int t)
@@ -38,10 +59,10 @@ public class PackDecodeTests
             switch (o.Scheme)
             {
                 case Scheme.Tvq:
-                    AsymmetricQuantizer.RoundTrip(tau, o.Bits!.Value, o.Mode, codes, hat);
+                    RoundTrip(tau, shape, o.Bits!.Value, o, codes, hat);
                     break;
                 case Scheme.Fq:
-                    AsymmetricQuantizer.RoundTrip(ft, o.Bits!.Value, o.Mode, codes, hat);
+                    RoundTrip(ft, shape, o.Bits!.Value, o, codes, hat);
                     TensorPrimitives.Subtract(hat, p, hat);
                     break;
                 default:
@@ -52,12 +73,12 @@ public class PackDecodeTests
                     var baseVec = new float[p.Length];
                     TensorPrimitives.Subtract(avg, p, baseVec);
                     var baseHat = new float[p.Length];
-                    AsymmetricQuantizer.RoundTrip(baseVec, o.BaseBits!.Value, o.Mode, codes, baseHat);
+                    RoundTrip(baseVec, shape, o.BaseBits!.Value, o, codes, baseHat);
                     var reference = avg;
                     if (o.ErrorCorrection) { reference = new float[p.Length]; TensorPrimitives.Add(baseHat, p, reference); }
                     var offset = new float[p.Length];
                     TensorPrimitives.Subtract(ft, reference, offset);
-                    AsymmetricQuantizer.RoundTrip(offset, o.OffsetBits!.Value, o.Mode, codes, hat);
+                    RoundTrip(offset, shape, o.OffsetBits!.Value, o, codes, hat);
                     TensorPrimitives.Add(hat, baseHat, hat);
                     break;
             }

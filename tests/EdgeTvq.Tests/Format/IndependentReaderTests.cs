@@ -34,6 +34,10 @@ public class IndependentReaderTests
         [new PackOptions { Scheme = Scheme.Rtvq, BaseBits = 3, OffsetBits = 2 }],
         [new PackOptions { Scheme = Scheme.Rtvq, BaseBits = 2, OffsetBits = 5, ErrorCorrection = false, Mode = QuantMode.Reference }],
         [new PackOptions { Scheme = Scheme.Fq, Bits = 6 }],
+        // Version 4: grouped records (kind 7), affine per G elements or per row, and BitDelta's signs.
+        [new PackOptions { Scheme = Scheme.Tvq, Bits = 3, Group = new GroupSpec(20) }],
+        [new PackOptions { Scheme = Scheme.Rtvq, BaseBits = 3, OffsetBits = 2, Group = GroupSpec.Row }],
+        [new PackOptions { Scheme = Scheme.Tvq, Bits = 1, Signs = true, Group = GroupSpec.Row }],
     ];
 
     [Fact]
@@ -83,6 +87,23 @@ public class IndependentReaderTests
                     $"{options.Scheme} t{t} '{name}': the independent reader decodes other values than the C# decoder");
             }
         }
+    }
+
+    /// <summary>Damaged grouped records (kind 7) with valid checksums: only the value rules of section 4.2 can refuse them.</summary>
+    [Theory]
+    [MemberData(nameof(Bundle.GroupedBundleTests.Damage), MemberType = typeof(Bundle.GroupedBundleTests))]
+    public void It_rejects_a_damaged_grouped_record_like_the_csharp_verifier(string what, Action<byte[], int> patch, string[] words)
+    {
+        using var dir = new TempDir();
+        var (pre, tasks) = MemorySource.SmallModel(2, seed: 21);
+        BundlePacker.Pack(pre, tasks.Select((s, i) => new PackTask($"t{i}", s)).ToList(), new PackOptions { Scheme = Scheme.Tvq, Bits = 2, Group = new GroupSpec(16) }, dir["b"]);
+        Assert.Equal("OK", Python("verify", dir["b"]).Output.Trim());
+        Bundle.GroupedBundleTests.PatchPayload(dir["b"], "t1.tvqt", "blocks.0.attn.qkv.weight", patch);
+        Assert.False(BundleVerifier.Verify(dir["b"]).Ok, what);
+        var (code, output) = Python("verify", dir["b"]);
+        Assert.True(code == 1, $"{what}: the independent reader accepted it: {output} ({words.Length} words expected from C#)");
+        Assert.Contains("ERROR", output);
+        Assert.Contains("blocks.0.attn.qkv.weight", output);
     }
 
     [Fact]

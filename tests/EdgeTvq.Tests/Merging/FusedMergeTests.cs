@@ -19,6 +19,11 @@ public class FusedMergeTests
         [new PackOptions { Scheme = Scheme.Rtvq, BaseBits = 3, OffsetBits = 2 }],
         [new PackOptions { Scheme = Scheme.Rtvq, BaseBits = 3, OffsetBits = 2, Mode = QuantMode.Reference }],
         [new PackOptions { Scheme = Scheme.Fq, Bits = 8 }],
+        // Grouped records (kind 7): groups that straddle SIMD vectors and blocks, one per row, BitDelta's signs.
+        [new PackOptions { Scheme = Scheme.Tvq, Bits = 3, Group = new GroupSpec(100) }],
+        [new PackOptions { Scheme = Scheme.Rtvq, BaseBits = 3, OffsetBits = 2, Group = GroupSpec.Row }],
+        [new PackOptions { Scheme = Scheme.Fq, Bits = 8, Group = new GroupSpec(4096) }],
+        [new PackOptions { Scheme = Scheme.Tvq, Bits = 1, Signs = true, Group = GroupSpec.Row }],
     ];
 
     /// <summary>Tensors of several blocks with ragged ends, one small and one of one element.</summary>
@@ -43,6 +48,7 @@ public class FusedMergeTests
         {
             RecordKind.Quantized => Params.Dequantize(Codes[i]),
             RecordKind.Constant => Value,
+            RecordKind.Grouped => Values[i],
             _ => Values[i],
         };
     }
@@ -60,6 +66,13 @@ public class FusedMergeTests
             {
                 p = r.QuantParams(mode);
                 BitPacking.Unpack(System.Buffers.BuffersExtensions.ToArray(r.Codes), r.Bits, codes);
+            }
+            else if (r.Kind == RecordKind.Grouped)
+            {
+                // Decoded by hand: codes unpacked one per byte, then the scalar reference of the grouped kernels.
+                BitPacking.Unpack(System.Buffers.BuffersExtensions.ToArray(r.GroupedCodes), r.Bits, codes);
+                values = new float[r.ElementCount];
+                GroupQuantizer.Dequantize(codes, r.GroupedParams(), values);
             }
             else if (r.Kind == RecordKind.Float32)
             {

@@ -62,6 +62,9 @@ public class StreamingMergeTests
             "rtvq" => new PackOptions { Scheme = Scheme.Rtvq, BaseBits = 3, OffsetBits = 2 },
             "rtvq-reference" => new PackOptions { Scheme = Scheme.Rtvq, BaseBits = 3, OffsetBits = 2, Mode = QuantMode.Reference },
             "fq" => new PackOptions { Scheme = Scheme.Fq, Bits = 8 },
+            "tvq2-g16" => new PackOptions { Scheme = Scheme.Tvq, Bits = 2, Group = new GroupSpec(16) },
+            "rtvq-row" => new PackOptions { Scheme = Scheme.Rtvq, BaseBits = 3, OffsetBits = 2, Group = GroupSpec.Row },
+            "bitdelta" => new PackOptions { Scheme = Scheme.Tvq, Bits = 1, Signs = true, Group = GroupSpec.Row },
             _ => throw new ArgumentException(scheme),
         };
         BundlePacker.Pack(p, sources.Select((s, i) => new PackTask(Tasks[i], s)).ToList(), options, dir);
@@ -143,8 +146,17 @@ public class StreamingMergeTests
         };
     }
 
+    /// <summary>Bundles of grouped records (kind 7) on the general per-tensor path.</summary>
+    public static IEnumerable<object[]> GroupedSchemesAndMethods()
+    {
+        foreach (var s in new[] { "tvq2-g16", "rtvq-row", "bitdelta" })
+            foreach (var m in new[] { "ties", "magmax", "emr", "tsv_merge" })
+                yield return [s, m];
+    }
+
     [Theory]
     [MemberData(nameof(SchemesAndMethods))]
+    [MemberData(nameof(GroupedSchemesAndMethods))]
     public void Streaming_merge_from_a_bundle_equals_the_in_memory_reference_bit_for_bit(string scheme, string method)
     {
         using var dir = new TempDir();
