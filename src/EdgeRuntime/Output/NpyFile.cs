@@ -123,8 +123,9 @@ public static class NpyFile
         var head = new byte[headerEnd];
         file.Position = 0;
         file.ReadExactly(head);
-        var (descr, shape, dataStart) = ParseHeader(head, path, requireBody: false);
+        var (descr, shape, dataStart, fortran) = ParseHeader(head, path, requireBody: false);
         if (shape.Length == 0) throw new InvalidDataException($"{path}: a 0-d array has no items to slice");
+        if (fortran && shape.Length > 1) throw new InvalidDataException($"{path}: a Fortran-order array's items are not contiguous; read it whole");
         if (first < 0 || first > shape[0]) throw new ArgumentOutOfRangeException(nameof(first), $"{path}: item {first} is outside the file's {shape[0]} items");
         count = Math.Clamp(count, 0, shape[0] - first);
         int itemSize = ItemSize(descr, path);
@@ -140,18 +141,40 @@ public static class NpyFile
     }
 
     /// <summary>
-    /// Parses a .npy file of version 1.0, 2.0 or 3.0 in C order whose dtype is <c>&lt;f4</c> (float32), <c>&lt;i4</c>
+    /// Parses a .npy file of version 1.0, 2.0 or 3.0 in C or Fortran order (the latter returned in C order) whose dtype is <c>&lt;f4</c> (float32), <c>&lt;i4</c>
     /// (int32), <c>&lt;i2</c> (int16, widened to <see cref="NpyArray.Ints"/>) or <c>|u1</c> (uint8,
     /// <see cref="NpyArray.Bytes"/>); anything else is refused with the reason.
     /// </summary>
     public static NpyArray Decode(ReadOnlySpan<byte> bytes, string source = "npy data")
     {
-        var (descr, shape, dataStart) = ParseHeader(bytes, source, requireBody: true);
-        return Values(descr, bytes[dataStart..], shape);
+        var (descr, shape, dataStart, fortran) = ParseHeader(bytes, source, requireBody: true);
+        if (!fortran || shape.Length < 2) return Values(descr, bytes[dataStart..], shape);
+        // Fortran order is C order of the reversed shape: read it so, then transpose into C order.
+        var reversed = Values(descr, bytes[dataStart..], shape.Reverse().ToArray());
+        var order = ToCOrder(shape);
+        return new NpyArray(shape, descr, Permute(reversed.Floats, order), Permute(reversed.Ints, order), Permute(reversed.Bytes, order));
     }
 
+    /// <summary>For each C-order position of an array of <paramref name="shape"/>, where it sits in Fortran order.</summary>
+    static int[] ToCOrder(int[] shape)
+    {
+        int count = shape.Aggregate(1, (a, d) => a * d);
+        var at = new int[count];
+        var index = new int[shape.Length];
+        for (int i = 0; i < count; i++)
+        {
+            int f = 0, stride = 1;
+            for (int d = 0; d < shape.Length; d++) { f += index[d] * stride; stride *= shape[d]; }
+            at[i] = f;
+            for (int d = shape.Length - 1; d >= 0 && ++index[d] == shape[d]; d--) index[d] = 0;
+        }
+        return at;
+    }
+
+    static T[]? Permute<T>(T[]? values, int[] order) => values is null ? null : order.Select(i => values[i]).ToArray();
+
     /// <summary>The header of a .npy file: dtype, shape and where the data starts.</summary>
-    static (string Descr, int[] Shape, int DataStart) ParseHeader(ReadOnlySpan<byte> bytes, string source, bool requireBody)
+    static (string Descr, int[] Shape, int DataStart, bool Fortran) ParseHeader(ReadOnlySpan<byte> bytes, string source, bool requireBody)
     {
         if (bytes.Length < 10 || !bytes.StartsWith(Magic)) throw new InvalidDataException($"{source}: not a .npy file (magic missing)");
         int major = bytes[6];
@@ -175,9 +198,10 @@ public static class NpyFile
 
         string descr = StringValue(header, "descr", source);
         int itemSize = ItemSize(descr, source);
-        string fortran = RawValue(header, "fortran_order", source);
-        if (!fortran.StartsWith("False", StringComparison.Ordinal))
-            throw new InvalidDataException($"{source}: Fortran-order arrays are not supported");
+        string fortranValue = RawValue(header, "fortran_order", source);
+        bool fortran = fortranValue.StartsWith("True", StringComparison.Ordinal);
+        if (!fortran && !fortranValue.StartsWith("False", StringComparison.Ordinal))
+            throw new InvalidDataException($"{source}: .npy header 'fortran_order' is neither True nor False");
         int[] shape = ShapeValue(header, source);
         if (requireBody)
         {
@@ -187,7 +211,7 @@ public static class NpyFile
             if (count * itemSize != body)
                 throw new InvalidDataException($"{source}: shape ({string.Join(", ", shape)}) needs {count * itemSize} data bytes, the file has {body}");
         }
-        return (descr, shape, headerStart + headerLength);
+        return (descr, shape, headerStart + headerLength, fortran);
     }
 
     /// <summary>Bytes per value of the dtypes read; others are refused.</summary>

@@ -97,7 +97,7 @@ public sealed class NpyFileTests
     }
 
     [Fact]
-    public void Read_NumPysUint8AndInt16_WholeAndSlicedAlongTheFirstAxis()
+    public void Read_NumPysUint8Int16AndFortranOrder_WholeAndSlicedAlongTheFirstAxis()
     {
         using var dir = new ImageOpsReference.Scratch();
         const string write = """
@@ -105,6 +105,7 @@ public sealed class NpyFileTests
             d = sys.argv[1]
             np.save(d + "/u1.npy", (np.arange(4 * 3 * 2 * 3) * 37 % 256).astype(np.uint8).reshape(4, 3, 2, 3))
             np.save(d + "/i2.npy", (np.arange(4 * 6) * 1000 - 12000).astype(np.int16).reshape(4, 2, 3))
+            np.save(d + "/fortran.npy", np.asfortranarray(np.arange(24, dtype=np.float32).reshape(2, 3, 4)))
             """;
         ImageOpsReference.RunPython(write, dir.Path);
         byte[] u1 = Enumerable.Range(0, 72).Select(i => (byte)(i * 37 % 256)).ToArray();
@@ -127,6 +128,11 @@ public sealed class NpyFileTests
         Assert.Equal(i2[18..], tail.Ints);
         Assert.Empty(NpyFile.Read(dir.File("i2.npy"), first: 4, count: 1).Ints!);
         Assert.Throws<ArgumentOutOfRangeException>(() => NpyFile.Read(dir.File("i2.npy"), first: 5, count: 1));
+
+        var fortran = NpyFile.Read(dir.File("fortran.npy"));
+        Assert.Equal([2, 3, 4], fortran.Shape);
+        Assert.Equal(Enumerable.Range(0, 24).Select(i => (float)i), fortran.Floats!); // returned in C order
+        Assert.Contains("Fortran", Assert.Throws<InvalidDataException>(() => NpyFile.Read(dir.File("fortran.npy"), 0, 1)).Message);
 
         NpyFile.Write(dir.File("f.npy"), Floats(12), [3, 4]);
         Assert.Equal(Floats(12)[4..12], NpyFile.Read(dir.File("f.npy"), 1, 2).Floats);
