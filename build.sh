@@ -19,6 +19,9 @@
 #   ./build.sh eval [--zoo DIR] [--quick]   accuracy per merging method x storage scheme (docs/results.md); default:
 #                                   full 8-task zoo (+ Table A grid, Table 4 cross-task) and quick 8/14/20-task zoos,
 #                                   report into docs/results/; --quick: quick 8-task zoo only; --zoo: that zoo only
+#   ./build.sh eval --dense [--zoo DIR]   the dense zoo (segmentation, depth, normals; default artifacts/zoo/dense-quick,
+#                                   built when missing): Table 3, Table D, Fig. 7 grids, real-photo depth through the
+#                                   device path (docs/results-dense.md)
 #   ./build.sh fuzz [TARGET] [--minutes N] [--cases N] [--seed S]   fuzz the parsers (default: every target,
 #                                   10,000 cases each); failing inputs go to artifacts/fuzz/failures (docs/fuzzing.md)
 # Works on a fresh Debian 12 machine with the .NET 10 SDK: Debian packages are installed when missing
@@ -315,18 +318,30 @@ demo() {
 # Evaluation harness (bench/EdgeTvq.Eval): packs each zoo under every storage scheme, merges, classifies with ONNX
 # Runtime. Cells are cached in artifacts/eval/cache.json, so a rerun only computes what is missing.
 run_eval() {
-  local zoos=() quick=0 report
+  local zoos=() quick=0 dense=0 report
   while [ $# -gt 0 ]; do
     case "$1" in
       --zoo) [ $# -ge 2 ] || { echo "build.sh eval: --zoo needs a folder" >&2; exit 2; }; zoos+=("$2"); shift ;;
       --zoo=*) zoos+=("${1#--zoo=}") ;;
       --quick) quick=1 ;;
+      --dense) dense=1 ;;
       *) echo "build.sh eval: unknown argument '$1'" >&2; exit 2 ;;
     esac
     shift
   done
   need_dotnet
   dotnet build bench/EdgeTvq.Eval/EdgeTvq.Eval.csproj -c "$configuration" -nologo -clp:ErrorsOnly
+  # The dense zoo needs neither edgetvq-pack nor a torch backend: the harness packs and merges in-process.
+  if [ "$dense" -eq 1 ]; then
+    [ ${#zoos[@]} -le 1 ] || { echo "build.sh eval --dense: one --zoo at most" >&2; exit 2; }
+    [ "$quick" -eq 0 ] || { echo "build.sh eval --dense: --quick is for the classification zoos" >&2; exit 2; }
+    if [ ${#zoos[@]} -eq 0 ]; then
+      zoos=("$root/artifacts/zoo/dense-quick")
+      [ -f "${zoos[0]}/manifest.json" ] || "$root/build.sh" zoo --dense --quick
+    fi
+    ORT_DISABLE_TELEMETRY=1 dotnet "bench/EdgeTvq.Eval/bin/$configuration/net10.0/edgetvq-eval.dll" dense --zoo "${zoos[0]}"
+    return
+  fi
   # The AdaMerging rows run `edgetvq-pack adamerge` (needs a torch backend; docs/adamerging.md).
   dotnet build src/Packer/Packer.csproj -c "$configuration" -nologo -clp:ErrorsOnly -p:TorchBackend="$torch_backend"
   local eval=(dotnet "bench/EdgeTvq.Eval/bin/$configuration/net10.0/edgetvq-eval.dll")

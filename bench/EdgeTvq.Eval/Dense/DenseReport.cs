@@ -174,9 +174,9 @@ public static class DenseReport
         return sb.ToString();
     }
 
-    /// <summary>A manifest metrics object as "key value, …".</summary>
+    /// <summary>A manifest metrics object as "key value, …" (per-class arrays left out).</summary>
     private static string Flat(JsonElement e) => e.ValueKind != JsonValueKind.Object ? e.GetRawText()
-        : string.Join(", ", e.EnumerateObject().Select(p => p.Value.ValueKind == JsonValueKind.Number ? $"{p.Name} {p.Value.GetDouble().ToString("0.####", CultureInfo.InvariantCulture)}" : $"{p.Name} {p.Value.GetRawText()}"));
+        : string.Join(", ", e.EnumerateObject().Where(p => p.Value.ValueKind != JsonValueKind.Array).Select(p => p.Value.ValueKind == JsonValueKind.Number ? $"{p.Name} {p.Value.GetDouble().ToString("0.####", CultureInfo.InvariantCulture)}" : $"{p.Name} {p.Value.GetRawText()}"));
 
     private static void Pattern(StringBuilder sb, Func<string, string, DenseCell?> cell)
     {
