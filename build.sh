@@ -3,7 +3,8 @@
 #   ./build.sh test                 install what is missing, build everything, build the quick zoo and the RGB zoo,
 #                                   publish the native binaries (x64, arm64, arm64 for glibc 2.27), run every test
 #   ./build.sh demo                 pack the quick real-data zoo (8 tasks) as RTVQ B3O2, verify it, tune its default
-#                                   recipe on the validation split, print inspect
+#                                   recipe on the validation split, print inspect; then the quick dense zoo as RTVQ B2O2:
+#                                   segmentation, depth and normals maps of a test room and a real photo (PNG)
 #   ./build.sh build                restore and build the solution (Release)
 #   ./build.sh zoo [--quick|--full] [--tasks 8|14|20]   build the real-data model zoo (bench/zoo/README.md)
 #   ./build.sh zoo --rgb            build the RGB zoo: the NuGet ImageNet ResNet-18 fine-tuned on real RGB tasks
@@ -313,6 +314,27 @@ demo() {
   demo_service "$zoo" "$keys" "$first" "$images" "${args[@]}"
   echo
   echo "Demo bundle: $out (try: ./build.sh pack inspect $out --tensors)"
+  echo
+  demo_dense
+}
+
+# The dense part of the demo: the quick dense zoo (segmentation, depth, normals with ONNX heads) packed as RTVQ B2O2,
+# merged by task arithmetic on the device, run on a rendered test room and on the real Motorcycle photo.
+demo_dense() {
+  local zoo="$root/artifacts/zoo/dense-quick" out="$root/artifacts/demo/dense" keys="$root/.cache/demo-keys" args task
+  [ -f "$zoo/manifest.json" ] || "$root/build.sh" zoo --dense --quick
+  rm -rf "$out"
+  mapfile -t args < <(/usr/bin/python3 bench/demo/dense_demo_inputs.py "$zoo" "$out/inputs")
+  echo "edgetvq-pack pack --scheme rtvq --base-bits 2 --offset-bits 2: $zoo (3 tasks, each with its head.onnx), signed with the demo key"
+  pack pack "${args[@]}" --scheme rtvq --base-bits 2 --offset-bits 2 --out "$out/bundle" >/dev/null
+  pack sign "$out/bundle" --key "$keys/demo.pem" >/dev/null
+  for task in segmentation depth normals; do
+    echo "edgetvq run --task $task --merge ta --lambda 0.3 --input room.png motorcycle.png --output $out/maps"
+    dotnet "src/EdgeRuntime/bin/$configuration/net10.0/edgetvq.dll" run --bundle "$out/bundle" --model "$zoo/encoder.onnx" --trust-dir "$keys/trusted" \
+      --task "$task" --merge ta --lambda 0.3 --input "$out/inputs/room.png" "$out/inputs/motorcycle.png" --output "$out/maps" | grep -v '^wrote' 
+  done
+  echo "Dense maps (PNG and .npy per input and task): $out/maps/"
+  ls "$out/maps"/*.png
 }
 
 # Evaluation harness (bench/EdgeTvq.Eval): packs each zoo under every storage scheme, merges, classifies with ONNX
