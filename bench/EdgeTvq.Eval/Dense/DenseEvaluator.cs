@@ -53,12 +53,13 @@ public sealed record DensePack(StorageScheme Scheme, string Dir, BundleManifest 
 /// task's ONNX head on its features, upsampling (bilinear, corners aligned) to the image, arg-max for segmentation,
 /// L2-normalised normals. The maps feed <see cref="SegmentationMetric"/>, <see cref="DepthMetric"/>, <see cref="NormalMetric"/>.
 /// </summary>
-public sealed class DenseEvaluator(DenseZoo zoo, string outDir, int threads = 0, int limit = int.MaxValue, int batch = DenseEvaluator.DefaultBatch)
+public sealed class DenseEvaluator(DenseZoo zoo, string outDir, int threads = 0, int limit = int.MaxValue, int batch = DenseEvaluator.DefaultBatch,
+    SessionMode mode = SessionMode.Embedded)
 {
     public const int DefaultBatch = 16;
 
     private readonly string _packRoot = Path.Combine(outDir, "packs", $"{zoo.Name}-{zoo.Key[..8]}");
-    private readonly InferenceOptions _inference = new() { IntraOpThreads = threads };
+    private readonly InferenceOptions _inference = new() { IntraOpThreads = threads, Mode = mode };
 
     public DenseZoo Zoo => zoo;
     public int Images => Math.Min(limit, zoo.TestCount);
