@@ -59,7 +59,9 @@ public static class DenseRun
     public static List<(StorageScheme Scheme, MergingMethod Method)> Plan(IReadOnlyCollection<string>? schemes, IReadOnlyCollection<string>? methods)
     {
         var plan = new List<(StorageScheme, MergingMethod)>();
-        foreach (var s in Program.SelectSchemes(string.Join(',', TableDSchemes), grid: false))
+        // Table 3's schemes first: an interrupted run has its pattern cells soonest (the cache keeps every finished cell).
+        var order = Table3Schemes.Concat(TableDSchemes.Except(Table3Schemes));
+        foreach (var s in Program.SelectSchemes(string.Join(',', order), grid: false))
             foreach (var id in Table3Methods)
             {
                 bool wanted = TableDMethods.Contains(id) || Table3Schemes.Contains(s.Id);
