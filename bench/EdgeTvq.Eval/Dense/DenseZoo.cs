@@ -24,6 +24,8 @@ public sealed class DenseZoo
     public string Name { get; }
     public string Key { get; }
     public string Size { get; }
+    /// <summary>The zoo build's code version (manifest "code_version").</summary>
+    public string CodeVersion { get; }
     public int Height { get; }
     public int Width { get; }
     public string PretrainedCheckpoint { get; }
@@ -44,6 +46,7 @@ public sealed class DenseZoo
         Name = Path.GetFileName(Path.TrimEndingDirectorySeparator(dir));
         Key = key;
         Size = m.GetProperty("options").GetProperty("size").GetString()!;
+        CodeVersion = m.TryGetProperty("code_version", out var cv) ? cv.ToString() : "";
         Height = m.GetProperty("image").GetProperty("height").GetInt32();
         Width = m.GetProperty("image").GetProperty("width").GetInt32();
         var files = m.GetProperty("files");
