@@ -3,7 +3,8 @@
 #   ./build.sh test                 install what is missing, build everything, build the quick zoo, the RGB zoo and
 #                                   the quick dense zoo, publish the native binaries (x64, arm64, arm64 for glibc 2.27), run every test
 #   ./build.sh demo                 pack the quick real-data zoo (8 tasks) as RTVQ B3O2, verify it, tune its default
-#                                   recipe on the validation split, print inspect
+#                                   recipe on the validation split, print inspect; then the quick dense zoo as RTVQ B2O2:
+#                                   segmentation, depth and normals maps of a test room and a real photo (PNG)
 #   ./build.sh build                restore and build the solution (Release)
 #   ./build.sh zoo [--quick|--full] [--tasks 8|14|20]   build the real-data model zoo (bench/zoo/README.md)
 #   ./build.sh zoo --rgb            build the RGB zoo: the NuGet ImageNet ResNet-18 fine-tuned on real RGB tasks
@@ -22,6 +23,9 @@
 #                                   full 8-task zoo (+ Table A grid, Table 4 cross-task) and quick 8/14/20-task zoos,
 #                                   report into docs/results/; --quick: quick 8-task zoo only; --zoo: that zoo only;
 #                                   --pareto: tuned accuracy vs stored bits on the full 8/20-task zoos (docs/results/pareto/)
+#   ./build.sh eval --dense [--zoo DIR]   the dense zoo (segmentation, depth, normals; default artifacts/zoo/dense-quick,
+#                                   built when missing): Table 3, Table D, Fig. 7 grids, real-photo depth through the
+#                                   device path (docs/results-dense.md)
 #   ./build.sh fuzz [TARGET] [--minutes N] [--cases N] [--seed S]   fuzz the parsers (default: every target,
 #                                   10,000 cases each); failing inputs go to artifacts/fuzz/failures (docs/fuzzing.md)
 # Works on a fresh Debian 12 machine with the .NET 10 SDK: Debian packages are installed when missing
@@ -317,6 +321,27 @@ demo() {
   demo_service "$zoo" "$keys" "$first" "$images" "${args[@]}"
   echo
   echo "Demo bundle: $out (try: ./build.sh pack inspect $out --tensors)"
+  echo
+  demo_dense
+}
+
+# The dense part of the demo: the quick dense zoo (segmentation, depth, normals with ONNX heads) packed as RTVQ B2O2,
+# merged by task arithmetic on the device, run on a rendered test room and on the real Motorcycle photo.
+demo_dense() {
+  local zoo="$root/artifacts/zoo/dense-quick" out="$root/artifacts/demo/dense" keys="$root/.cache/demo-keys" args task
+  [ -f "$zoo/manifest.json" ] || "$root/build.sh" zoo --dense --quick
+  rm -rf "$out"
+  mapfile -t args < <(/usr/bin/python3 bench/demo/dense_demo_inputs.py "$zoo" "$out/inputs")
+  echo "edgetvq-pack pack --scheme rtvq --base-bits 2 --offset-bits 2: $zoo (3 tasks, each with its head.onnx), signed with the demo key"
+  pack pack "${args[@]}" --scheme rtvq --base-bits 2 --offset-bits 2 --out "$out/bundle" >/dev/null
+  pack sign "$out/bundle" --key "$keys/demo.pem" >/dev/null
+  for task in segmentation depth normals; do
+    echo "edgetvq run --task $task --merge ta --lambda 0.3 --input room.png motorcycle.png --output $out/maps"
+    dotnet "src/EdgeRuntime/bin/$configuration/net10.0/edgetvq.dll" run --bundle "$out/bundle" --model "$zoo/encoder.onnx" --trust-dir "$keys/trusted" \
+      --task "$task" --merge ta --lambda 0.3 --input "$out/inputs/room.png" "$out/inputs/motorcycle.png" --output "$out/maps" | grep -v '^wrote' 
+  done
+  echo "Dense maps (PNG and .npy per input and task): $out/maps/"
+  ls "$out/maps"/*.png
 }
 
 # Evaluation harness (bench/EdgeTvq.Eval): packs each zoo under every storage scheme, merges, classifies with ONNX
@@ -325,19 +350,31 @@ demo() {
 pareto_schemes=FP32,TVQ1,TVQ2,TVQ3,TVQ4,RTVQ-B2O1,RTVQ-B2O2,RTVQ-B3O2,ALLOC-TVQ-1.75,ALLOC-TVQ-2.0,ALLOC-TVQ-2.5,ALLOC-TVQ-3.0,ALLOC-RTVQ-1.75,ALLOC-RTVQ-2.0,ALLOC-RTVQ-2.5,ALLOC-RTVQ-3.0,ALLOC-TVQ-2.0-S,ALLOC-RTVQ-2.0-S
 
 run_eval() {
-  local zoos=() quick=0 report
+  local zoos=() quick=0 dense=0 pareto=0 report
   while [ $# -gt 0 ]; do
     case "$1" in
       --zoo) [ $# -ge 2 ] || { echo "build.sh eval: --zoo needs a folder" >&2; exit 2; }; zoos+=("$2"); shift ;;
       --zoo=*) zoos+=("${1#--zoo=}") ;;
       --quick) quick=1 ;;
-      --pareto) quick=pareto ;;
+      --pareto) pareto=1 ;;
+      --dense) dense=1 ;;
       *) echo "build.sh eval: unknown argument '$1'" >&2; exit 2 ;;
     esac
     shift
   done
   need_dotnet
   dotnet build bench/EdgeTvq.Eval/EdgeTvq.Eval.csproj -c "$configuration" -nologo -clp:ErrorsOnly
+  # The dense zoo needs neither edgetvq-pack nor a torch backend: the harness packs and merges in-process.
+  if [ "$dense" -eq 1 ]; then
+    [ ${#zoos[@]} -le 1 ] || { echo "build.sh eval --dense: one --zoo at most" >&2; exit 2; }
+    [ "$quick" -eq 0 ] || { echo "build.sh eval --dense: --quick is for the classification zoos" >&2; exit 2; }
+    if [ ${#zoos[@]} -eq 0 ]; then
+      zoos=("$root/artifacts/zoo/dense-quick")
+      [ -f "${zoos[0]}/manifest.json" ] || "$root/build.sh" zoo --dense --quick
+    fi
+    ORT_DISABLE_TELEMETRY=1 dotnet "bench/EdgeTvq.Eval/bin/$configuration/net10.0/edgetvq-eval.dll" dense --zoo "${zoos[0]}"
+    return
+  fi
   # The AdaMerging rows run `edgetvq-pack adamerge` (needs a torch backend; docs/adamerging.md).
   dotnet build src/Packer/Packer.csproj -c "$configuration" -nologo -clp:ErrorsOnly -p:TorchBackend="$torch_backend"
   local eval=(dotnet "bench/EdgeTvq.Eval/bin/$configuration/net10.0/edgetvq-eval.dll")
@@ -349,7 +386,7 @@ run_eval() {
       results+=("artifacts/eval/$(basename "$z")/results.json")
     done
     report="artifacts/eval/report"
-  elif [ "$quick" = pareto ]; then
+  elif [ "$pareto" -eq 1 ]; then
     # Accuracy against stored bits, tuned on validation (docs/results.md, "Accuracy against stored bits"): the full
     # 20-task zoo (~45 min to build) and its first 8 tasks (the 8-task zoo: task sets are nested).
     install_packages "${test_packages[@]}"

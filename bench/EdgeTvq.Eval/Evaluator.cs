@@ -133,14 +133,14 @@ public sealed class Evaluator
     private JsonElement Metadata(ZooTask t) =>
         JsonDocument.Parse($"{{\"labels\": {JsonSerializer.Serialize(t.Labels)}, \"preprocessing\": {_zoo.Preprocessing.GetRawText()}}}").RootElement.Clone();
 
-    private static bool SameOptions(BundleManifest m, StorageScheme s)
+    internal static bool SameOptions(BundleManifest m, StorageScheme s)
     {
         var o = ManifestIO.OptionsOf(m);
         return o.Scheme == s.Options.Scheme && o.Bits == s.Options.Bits && o.BaseBits == s.Options.BaseBits && o.OffsetBits == s.Options.OffsetBits
                && o.ErrorCorrection == (s.Options.Scheme == Format.Scheme.Rtvq && s.Options.ErrorCorrection) && o.Mode == s.Options.Mode && o.Policy.Name == s.Options.Policy.Name;
     }
 
-    private static PackStats Stats(StorageScheme scheme, string dir)
+    internal static PackStats Stats(StorageScheme scheme, string dir)
     {
         var r = BundleInspector.Inspect(dir); // walks and checks every file
         double paperBits = scheme.PaperBits(r.TaskCount);

@@ -32,7 +32,19 @@ public static class Program
         var report = new Command("report", "Tables (markdown) and plots (PNG) from results files") { results, docs };
         report.SetAction(r => Guard(() => Report_(r.GetValue(results)!, r.GetValue(docs)!)));
 
-        var root = new RootCommand("edgetvq-eval: accuracy of merged models per storage scheme on a model zoo") { run, report };
+        var denseZoo = new Option<string>("--zoo") { Description = "dense zoo folder (format edgetvq-dense-zoo)", Required = true };
+        var denseOut = new Option<string>("--out") { Description = "output folder: dense-cache.json, packs/, <zoo>/dense-results.json", DefaultValueFactory = _ => "artifacts/eval" };
+        var denseSchemes = new Option<string?>("--schemes") { Description = $"comma-separated columns (default all: {string.Join(", ", Dense.DenseRun.TableDSchemes)})" };
+        var denseMethods = new Option<string?>("--methods") { Description = $"comma-separated rows (default all: {string.Join(", ", Dense.DenseRun.Table3Methods)})" };
+        var denseLimit = new Option<int>("--limit") { Description = "the first N test images only (changes the cache key)", DefaultValueFactory = _ => int.MaxValue };
+        var denseDoc = new Option<string>("--doc") { Description = "the report to write", DefaultValueFactory = _ => "docs/results-dense.md" };
+        var denseFigures = new Option<string>("--figures") { Description = "folder for the fig7-dense-*.png grids", DefaultValueFactory = _ => "docs/results" };
+        var dense = new Command("dense", "Dense zoo (segmentation, depth, normals): Table 3, Table D, Fig. 7 grids and real-photo depth through the device path; writes the report")
+            { denseZoo, denseOut, denseSchemes, denseMethods, denseLimit, threads, denseDoc, denseFigures };
+        dense.SetAction(r => Guard(() => Dense.DenseRun.Run(r.GetValue(denseZoo)!, r.GetValue(denseOut)!, r.GetValue(denseSchemes), r.GetValue(denseMethods),
+            r.GetValue(denseLimit), r.GetValue(threads), r.GetValue(denseDoc)!, r.GetValue(denseFigures)!, string.Join(' ', args.Select(RelativeToCwd)))));
+
+        var root = new RootCommand("edgetvq-eval: accuracy of merged models per storage scheme on a model zoo") { run, report, dense };
         return root.Parse(args).Invoke();
     }
 

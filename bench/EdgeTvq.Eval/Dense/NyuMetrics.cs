@@ -115,3 +115,44 @@ public sealed class NormalMetric
         return (_errors.Average(), sorted[(sorted.Length - 1) / 2], Share(11.25), Share(22.5), Share(30));
     }
 }
+
+/// <summary>
+/// Median scaling, the usual protocol for a depth model applied to scenes it was not trained on (its metric scale
+/// does not transfer): the prediction times median(target) / median(prediction), both medians over the pixels whose
+/// target is valid (not 0), each the mean of the two middle values for an even count (numpy.median).
+/// </summary>
+public static class MedianScaling
+{
+    /// <summary>The factor median(target) / median(prediction) over valid pixels; NaN when no pixel is valid or the prediction's median is 0.</summary>
+    public static double Factor(ReadOnlySpan<float> predicted, ReadOnlySpan<float> target)
+    {
+        if (predicted.Length != target.Length) throw new ArgumentException($"{predicted.Length} predictions for {target.Length} targets");
+        var p = new List<double>();
+        var t = new List<double>();
+        for (int i = 0; i < target.Length; i++)
+        {
+            if (target[i] == 0) continue;
+            p.Add(predicted[i]);
+            t.Add(target[i]);
+        }
+        if (t.Count == 0) return double.NaN;
+        double mp = Median(p);
+        return mp == 0 ? double.NaN : Median(t) / mp;
+    }
+
+    /// <summary>The prediction scaled by <see cref="Factor"/>.</summary>
+    public static float[] Apply(ReadOnlySpan<float> predicted, ReadOnlySpan<float> target)
+    {
+        double f = Factor(predicted, target);
+        var scaled = new float[predicted.Length];
+        for (int i = 0; i < scaled.Length; i++) scaled[i] = (float)(predicted[i] * f);
+        return scaled;
+    }
+
+    public static double Median(List<double> values)
+    {
+        values.Sort();
+        int n = values.Count;
+        return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+    }
+}

@@ -5,14 +5,19 @@ using System.Text;
 
 namespace EdgeTvq.Runtime.Output;
 
-/// <summary>An array read from a .npy file: float32 or int32 data in C order, and its shape.</summary>
+/// <summary>
+/// An array read from a .npy file in C order, and its shape: float32 in <see cref="Floats"/>, int32 and int16 in
+/// <see cref="Ints"/>, uint8 in <see cref="Bytes"/>.
+/// </summary>
 public sealed class NpyArray
 {
-    internal NpyArray(int[] shape, float[]? floats, int[]? ints)
+    internal NpyArray(int[] shape, string dtype, float[]? floats = null, int[]? ints = null, byte[]? bytes = null)
     {
         Shape = shape;
+        Dtype = dtype;
         Floats = floats;
         Ints = ints;
+        Bytes = bytes;
     }
 
     public int[] Shape { get; }
@@ -20,17 +25,21 @@ public sealed class NpyArray
     /// <summary>The values when the file's dtype is little-endian float32 (<c>&lt;f4</c>), else null.</summary>
     public float[]? Floats { get; }
 
-    /// <summary>The values when the file's dtype is little-endian int32 (<c>&lt;i4</c>), else null.</summary>
+    /// <summary>The values when the file's dtype is little-endian int32 (<c>&lt;i4</c>) or int16 (<c>&lt;i2</c>, widened), else null.</summary>
     public int[]? Ints { get; }
 
-    public string Dtype => Floats is not null ? "<f4" : "<i4";
+    /// <summary>The values when the file's dtype is uint8 (<c>|u1</c>), else null.</summary>
+    public byte[]? Bytes { get; }
+
+    /// <summary>The file's dtype as NumPy writes it: <c>&lt;f4</c>, <c>&lt;i4</c>, <c>&lt;i2</c> or <c>|u1</c>.</summary>
+    public string Dtype { get; }
 }
 
 /// <summary>
 /// NumPy .npy files, format version 1.0: the magic <c>\x93NUMPY</c>, version 1.0, a little-endian uint16 header length,
 /// an ASCII dict header (<c>descr</c>, <c>fortran_order</c>, <c>shape</c>) padded with spaces and ended by a newline so
-/// that the data starts at a multiple of 64 bytes, then the raw little-endian values in C order. Only <c>&lt;f4</c> and
-/// <c>&lt;i4</c> are written and read.
+/// that the data starts at a multiple of 64 bytes, then the raw little-endian values in C order. <c>&lt;f4</c> and
+/// <c>&lt;i4</c> are written; those, <c>&lt;i2</c> and <c>|u1</c> (the dense zoo's labels and images) are read.
 /// </summary>
 public static class NpyFile
 {
@@ -98,10 +107,74 @@ public static class NpyFile
     public static NpyArray Read(string path) => Decode(File.ReadAllBytes(path), path);
 
     /// <summary>
-    /// Parses a .npy file of version 1.0, 2.0 or 3.0 whose dtype is <c>&lt;f4</c> or <c>&lt;i4</c> in C order
-    /// (also <c>|</c>-less spellings NumPy writes, like <c>'&lt;f4'</c>); anything else is refused with the reason.
+    /// Items [<paramref name="first"/>, first + <paramref name="count"/>) along the first axis of a .npy file, read
+    /// without loading the rest (a test set of hundreds of images is read one batch at a time). Same dtypes as
+    /// <see cref="Decode"/>; <paramref name="count"/> is clamped to the items the file has.
+    /// </summary>
+    public static NpyArray Read(string path, int first, int count)
+    {
+        using var file = File.OpenRead(path);
+        // The header is at most 64 KiB in version 1.0; versions 2.0/3.0 allow more, so read what the prefix declares.
+        var prefix = new byte[12];
+        file.ReadExactly(prefix, 0, (int)Math.Min(12, file.Length));
+        int major = prefix[6];
+        long headerEnd = major == 1 ? 10 + BinaryPrimitives.ReadUInt16LittleEndian(prefix.AsSpan(8)) : 12 + (long)BinaryPrimitives.ReadUInt32LittleEndian(prefix.AsSpan(8));
+        if (headerEnd > file.Length || headerEnd > int.MaxValue) throw new InvalidDataException($"{path}: truncated .npy header");
+        var head = new byte[headerEnd];
+        file.Position = 0;
+        file.ReadExactly(head);
+        var (descr, shape, dataStart, fortran) = ParseHeader(head, path, requireBody: false);
+        if (shape.Length == 0) throw new InvalidDataException($"{path}: a 0-d array has no items to slice");
+        if (fortran && shape.Length > 1) throw new InvalidDataException($"{path}: a Fortran-order array's items are not contiguous; read it whole");
+        if (first < 0 || first > shape[0]) throw new ArgumentOutOfRangeException(nameof(first), $"{path}: item {first} is outside the file's {shape[0]} items");
+        count = Math.Clamp(count, 0, shape[0] - first);
+        int itemSize = ItemSize(descr, path);
+        long per = 1;
+        foreach (int d in shape.AsSpan(1)) per *= d;
+        long bytesPer = per * itemSize;
+        if (dataStart + shape[0] * bytesPer != file.Length)
+            throw new InvalidDataException($"{path}: shape ({string.Join(", ", shape)}) needs {shape[0] * bytesPer} data bytes, the file has {file.Length - dataStart}");
+        var body = new byte[checked(count * bytesPer)];
+        file.Position = dataStart + first * bytesPer;
+        file.ReadExactly(body);
+        return Values(descr, body, [count, .. shape[1..]]);
+    }
+
+    /// <summary>
+    /// Parses a .npy file of version 1.0, 2.0 or 3.0 in C or Fortran order (the latter returned in C order) whose dtype is <c>&lt;f4</c> (float32), <c>&lt;i4</c>
+    /// (int32), <c>&lt;i2</c> (int16, widened to <see cref="NpyArray.Ints"/>) or <c>|u1</c> (uint8,
+    /// <see cref="NpyArray.Bytes"/>); anything else is refused with the reason.
     /// </summary>
     public static NpyArray Decode(ReadOnlySpan<byte> bytes, string source = "npy data")
+    {
+        var (descr, shape, dataStart, fortran) = ParseHeader(bytes, source, requireBody: true);
+        if (!fortran || shape.Length < 2) return Values(descr, bytes[dataStart..], shape);
+        // Fortran order is C order of the reversed shape: read it so, then transpose into C order.
+        var reversed = Values(descr, bytes[dataStart..], shape.Reverse().ToArray());
+        var order = ToCOrder(shape);
+        return new NpyArray(shape, descr, Permute(reversed.Floats, order), Permute(reversed.Ints, order), Permute(reversed.Bytes, order));
+    }
+
+    /// <summary>For each C-order position of an array of <paramref name="shape"/>, where it sits in Fortran order.</summary>
+    static int[] ToCOrder(int[] shape)
+    {
+        int count = shape.Aggregate(1, (a, d) => a * d);
+        var at = new int[count];
+        var index = new int[shape.Length];
+        for (int i = 0; i < count; i++)
+        {
+            int f = 0, stride = 1;
+            for (int d = 0; d < shape.Length; d++) { f += index[d] * stride; stride *= shape[d]; }
+            at[i] = f;
+            for (int d = shape.Length - 1; d >= 0 && ++index[d] == shape[d]; d--) index[d] = 0;
+        }
+        return at;
+    }
+
+    static T[]? Permute<T>(T[]? values, int[] order) => values is null ? null : order.Select(i => values[i]).ToArray();
+
+    /// <summary>The header of a .npy file: dtype, shape and where the data starts.</summary>
+    static (string Descr, int[] Shape, int DataStart, bool Fortran) ParseHeader(ReadOnlySpan<byte> bytes, string source, bool requireBody)
     {
         if (bytes.Length < 10 || !bytes.StartsWith(Magic)) throw new InvalidDataException($"{source}: not a .npy file (magic missing)");
         int major = bytes[6];
@@ -124,40 +197,63 @@ public static class NpyFile
         string header = Encoding.UTF8.GetString(bytes.Slice(headerStart, headerLength));
 
         string descr = StringValue(header, "descr", source);
-        bool isFloat = descr switch
-        {
-            "<f4" => true,
-            "<i4" => false,
-            _ => throw new InvalidDataException($"{source}: dtype '{descr}' is not supported (only '<f4' and '<i4')"),
-        };
-        string fortran = RawValue(header, "fortran_order", source);
-        if (!fortran.StartsWith("False", StringComparison.Ordinal))
-            throw new InvalidDataException($"{source}: Fortran-order arrays are not supported");
+        int itemSize = ItemSize(descr, source);
+        string fortranValue = RawValue(header, "fortran_order", source);
+        bool fortran = fortranValue.StartsWith("True", StringComparison.Ordinal);
+        if (!fortran && !fortranValue.StartsWith("False", StringComparison.Ordinal))
+            throw new InvalidDataException($"{source}: .npy header 'fortran_order' is neither True nor False");
         int[] shape = ShapeValue(header, source);
-
-        long count = 1;
-        foreach (int d in shape) count *= d;
-        ReadOnlySpan<byte> body = bytes[(headerStart + headerLength)..];
-        if (count * 4 != body.Length)
-            throw new InvalidDataException($"{source}: shape ({string.Join(", ", shape)}) needs {count * 4} data bytes, the file has {body.Length}");
-
-        if (isFloat)
+        if (requireBody)
         {
-            var values = new float[count];
-            body.CopyTo(MemoryMarshal.AsBytes(values.AsSpan()));
-            if (!BitConverter.IsLittleEndian)
-            {
-                Span<int> words = MemoryMarshal.Cast<float, int>(values.AsSpan());
-                BinaryPrimitives.ReverseEndianness(words, words);
-            }
-            return new NpyArray(shape, values, null);
+            long count = 1;
+            foreach (int d in shape) count *= d;
+            long body = bytes.Length - (headerStart + headerLength);
+            if (count * itemSize != body)
+                throw new InvalidDataException($"{source}: shape ({string.Join(", ", shape)}) needs {count * itemSize} data bytes, the file has {body}");
         }
-        else
+        return (descr, shape, headerStart + headerLength, fortran);
+    }
+
+    /// <summary>Bytes per value of the dtypes read; others are refused.</summary>
+    static int ItemSize(string descr, string source) => descr switch
+    {
+        "<f4" or "<i4" => 4,
+        "<i2" => 2,
+        "|u1" or "<u1" => 1,
+        _ => throw new InvalidDataException($"{source}: dtype '{descr}' is not supported (only '<f4', '<i4', '<i2' and '|u1')"),
+    };
+
+    /// <summary>The values of <paramref name="body"/> (little endian, C order), already checked to fill <paramref name="shape"/>.</summary>
+    static NpyArray Values(string descr, ReadOnlySpan<byte> body, int[] shape)
+    {
+        switch (descr)
         {
-            var values = new int[count];
-            body.CopyTo(MemoryMarshal.AsBytes(values.AsSpan()));
-            if (!BitConverter.IsLittleEndian) BinaryPrimitives.ReverseEndianness(values.AsSpan(), values.AsSpan());
-            return new NpyArray(shape, null, values);
+            case "<f4":
+                {
+                    var values = new float[body.Length / 4];
+                    body.CopyTo(MemoryMarshal.AsBytes(values.AsSpan()));
+                    if (!BitConverter.IsLittleEndian)
+                    {
+                        Span<int> words = MemoryMarshal.Cast<float, int>(values.AsSpan());
+                        BinaryPrimitives.ReverseEndianness(words, words);
+                    }
+                    return new NpyArray(shape, "<f4", floats: values);
+                }
+            case "<i4":
+                {
+                    var values = new int[body.Length / 4];
+                    body.CopyTo(MemoryMarshal.AsBytes(values.AsSpan()));
+                    if (!BitConverter.IsLittleEndian) BinaryPrimitives.ReverseEndianness(values.AsSpan(), values.AsSpan());
+                    return new NpyArray(shape, "<i4", ints: values);
+                }
+            case "<i2":
+                {
+                    var values = new int[body.Length / 2];
+                    for (int i = 0; i < values.Length; i++) values[i] = BinaryPrimitives.ReadInt16LittleEndian(body[(2 * i)..]);
+                    return new NpyArray(shape, "<i2", ints: values);
+                }
+            default:
+                return new NpyArray(shape, "|u1", bytes: body.ToArray());
         }
     }
 

@@ -47,11 +47,25 @@ public static class TaskRunner
     public const int DefaultBatch = 64;
 
     /// <summary>Results for decoded images; consecutive images of one input size share a batch.</summary>
-    public static List<TaskResult> Run(LiveModel model, string task, IReadOnlyList<InputImage> images, int topK, int batchSize = DefaultBatch)
+    public static List<TaskResult> Run(LiveModel model, string task, IReadOnlyList<InputImage> images, int topK, int batchSize = DefaultBatch) =>
+        Run(model, [task], images, topK, batchSize)[0];
+
+    /// <summary>
+    /// Results of several tasks for the same images, one list per task in <paramref name="tasks"/>' order: each batch
+    /// goes through the encoder once and every task's head runs on its features. The tasks must share their
+    /// preprocessing (they see the same encoder input); a merged multi-task model then costs one encoder pass, not one
+    /// per task.
+    /// </summary>
+    public static List<TaskResult>[] Run(LiveModel model, IReadOnlyList<string> tasks, IReadOnlyList<InputImage> images, int topK, int batchSize = DefaultBatch)
     {
-        var view = ViewOf(model, task);
-        var prepared = images.Select(img => Preprocessor.Apply(view.Preprocessing, img, model.InputChannels)).ToList();
-        var results = new List<TaskResult>(images.Count);
+        if (tasks.Count == 0) throw new ArgumentException("no task to run", nameof(tasks));
+        var views = tasks.Select(t => ViewOf(model, t)).ToList();
+        var spec = views[0].Preprocessing;
+        foreach (var v in views.Skip(1))
+            if (!SamePreprocessing(spec, v.Preprocessing))
+                throw new ArgumentException($"tasks '{views[0].Name}' and '{v.Name}' preprocess their inputs differently, so they cannot share an encoder pass; run them apart");
+        var prepared = images.Select(img => Preprocessor.Apply(spec, img, model.InputChannels)).ToList();
+        var results = views.Select(_ => new List<TaskResult>(images.Count)).ToArray();
         for (int start = 0; start < prepared.Count;)
         {
             var first = prepared[start];
@@ -62,13 +76,21 @@ public static class TaskRunner
             int plane = first.Data.Length, m = end - start;
             var batch = new float[(long)plane * m];
             for (int i = start; i < end; i++) prepared[i].Data.CopyTo(batch, (long)(i - start) * plane);
-            var output = HeadOutput(model, view, batch, [m, first.Channels, first.Height, first.Width]);
-            for (int i = start; i < end; i++)
-                results.Add(Finish(view, output, i - start, images[i].Source, images[i].Label, prepared[i].OutputHeight, prepared[i].OutputWidth, topK));
+            var features = Features(model, views[0], batch, [m, first.Channels, first.Height, first.Width]);
+            for (int k = 0; k < views.Count; k++)
+            {
+                var output = views[k].Head!.Run(features);
+                for (int i = start; i < end; i++)
+                    results[k].Add(Finish(views[k], output, i - start, images[i].Source, images[i].Label, prepared[i].OutputHeight, prepared[i].OutputWidth, topK));
+            }
             start = end;
         }
         return results;
     }
+
+    /// <summary>Whether two preprocessing specs give the same encoder input (the record compares its arrays by reference).</summary>
+    private static bool SamePreprocessing(PreprocessingSpec a, PreprocessingSpec b) =>
+        a with { Mean = [], Std = [] } == b with { Mean = [], Std = [] } && a.Mean.AsSpan().SequenceEqual(b.Mean) && a.Std.AsSpan().SequenceEqual(b.Std);
 
     /// <summary>
     /// The head's output for preprocessed inputs of <paramref name="shape"/> [n, C, H, W] (row-major), run through the
@@ -143,7 +165,10 @@ public static class TaskRunner
         return view;
     }
 
-    private static FloatTensor HeadOutput(LiveModel model, TaskView view, float[] batch, long[] shape)
+    private static FloatTensor HeadOutput(LiveModel model, TaskView view, float[] batch, long[] shape) => view.Head!.Run(Features(model, view, batch, shape));
+
+    /// <summary>The encoder's output for a batch of <paramref name="view"/>'s preprocessed inputs, after checking them against its declared input.</summary>
+    private static FloatTensor Features(LiveModel model, TaskView view, float[] batch, long[] shape)
     {
         var declared = model.InputShape;
         if (declared.Length == 4)
@@ -151,8 +176,7 @@ public static class TaskRunner
                 if (declared[d] > 0 && declared[d] != shape[d])
                     throw new InvalidDataException($"task '{view.Name}': its preprocessing gives inputs [{string.Join(", ", shape[1..])}] but the encoder takes [{string.Join(", ", declared[1..].Select(x => x < 0 ? "any" : x.ToString()))}]; " +
                                                    "set \"resize\"/\"crop\"/\"channels\" in the task metadata to the encoder's input");
-        var features = model.Encode(batch, shape);
-        return view.Head!.Run(features);
+        return model.Encode(batch, shape);
     }
 
     private static InvalidDataException Shape(TaskView view, FloatTensor output, string expected) =>

@@ -96,5 +96,49 @@ public sealed class NpyFileTests
         Assert.Throws<ArgumentException>(() => NpyFile.Encode(new float[5], [2, 3]));
     }
 
+    [Fact]
+    public void Read_NumPysUint8Int16AndFortranOrder_WholeAndSlicedAlongTheFirstAxis()
+    {
+        using var dir = new ImageOpsReference.Scratch();
+        const string write = """
+            import sys, numpy as np
+            d = sys.argv[1]
+            np.save(d + "/u1.npy", (np.arange(4 * 3 * 2 * 3) * 37 % 256).astype(np.uint8).reshape(4, 3, 2, 3))
+            np.save(d + "/i2.npy", (np.arange(4 * 6) * 1000 - 12000).astype(np.int16).reshape(4, 2, 3))
+            np.save(d + "/fortran.npy", np.asfortranarray(np.arange(24, dtype=np.float32).reshape(2, 3, 4)))
+            """;
+        ImageOpsReference.RunPython(write, dir.Path);
+        byte[] u1 = Enumerable.Range(0, 72).Select(i => (byte)(i * 37 % 256)).ToArray();
+        int[] i2 = Enumerable.Range(0, 24).Select(i => i * 1000 - 12000).ToArray();
+
+        var whole = NpyFile.Read(dir.File("u1.npy"));
+        Assert.Equal("|u1", whole.Dtype);
+        Assert.Equal([4, 3, 2, 3], whole.Shape);
+        Assert.Equal(u1, whole.Bytes);
+        Assert.Null(whole.Floats);
+        var shorts = NpyFile.Read(dir.File("i2.npy"));
+        Assert.Equal("<i2", shorts.Dtype);
+        Assert.Equal(i2, shorts.Ints);
+
+        var slice = NpyFile.Read(dir.File("u1.npy"), first: 1, count: 2);
+        Assert.Equal([2, 3, 2, 3], slice.Shape);
+        Assert.Equal(u1[18..54], slice.Bytes);
+        var tail = NpyFile.Read(dir.File("i2.npy"), first: 3, count: 5); // clamped to the one item left
+        Assert.Equal([1, 2, 3], tail.Shape);
+        Assert.Equal(i2[18..], tail.Ints);
+        Assert.Empty(NpyFile.Read(dir.File("i2.npy"), first: 4, count: 1).Ints!);
+        Assert.Throws<ArgumentOutOfRangeException>(() => NpyFile.Read(dir.File("i2.npy"), first: 5, count: 1));
+
+        var fortran = NpyFile.Read(dir.File("fortran.npy"));
+        Assert.Equal([2, 3, 4], fortran.Shape);
+        Assert.Equal(Enumerable.Range(0, 24).Select(i => (float)i), fortran.Floats!); // returned in C order
+        Assert.Contains("Fortran", Assert.Throws<InvalidDataException>(() => NpyFile.Read(dir.File("fortran.npy"), 0, 1)).Message);
+
+        NpyFile.Write(dir.File("f.npy"), Floats(12), [3, 4]);
+        Assert.Equal(Floats(12)[4..12], NpyFile.Read(dir.File("f.npy"), 1, 2).Floats);
+        File.WriteAllBytes(dir.File("short.npy"), File.ReadAllBytes(dir.File("f.npy"))[..^1]);
+        Assert.Contains("data bytes", Assert.Throws<InvalidDataException>(() => NpyFile.Read(dir.File("short.npy"), 0, 1)).Message);
+    }
+
     static string Sha(IEnumerable<byte> bytes) => Convert.ToHexString(SHA256.HashData(bytes.ToArray())).ToLowerInvariant();
 }
