@@ -329,7 +329,7 @@ demo() {
 # merged by task arithmetic on the device, run on a rendered test room and on the real Motorcycle photo.
 demo_dense() {
   local zoo="$root/artifacts/zoo/dense-quick" out="$root/artifacts/demo/dense" keys="$root/.cache/demo-keys" args task
-  [ -f "$zoo/manifest.json" ] || "$root/build.sh" zoo --dense --quick
+  bench/densezoo/build.sh --quick # nothing to do when the zoo is up to date
   rm -rf "$out"
   mapfile -t args < <(/usr/bin/python3 bench/demo/dense_demo_inputs.py "$zoo" "$out/inputs")
   echo "edgetvq-pack pack --scheme rtvq --base-bits 2 --offset-bits 2: $zoo (3 tasks, each with its head.onnx), signed with the demo key"
@@ -370,7 +370,7 @@ run_eval() {
     [ "$quick" -eq 0 ] || { echo "build.sh eval --dense: --quick is for the classification zoos" >&2; exit 2; }
     if [ ${#zoos[@]} -eq 0 ]; then
       zoos=("$root/artifacts/zoo/dense-quick")
-      [ -f "${zoos[0]}/manifest.json" ] || "$root/build.sh" zoo --dense --quick
+      bench/densezoo/build.sh --quick # nothing to do when the zoo is up to date
     fi
     ORT_DISABLE_TELEMETRY=1 dotnet "bench/EdgeTvq.Eval/bin/$configuration/net10.0/edgetvq-eval.dll" dense --zoo "${zoos[0]}"
     return
