@@ -111,8 +111,10 @@ public static partial class Pareto
                 top = Math.Max(top, 100 * fp.Average);
             }
             plt.Add.VerticalLine(GoalBits, 1f, Colors.Gray, LinePattern.Dotted);
-            double bottom = of.Where(c => c.Pack.StoredBits <= 6).Select(c => 100 * c.Average).DefaultIfEmpty(0).Min();
-            plt.Axes.SetLimits(1, 6, Math.Floor(bottom - 1), Math.Ceiling(top + 1));
+            var shown = of.Where(c => c.Scheme != "FP32" && c.Pack.StoredBits <= 6).ToList();
+            double bottom = shown.Select(c => 100 * c.Average).DefaultIfEmpty(top).Min();
+            double left = Math.Min(1.5, Math.Floor(2 * shown.Select(c => c.Pack.StoredBits).DefaultIfEmpty(1.5).Min()) / 2);
+            plt.Axes.SetLimits(left, 6, Math.Floor(bottom - 1), Math.Ceiling(top + 1));
             plt.Title($"{of[0].MethodLabel}: accuracy vs stored bits — {of[0].Zoo} ({of[0].TaskCount} tasks)");
             plt.XLabel("stored bits per parameter per task (file bytes, base share included); dotted: the 2-bit goal");
             plt.YLabel("average test accuracy (%)");
