@@ -19,6 +19,16 @@ def run(args):
     return subprocess.run(args, check=True, capture_output=True, text=True).stdout
 
 
+def zoo_pack_inputs(zoo):
+    """The zoo's pretrained checkpoint and the --task NAME=CHECKPOINT arguments of every task."""
+    with open(os.path.join(zoo, "manifest.json"), encoding="utf-8") as f:
+        zm = json.load(f)
+    tasks = []
+    for t in zm["tasks"]:
+        tasks += ["--task", "%s=%s" % (t["name"], os.path.join(zoo, t["files"]["pt"]))]
+    return os.path.join(zoo, zm["files"]["pretrained_pt"]), tasks
+
+
 def measure(packer, bundle):
     report = json.loads(run([packer, "inspect", bundle, "--json"]))
     with open(os.path.join(bundle, "manifest.json"), encoding="utf-8") as f:
@@ -31,12 +41,7 @@ def measure(packer, bundle):
 
 def main():
     packer, zoo, out = sys.argv[1:4]
-    with open(os.path.join(zoo, "manifest.json"), encoding="utf-8") as f:
-        zm = json.load(f)
-    tasks = []
-    for t in zm["tasks"]:
-        tasks += ["--task", "%s=%s" % (t["name"], os.path.join(zoo, t["files"]["pt"]))]
-    pre = os.path.join(zoo, zm["files"]["pretrained_pt"])
+    pre, tasks = zoo_pack_inputs(zoo)
     os.makedirs(out, exist_ok=True)
     settings = [("tvq", ["--bits", str(b)], "TVQ%d" % b) for b in range(1, 9)]
     settings += [("rtvq", ["--base-bits", str(bb), "--offset-bits", str(bo)], "RTVQ B%dO%d" % (bb, bo))

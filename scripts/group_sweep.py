@@ -16,7 +16,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from budget_sweep import measure, run  # noqa: E402  (one definition of bytes and error)
+from budget_sweep import measure, run, zoo_pack_inputs  # noqa: E402  (one definition of inputs, bytes and error)
 
 SETTINGS = [
     ("TVQ2", ["--scheme", "tvq", "--bits", "2"]),
@@ -35,12 +35,7 @@ SETTINGS = [
 
 def main():
     packer, zoo, out = sys.argv[1:4]
-    with open(os.path.join(zoo, "manifest.json"), encoding="utf-8") as f:
-        zm = json.load(f)
-    tasks = []
-    for t in zm["tasks"]:
-        tasks += ["--task", "%s=%s" % (t["name"], os.path.join(zoo, t["files"]["pt"]))]
-    pre = os.path.join(zoo, zm["files"]["pretrained_pt"])
+    pre, tasks = zoo_pack_inputs(zoo)
     os.makedirs(out, exist_ok=True)
     print("| setting | bytes | bits/param (all stored) | bits/quantized param | error Σ‖τ−τ̂‖² | error / TVQ2 |")
     print("|---|---:|---:|---:|---:|---:|")
