@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using EdgeTvq.Bundle;
 using EdgeTvq.Checkpoints;
 using EdgeTvq.Merging;
@@ -122,9 +121,7 @@ public sealed class Evaluator
                     $"{_zoo.Dir}: task '{t.Name}' has no validation split (files.val_images); rebuild the zoo (bench/zoo/README.md)"));
             using var host = new ModelHost(fp32.Dir, _zoo.EncoderOnnx, _inference);
             var result = SensitivityProbe.Measure(host, _zoo.EncoderOnnx, validation);
-            var json = new JsonObject();
-            foreach (var t in result.Tensors) json[t.Name] = t.Weight;
-            File.WriteAllText(path + ".partial", json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            File.WriteAllBytes(path + ".partial", SensitivityProbe.WeightsJson(result));
             File.Move(path + ".partial", path, overwrite: true);
         }
         return JsonSerializer.Deserialize<Dictionary<string, double>>(File.ReadAllText(path))!;

@@ -134,6 +134,19 @@ public static class SensitivityProbe
             error[i] > 0 ? ratio[i] * scale : 1)).ToList();
     }
 
+    /// <summary>The weights file <c>pack --sensitivity</c> reads: one JSON object, tensor name → weight, in table order.</summary>
+    public static byte[] WeightsJson(SensitivityResult result)
+    {
+        using var buffer = new MemoryStream();
+        using (var w = new System.Text.Json.Utf8JsonWriter(buffer, new System.Text.Json.JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartObject();
+            foreach (var t in result.Tensors) w.WriteNumber(t.Name, t.Weight);
+            w.WriteEndObject();
+        }
+        return buffer.ToArray();
+    }
+
     /// <summary>The smallest weight, as a fraction of the mean: a tensor whose probe lowered the loss is not free.</summary>
     public const double FloorFraction = 0.01;
 

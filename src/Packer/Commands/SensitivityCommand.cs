@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Text.Json;
 using EdgeTvq.IO;
 using EdgeTvq.Runtime.Inference;
 using EdgeTvq.Runtime.Serving;
@@ -47,23 +46,10 @@ internal static class SensitivityCommand
             foreach (var t in result.Tensors)
                 Console.WriteLine($"{t.Name,-40} {t.Elements,10} {t.LossIncrease,12:E3} {t.Error,12:E3} {t.Weight,10:G4}");
             string file = r.GetValue(output)!;
-            LocalFile.WriteAtomic(file, Serialize(result));
+            LocalFile.WriteAtomic(file, SensitivityProbe.WeightsJson(result));
             Console.WriteLine($"wrote {result.Tensors.Count} weights (probe width {result.ProbeBits} bits) to {file}; use: edgetvq-pack pack … --budget B --sensitivity {file}");
             return Cli.Ok;
         }));
         return cmd;
-    }
-
-    /// <summary>The weights file: one JSON object, tensor name → weight, in table order.</summary>
-    public static byte[] Serialize(SensitivityResult result)
-    {
-        using var buffer = new MemoryStream();
-        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
-        {
-            w.WriteStartObject();
-            foreach (var t in result.Tensors) w.WriteNumber(t.Name, t.Weight);
-            w.WriteEndObject();
-        }
-        return buffer.ToArray();
     }
 }
