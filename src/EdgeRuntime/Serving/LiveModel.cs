@@ -19,8 +19,10 @@ public sealed record TaskView(string Name, TaskKind Kind, ITaskHead? Head, IRead
         var linear = own is null ? null : LinearHead.From(own, name);
         if (linear is not null && headOnnx is not null)
             throw new InvalidDataException($"{where} has both head.weight/head.bias tensors and a head.onnx graph; pack it with one head");
-        ITaskHead? head = headOnnx is not null ? heads.Get(name, headOnnx) : linear;
-        return new TaskView(name, TaskKinds.Of(meta, where), head, meta.Labels, spec);
+        var kind = TaskKinds.Of(meta, where);
+        // Last, so nothing throws once the head is held: the caller releases it with the model (LiveModel.Release).
+        ITaskHead? head = headOnnx is not null ? heads.Acquire(name, headOnnx) : linear;
+        return new TaskView(name, kind, head, meta.Labels, spec);
     }
 }
 
@@ -34,6 +36,7 @@ public sealed class LiveModel
     private readonly ModelSession _session;
     private readonly ModelSession.WeightBinding? _binding; // the host's shared session runs with these weights
     private Action<WeightSet>? _onRetired;
+    private HeadCache? _headCache; // gets the tasks' ONNX heads back when the model retires
     private int _references = 1;
     private readonly TaskCompletionSource _retired = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -82,11 +85,11 @@ public sealed class LiveModel
         var merged = BundleMerger.Merge(bundleDir, manifest, cache, recipe, reuse: reuse, threads: options.MergeThreads);
         var mergeTime = clock.Elapsed;
         bool weightsHanded = false;
+        var tasks = new Dictionary<string, TaskView>();
         try
         {
             if (MergedStatistics.Problem(merged.Weights) is { } problem)
                 throw new InvalidDataException($"{recipe}: {problem}");
-            var tasks = new Dictionary<string, TaskView>();
             foreach (var (name, own) in merged.OwnTensors)
                 tasks[name] = TaskView.From(name, merged.Metadata[name], own, merged.Blob(name, OwnBlobEntry.HeadOnnx), heads);
             weightsHanded = true; // ModelSession.Create / Bind owns (and on failure frees) the weights from here
@@ -95,16 +98,17 @@ public sealed class LiveModel
                 var bindClock = System.Diagnostics.Stopwatch.StartNew();
                 var binding = shared.Bind(merged.Weights);
                 foreach (var own in merged.OwnTensors.Values) own.Dispose();
-                return new LiveModel(shared, binding, recipe, tasks, mergeTime, bindClock.Elapsed) { _onRetired = onRetired };
+                return new LiveModel(shared, binding, recipe, tasks, mergeTime, bindClock.Elapsed) { _onRetired = onRetired, _headCache = heads };
             }
             var session = ModelSession.Create(modelPath, merged.Weights, SessionOptionsFor(options, merged.Weights.Names.ToList()));
             foreach (var own in merged.OwnTensors.Values) own.Dispose();
-            return new LiveModel(session, null, recipe, tasks, mergeTime, session.BuildTime) { _onRetired = onRetired };
+            return new LiveModel(session, null, recipe, tasks, mergeTime, session.BuildTime) { _onRetired = onRetired, _headCache = heads };
         }
         catch
         {
             if (!weightsHanded) merged.Weights.Dispose();
             foreach (var own in merged.OwnTensors.Values) own.Dispose();
+            ReleaseHeads(heads, tasks.Values);
             throw;
         }
     }
@@ -159,7 +163,17 @@ public sealed class LiveModel
             else if (_onRetired is { } give && _session.DisposeKeepingWeights() is { } weights) give(weights);
             else _session.Dispose();
         }
-        finally { _retired.TrySetResult(); }
+        finally
+        {
+            if (_headCache is { } heads) ReleaseHeads(heads, Tasks.Values);
+            _retired.TrySetResult();
+        }
+    }
+
+    private static void ReleaseHeads(HeadCache heads, IEnumerable<TaskView> tasks)
+    {
+        foreach (var t in tasks)
+            if (t.Head is OnnxHead h) heads.Release(h);
     }
 }
 

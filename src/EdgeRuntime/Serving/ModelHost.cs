@@ -65,6 +65,8 @@ public sealed class ModelHost : IDisposable
     public BundleManifest Manifest => _manifest;
     /// <summary>The generation of the bundle this host serves (<see cref="BundleUpdate.GenerationOf"/>: SHA-256 of its manifest, 16 hex digits), read at start.</summary>
     public string BundleGeneration => _generation;
+    /// <summary>The tasks' ONNX heads, shared by this host's live models.</summary>
+    internal HeadCache Heads => _heads;
     public TimeSpan CacheLoadTime { get; }
 
     /// <summary>True while a low-memory switch has taken the current model out of service (for tests that time requests against it).</summary>

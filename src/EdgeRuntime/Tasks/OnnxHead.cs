@@ -99,25 +99,82 @@ public sealed class OnnxHead : ITaskHead, IDisposable
 
 /// <summary>
 /// The ONNX heads a host has built, by task and the blob's SHA-256, so a switch between recipes builds no head
-/// session: every live model serving a task shares its head. The cache lives as long as its host.
+/// session: every live model serving a task shares its head. Live models hold the heads they serve
+/// (<see cref="Acquire"/> / <see cref="Release"/>); a head no live model holds stays cached for the next switch back,
+/// and beyond <see cref="MaxIdle"/> such heads the least recently used is closed, so field updates that replace heads
+/// do not pile up sessions. A held head is never closed before its holders release it.
 /// </summary>
 public sealed class HeadCache : IDisposable
 {
-    private readonly Dictionary<string, OnnxHead> _heads = new(StringComparer.Ordinal);
+    /// <summary>Heads kept open with no live model holding them (a host's tasks usually fit).</summary>
+    public const int DefaultMaxIdle = 16;
+
+    private sealed class Entry(string key, OnnxHead head)
+    {
+        public string Key { get; } = key;
+        public OnnxHead Head { get; } = head;
+        public int Holders;
+        public long LastUsed;
+    }
+
+    private readonly Dictionary<string, Entry> _byKey = new(StringComparer.Ordinal);
+    private readonly Dictionary<OnnxHead, Entry> _byHead = new(ReferenceEqualityComparer.Instance);
     private readonly Lock _lock = new();
     private readonly int _intraOpThreads;
+    private long _clock;
+    private bool _disposed;
 
-    public HeadCache(int intraOpThreads) => _intraOpThreads = intraOpThreads;
+    public int MaxIdle { get; }
 
-    public OnnxHead Get(string task, byte[] model)
+    public HeadCache(int intraOpThreads, int maxIdle = DefaultMaxIdle)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(maxIdle);
+        (_intraOpThreads, MaxIdle) = (intraOpThreads, maxIdle);
+    }
+
+    /// <summary>Open heads, held or idle.</summary>
+    public int Count { get { lock (_lock) return _byKey.Count; } }
+
+    /// <summary>Open heads that no live model holds.</summary>
+    public int IdleCount { get { lock (_lock) return _byKey.Values.Count(e => e.Holders == 0); } }
+
+    /// <summary>The head of <paramref name="task"/> built from <paramref name="model"/>, held until <see cref="Release"/>.</summary>
+    public OnnxHead Acquire(string task, byte[] model)
     {
         string key = task + "/" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(model));
         lock (_lock)
         {
-            if (_heads.TryGetValue(key, out var head)) return head;
-            head = new OnnxHead(task, model, _intraOpThreads);
-            _heads[key] = head;
-            return head;
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (!_byKey.TryGetValue(key, out var entry))
+            {
+                entry = new Entry(key, new OnnxHead(task, model, _intraOpThreads));
+                _byKey[key] = entry;
+                _byHead[entry.Head] = entry;
+            }
+            entry.Holders++;
+            entry.LastUsed = ++_clock;
+            return entry.Head;
+        }
+    }
+
+    /// <summary>Gives back one hold on <paramref name="head"/>; idle heads beyond <see cref="MaxIdle"/> are closed, oldest first.</summary>
+    public void Release(OnnxHead head)
+    {
+        lock (_lock)
+        {
+            if (_disposed) return; // the host closed every head already
+            if (!_byHead.TryGetValue(head, out var entry) || entry.Holders == 0)
+                throw new InvalidOperationException("HeadCache.Release: the head is not held (released twice?)");
+            entry.Holders--;
+            if (entry.Holders > 0) return;
+            entry.LastUsed = ++_clock; // in use until now
+            var idle = _byKey.Values.Where(e => e.Holders == 0).OrderBy(e => e.LastUsed).ToList();
+            foreach (var old in idle.Take(Math.Max(0, idle.Count - MaxIdle)))
+            {
+                _byKey.Remove(old.Key);
+                _byHead.Remove(old.Head);
+                old.Head.Dispose();
+            }
         }
     }
 
@@ -125,8 +182,11 @@ public sealed class HeadCache : IDisposable
     {
         lock (_lock)
         {
-            foreach (var h in _heads.Values) h.Dispose();
-            _heads.Clear();
+            if (_disposed) return;
+            _disposed = true;
+            foreach (var e in _byKey.Values) e.Head.Dispose();
+            _byKey.Clear();
+            _byHead.Clear();
         }
     }
 }

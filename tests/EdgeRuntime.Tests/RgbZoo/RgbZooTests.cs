@@ -247,6 +247,60 @@ public sealed class RgbZooTests(RgbZoo zoo, ITestOutputHelper log) : IDisposable
     }
 
     [Fact]
+    public void The_head_cache_shares_a_held_head_and_closes_only_the_least_recently_used_idle_ones()
+    {
+        var withHeads = zoo.Tasks.Where(t => t.Head is not null).Take(2).ToList();
+        byte[] a = File.ReadAllBytes(withHeads[0].Head!), b = File.ReadAllBytes(withHeads[1].Head!);
+        using var cache = new EdgeTvq.Runtime.Tasks.HeadCache(intraOpThreads: 1, maxIdle: 1);
+        var a1 = cache.Acquire("a", a);
+        Assert.Same(a1, cache.Acquire("a", a)); // held twice, one session
+        var b1 = cache.Acquire("b", b);
+        cache.Release(b1);
+        Assert.Equal((2, 1), (cache.Count, cache.IdleCount));
+        cache.Release(a1);
+        Assert.Equal((2, 1), (cache.Count, cache.IdleCount)); // a is still held once
+        cache.Release(a1);
+        Assert.Equal((1, 1), (cache.Count, cache.IdleCount)); // two idle, one allowed: b, the older, is closed
+        Assert.Same(a1, cache.Acquire("a", a));
+        Assert.Throws<InvalidOperationException>(() => cache.Release(b1)); // closed: no longer held
+        Assert.NotSame(b1, cache.Acquire("b", b));
+
+        using var none = new EdgeTvq.Runtime.Tasks.HeadCache(intraOpThreads: 1, maxIdle: 0);
+        var held = none.Acquire("a", a);
+        none.Release(none.Acquire("b", b));
+        Assert.Equal((1, 0), (none.Count, none.IdleCount)); // a held head is never closed
+        Assert.Same(held, none.Acquire("a", a));
+    }
+
+    [Fact]
+    public void Switching_recipes_reuses_the_heads_and_a_retired_model_hands_its_heads_back()
+    {
+        string bundle = Path.Combine(_dir, "b");
+        var seg = zoo.Dense.First(t => t.Kind == "segmentation");
+        var depth = zoo.Dense.First(t => t.Kind == "depth");
+        zoo.Pack(bundle, Options("tvq4"), [seg, depth]);
+        using var host = new ModelHost(bundle, zoo.DenseEncoderOnnx, new InferenceOptions());
+        host.Switch(MergeRecipe.TaskArithmetic([seg.Name, depth.Name]));
+        EdgeTvq.Runtime.Tasks.ITaskHead? depthHead;
+        using (var lease = host.Acquire()) depthHead = lease.Model.Tasks[depth.Name].Head;
+        Assert.Equal((2, 0), (host.Heads.Count, host.Heads.IdleCount));
+
+        host.Switch(MergeRecipe.TaskArithmetic([seg.Name])); // the old model retires at once (no request holds it)
+        Assert.Equal((2, 1), (host.Heads.Count, host.Heads.IdleCount)); // depth's head is idle, still open
+
+        LiveModel busy;
+        var inFlight = host.Acquire(); // a request on the seg-only model
+        busy = inFlight.Model;
+        host.Switch(MergeRecipe.TaskArithmetic([seg.Name, depth.Name], lambda: 0.5f));
+        using (var lease = host.Acquire()) Assert.Same(depthHead, lease.Model.Tasks[depth.Name].Head); // no new head session
+        Assert.Equal((2, 0), (host.Heads.Count, host.Heads.IdleCount));
+        Assert.False(busy.Retired.IsCompleted);
+        inFlight.Dispose();
+        Assert.True(busy.Retired.IsCompleted);
+        Assert.Equal((2, 0), (host.Heads.Count, host.Heads.IdleCount)); // seg's head: held by the current model
+    }
+
+    [Fact]
     public void A_head_graph_that_onnx_runtime_cannot_load_is_refused_naming_the_task()
     {
         string bundle = Path.Combine(_dir, "b");
