@@ -150,4 +150,29 @@ public sealed class HarnessTests
             finally { Directory.Delete(scratch, true); }
         }
     }
+
+    [Fact]
+    public void The_json_mutator_never_throws_on_extreme_numbers_or_deep_nesting()
+    {
+        // Extreme numbers (beyond double, at its edge) and repeated rounds that nest deeper each time: the inputs
+        // where the mutator used to throw and the runner fell back to a byte mutation ("mutations threw").
+        byte[][] seeds =
+        [
+            Encoding.UTF8.GetBytes("{\"a\": 1e300, \"b\": [1, 2, {\"c\": \"x\"}], \"d\": 1e308, \"e\": -1.7e308}"),
+            Encoding.UTF8.GetBytes("[1e200, 123456789012345678901234567890, 5e-324, \"s\", null, true]"),
+            Encoding.UTF8.GetBytes("1e307"),
+        ];
+        var thrown = new List<string>();
+        for (int i = 0; i < 3000; i++)
+        {
+            var rng = new Random(FuzzRunner.StableSeed(20261129, i));
+            byte[] input = seeds[rng.Next(seeds.Length)];
+            for (int round = 0; round < 4; round++)
+            {
+                try { input = Mutation.Json.Mutate(input, rng); }
+                catch (Exception e) { thrown.Add($"case {i} round {round}: {e.GetType().Name}: {e.Message}"); break; }
+            }
+        }
+        Assert.True(thrown.Count == 0, $"{thrown.Count} mutations threw, e.g.\n{string.Join("\n", thrown.Take(5))}");
+    }
 }

@@ -11,7 +11,10 @@ namespace EdgeTvq.Fuzz.Mutation;
 /// </summary>
 public static class Json
 {
-    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true, MaxDepth = 4096 };
+    /// <summary>Deep enough for a seed after several rounds of the 1,000-level nesting mutation.</summary>
+    private const int MaxDepth = 8192;
+
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true, MaxDepth = MaxDepth };
 
     public static byte[] Mutate(byte[] input, Random rng)
     {
@@ -26,7 +29,7 @@ public static class Json
     {
         try
         {
-            var root = JsonNode.Parse(input, documentOptions: new JsonDocumentOptions { MaxDepth = 4096 });
+            var root = JsonNode.Parse(input, documentOptions: new JsonDocumentOptions { MaxDepth = MaxDepth });
             // JsonNode is lazy: invalid UTF-8 in names or strings only shows up when they are read.
             var all = new List<JsonNode?>();
             if (root is not null) Collect(root, all);
@@ -97,6 +100,10 @@ public static class Json
         "1.0", "-0.0", "8", "9", "256",
     ];
 
+    /// <summary>A JSON number literal for <paramref name="d"/>; beyond double it is written as ±1e400 (JSON has no infinity).</summary>
+    private static string NumberText(double d) =>
+        double.IsFinite(d) ? d.ToString("R", System.Globalization.CultureInfo.InvariantCulture) : d > 0 ? "1e400" : "-1e400";
+
     private const string InsertChars = "/.\\:_-A0é\u00ff\u0000";
 
     /// <summary>The replacement for <paramref name="n"/>; <paramref name="inPlace"/> when <paramref name="n"/> itself was edited.</summary>
@@ -158,12 +165,13 @@ public static class Json
                 }
             case JsonValue v when v.GetValueKind() == JsonValueKind.Number:
                 {
-                    double d = v.GetValue<double>();
+                    // A literal beyond double ("1e400") reads as no double at all: treat it as the largest one.
+                    double d = v.TryGetValue(out double parsed) ? parsed : double.MaxValue;
                     string text = rng.Next(4) switch
                     {
-                        3 => (d == 0 ? 1e39 : d * 1e39).ToString("R", System.Globalization.CultureInfo.InvariantCulture), // beyond float32
-                        0 => (d + rng.Next(-2, 3)).ToString("R", System.Globalization.CultureInfo.InvariantCulture),
-                        1 => (-d).ToString("R", System.Globalization.CultureInfo.InvariantCulture),
+                        3 => NumberText(d == 0 ? 1e39 : d * 1e39), // beyond float32
+                        0 => NumberText(d + rng.Next(-2, 3)),
+                        1 => NumberText(-d),
                         _ => Bytes.InterestingValue(rng).ToString(System.Globalization.CultureInfo.InvariantCulture),
                     };
                     Replace(n, JsonNode.Parse(text));
