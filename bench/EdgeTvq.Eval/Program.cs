@@ -110,6 +110,7 @@ public static class Program
         var cells = new List<CellResult>();
         var failures = new List<string>();
         var packs = new Dictionary<string, Pack>();
+        var infeasible = new Dictionary<string, string>(); // budget schemes that cannot be packed, and why
         ZooAnalysis? zooAnalysis = null;
         AnsiConsole.Progress()
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new SpinnerColumn())
@@ -125,10 +126,30 @@ public static class Program
                         overall.Increment(1);
                         continue;
                     }
+                    if (infeasible.TryGetValue(scheme.Id, out string? why))
+                    {
+                        failures.Add($"{zoo.Name} {scheme.Id} × {method.Id}: {why}");
+                        overall.Increment(1);
+                        continue;
+                    }
                     if (!packs.TryGetValue(scheme.Id, out var pack))
                     {
                         var packTask = ctx.AddTask($"pack {scheme.Id}", maxValue: 1);
-                        packs[scheme.Id] = pack = evaluator.PackScheme(scheme, (_, d, t) => { packTask.MaxValue = Math.Max(1, t); packTask.Value = d; });
+                        try
+                        {
+                            packs[scheme.Id] = pack = evaluator.PackScheme(scheme, (_, d, t) => { packTask.MaxValue = Math.Max(1, t); packTask.Value = d; });
+                        }
+                        catch (ArgumentException e) when (scheme.Options.BudgetBits is not null)
+                        {
+                            // A budget below the smallest bundle the zoo allows: every cell of the scheme is reported as
+                            // failed (shown as "–"), and the other schemes go on.
+                            packTask.StopTask();
+                            infeasible[scheme.Id] = e.Message;
+                            failures.Add($"{zoo.Name} {scheme.Id} × {method.Id}: {e.Message}");
+                            AnsiConsole.MarkupLine($"  [red]{Markup.Escape(scheme.Id),-12} cannot be packed: {Markup.Escape(e.Message)}[/]");
+                            overall.Increment(1);
+                            continue;
+                        }
                         packTask.Value = packTask.MaxValue;
                         packTask.StopTask();
                     }
