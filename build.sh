@@ -348,9 +348,10 @@ demo_dense() {
 # Runtime. Cells are cached in artifacts/eval/cache.json, so a rerun only computes what is missing.
 # The schemes of the Pareto sweep (docs/results.md, "Accuracy against stored bits"): uniform TVQ / RTVQ, budget
 # allocation (ALLOC-…-BITS; -S: measured sensitivity), group scales and BitDelta. Task arithmetic and EMR get every
-# scheme; TIES, Consensus and LiNeS (each cell 2-3x a tuned task-arithmetic cell) get the second list.
+# scheme; TIES, Consensus and LiNeS (each cell 2-5x a tuned task-arithmetic cell) get the shorter lists.
 pareto_schemes=FP32,TVQ1,TVQ2,TVQ3,TVQ4,RTVQ-B2O1,RTVQ-B2O2,RTVQ-B3O2,ALLOC-TVQ-1.75,ALLOC-TVQ-2.0,ALLOC-TVQ-2.5,ALLOC-TVQ-3.0,ALLOC-RTVQ-1.75,ALLOC-RTVQ-1.85,ALLOC-RTVQ-2.0,ALLOC-RTVQ-2.5,ALLOC-RTVQ-3.0,ALLOC-TVQ-2.0-S,ALLOC-RTVQ-2.0-S,TVQ2-G128,RTVQ-B2O1-ROW,BITDELTA
 pareto_schemes_methods=FP32,TVQ1,TVQ2,TVQ3,RTVQ-B2O1,ALLOC-RTVQ-2.0,TVQ2-G128,BITDELTA
+pareto_schemes_methods_20=FP32,TVQ1,TVQ2,RTVQ-B2O1,BITDELTA # 20 tasks: 3-4 min per scheme
 
 run_eval() {
   local zoos=() quick=0 dense=0 pareto=0 report
@@ -394,12 +395,13 @@ run_eval() {
     # 20-task zoo (71 min to build on the 2-core VM) and its first 8 tasks (the 8-task zoo: task sets are nested).
     install_packages "${test_packages[@]}"
     bench/zoo/build.sh --full --tasks 20
-    local n
+    local n schemes
     # (TIES, Consensus and LiNeS have their own --out: a run's results.json holds that run's cells only)
     for n in 8 20; do
       "${eval[@]}" run --zoo "$(zoo_dir full 20)" --tasks "$n" --schemes "$pareto_schemes" \
         --methods ta-tuned,emr --out artifacts/eval-pareto --no-analysis
-      "${eval[@]}" run --zoo "$(zoo_dir full 20)" --tasks "$n" --schemes "$pareto_schemes_methods" \
+      schemes=$pareto_schemes_methods; [ "$n" -eq 20 ] && schemes=$pareto_schemes_methods_20
+      "${eval[@]}" run --zoo "$(zoo_dir full 20)" --tasks "$n" --schemes "$schemes" \
         --methods ties-tuned,consensus-tuned,lines-tuned --out artifacts/eval-pareto-methods --no-analysis
       results+=("artifacts/eval-pareto/full-${n}tasks/results.json" "artifacts/eval-pareto-methods/full-${n}tasks/results.json")
     done
