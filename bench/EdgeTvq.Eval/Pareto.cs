@@ -57,12 +57,15 @@ public static partial class Pareto
                 var fp = cells.FirstOrDefault(x => x.Scheme == "FP32" && x.Method == m);
                 if (c is null) return "–";
                 string v = (100 * c.Average).ToString("F1", C);
-                return fp is null || c.Scheme == "FP32" ? v : $"{v} ({(c.Average >= fp.Average ? "+" : "")}{(100 * (c.Average - fp.Average)).ToString("F1", C)})";
+                return fp is null || c.Scheme == "FP32" ? v : $"{v} ({Signed(100 * (c.Average - fp.Average))})";
             });
             sb.AppendLine($"| {s.SchemeLabel} | {s.Pack.StoredBits.ToString("F2", C)} | {string.Join(" | ", row)} |");
         }
         return sb.ToString();
     }
+
+    /// <summary>A difference in points with its sign, one decimal ("-0.0": below by less than 0.05).</summary>
+    private static string Signed(double points) => (points >= 0 ? "+" : "") + points.ToString("F1", C);
 
     /// <summary>Per method: the cheapest scheme within <see cref="GoalPoints"/> of FP32, and whether it fits in <see cref="GoalBits"/>.</summary>
     public static string Goal(IReadOnlyList<CellResult> cells)
@@ -79,7 +82,7 @@ public static partial class Pareto
             var underBudget = of.Where(c => c.Pack.StoredBits <= GoalBits).OrderByDescending(c => c.Average).FirstOrDefault();
             bool met = within is not null && within.Pack.StoredBits <= GoalBits;
             sb.AppendLine($"| {fp.MethodLabel} | {(100 * fp.Average).ToString("F1", C)} | {within?.SchemeLabel ?? "none"} | {within?.Pack.StoredBits.ToString("F2", C) ?? "–"} | " +
-                          $"{(underBudget is null ? "no scheme" : $"{underBudget.SchemeLabel}: {(100 * underBudget.Average).ToString("F1", C)} ({(100 * (underBudget.Average - fp.Average)).ToString("+0.0;-0.0", C)})")} | {(met ? "reached" : "not reached")} |");
+                          $"{(underBudget is null ? "no scheme" : $"{underBudget.SchemeLabel}: {(100 * underBudget.Average).ToString("F1", C)} ({Signed(100 * (underBudget.Average - fp.Average))})")} | {(met ? "reached" : "not reached")} |");
         }
         return sb.ToString();
     }

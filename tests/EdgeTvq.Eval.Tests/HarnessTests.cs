@@ -103,4 +103,17 @@ public class HarnessTests
         string table = Report.MainTable([Cell("FP32", 0.5), Cell("TVQ4", 0.512), Cell("TVQ2", 0.45)]);
         Assert.Contains("| Task arithmetic | 50.0 | 51.2 (+1.2) | 45.0 (-5.0) |", table);
     }
+
+    [Fact]
+    public void The_goal_check_signs_a_difference_that_rounds_to_zero_once()
+    {
+        CellResult Cell(string scheme, double avg, double bits) => new()
+        {
+            Zoo = "z", Scheme = scheme, SchemeLabel = scheme, Method = "ta", MethodLabel = "Task arithmetic", Average = avg, TaskCount = 1,
+            Tasks = [new TaskScore { Task = "a", Accuracy = avg }], Pack = new PackStats { PaperBits = bits, StoredBits = bits },
+        };
+        string goal = Pareto.Goal([Cell("FP32", 0.716, 32), Cell("BITDELTA", 0.7157, 1.95), Cell("TVQ4", 0.7, 4.6)]);
+        Assert.Contains("| Task arithmetic | 71.6 | BITDELTA | 1.95 | BITDELTA: 71.6 (-0.0) | reached |", goal);
+        Assert.Contains("| BITDELTA | 1.95 | 71.6 (-0.0) |", Pareto.Table([Cell("FP32", 0.716, 32), Cell("BITDELTA", 0.7157, 1.95)]));
+    }
 }
