@@ -34,7 +34,7 @@ public static class Pickle
                 break;
             case 1: // replace a 'K'/'M'/'J' argument (tensor sizes, strides, offsets, numel)
                 {
-                    var at = Enumerable.Range(0, b.Count - 1).Where(i => b[i] is (byte)'K' or (byte)'M' or (byte)'J').ToList();
+                    var at = Enumerable.Range(0, Math.Max(0, b.Count - 1)).Where(i => b[i] is (byte)'K' or (byte)'M' or (byte)'J').ToList();
                     if (at.Count == 0) goto case 0;
                     int i = at[rng.Next(at.Count)];
                     long v = Bytes.InterestingValue(rng);

@@ -139,7 +139,8 @@ public sealed class TorchTarget : CheckpointTarget
     public override byte[] Mutate(byte[] input, Random rng)
     {
         List<(string Name, byte[] Data, CompressionLevel Level)>? entries = TorchSeeds.TryEntries(input);
-        if (entries is null || rng.Next(6) == 0) return Bytes.Mutate(input, rng);
+        // No entries, or a name the zip writer refuses (a field mutation can leave one empty): bytes only.
+        if (entries is null || entries.Count == 0 || entries.Any(e => e.Name.Length == 0) || rng.Next(6) == 0) return Bytes.Mutate(input, rng);
         if (rng.Next(8) == 0) return ZipFieldMutation(input, rng);
         if (rng.Next(8) == 0)
         {
