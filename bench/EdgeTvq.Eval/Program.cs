@@ -126,13 +126,7 @@ public static class Program
                         overall.Increment(1);
                         continue;
                     }
-                    if (infeasible.TryGetValue(scheme.Id, out string? why))
-                    {
-                        failures.Add($"{zoo.Name} {scheme.Id} × {method.Id}: {why}");
-                        overall.Increment(1);
-                        continue;
-                    }
-                    if (!packs.TryGetValue(scheme.Id, out var pack))
+                    if (!packs.TryGetValue(scheme.Id, out var pack) && !infeasible.ContainsKey(scheme.Id))
                     {
                         var packTask = ctx.AddTask($"pack {scheme.Id}", maxValue: 1);
                         try
@@ -143,15 +137,17 @@ public static class Program
                         {
                             // A budget below the smallest bundle the zoo allows: every cell of the scheme is reported as
                             // failed (shown as "–"), and the other schemes go on.
-                            packTask.StopTask();
                             infeasible[scheme.Id] = e.Message;
-                            failures.Add($"{zoo.Name} {scheme.Id} × {method.Id}: {e.Message}");
                             AnsiConsole.MarkupLine($"  [red]{Markup.Escape(scheme.Id),-12} cannot be packed: {Markup.Escape(e.Message)}[/]");
-                            overall.Increment(1);
-                            continue;
                         }
                         packTask.Value = packTask.MaxValue;
                         packTask.StopTask();
+                    }
+                    if (pack is null)
+                    {
+                        failures.Add($"{zoo.Name} {scheme.Id} × {method.Id}: {infeasible[scheme.Id]}");
+                        overall.Increment(1);
+                        continue;
                     }
                     var cellTask = ctx.AddTask($"{scheme.Id} × {method.Id}", maxValue: 1);
                     CellResult cell;
